@@ -1,0 +1,172 @@
+// The command line (CLI11): subcommands, their flags, and how each flag can also come from
+// a LISTINGD_<NAME> environment variable or a --config file.
+#include "listingd/cli.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+
+#include "listingd/server.h"
+#include "listingd/store.h"
+#include "version.h"
+
+namespace listingd {
+namespace {
+
+struct ServeFlags {
+  ServerOptions server;
+  SqliteOptions db;
+  std::string synchronous = "normal";  // becomes db.synchronous once parsed
+};
+
+void add_db_flag(CLI::App& cmd, std::string& path) {
+  cmd.add_option("--db", path, "SQLite database file; created with its schema if missing")
+      ->envname("LISTINGD_DB")
+      ->capture_default_str();
+}
+
+void add_serve_flags(CLI::App& serve, ServeFlags& f) {
+  serve.add_option("--host", f.server.host, "address to listen on (0.0.0.0: every IPv4 address)")
+      ->envname("LISTINGD_HOST")
+      ->capture_default_str();
+  serve.add_option("--port", f.server.port, "TCP port to listen on (0: any free port)")
+      ->envname("LISTINGD_PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  add_db_flag(serve, f.db.path);
+  serve.add_option("--threads", f.server.threads, "HTTP worker threads (concurrent requests)")
+      ->envname("LISTINGD_THREADS")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  serve.add_option("--max-body-bytes", f.server.max_body_bytes,
+                   "largest request body accepted; larger ones get 413")
+      ->envname("LISTINGD_MAX_BODY_BYTES")
+      ->check(CLI::Range(1024, 64 * 1024 * 1024))
+      ->capture_default_str();
+  serve.add_option("--cors-origin", f.server.cors_origins,
+                   "browser origins allowed to call the API: exact (https://example.com), "
+                   "any port (http://localhost:*), or * for all; repeat or separate with commas")
+      ->envname("LISTINGD_CORS_ORIGIN")
+      ->delimiter(',')
+      ->capture_default_str();
+  serve.add_option("--synchronous", f.synchronous,
+                   "SQLite durability: normal (safe in WAL mode, fast; a power cut may lose "
+                   "the last commits, never corrupt) or full (fsync every commit)")
+      ->envname("LISTINGD_SYNCHRONOUS")
+      ->check(CLI::IsMember({"normal", "full"}, CLI::ignore_case))
+      ->capture_default_str();
+  serve.add_option("--busy-timeout-ms", f.db.busy_timeout_ms,
+                   "how long a database call waits for a lock before answering 503")
+      ->envname("LISTINGD_BUSY_TIMEOUT_MS")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  serve.add_option("--keep-alive-max", f.server.keep_alive_max_requests,
+                   "requests served on one keep-alive connection before it is closed")
+      ->envname("LISTINGD_KEEP_ALIVE_MAX")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  serve.add_option("--keep-alive-timeout", f.server.keep_alive_timeout_s,
+                   "seconds an idle keep-alive connection is kept open")
+      ->envname("LISTINGD_KEEP_ALIVE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve.add_option("--read-timeout", f.server.read_timeout_s,
+                   "seconds to wait for a client's request data")
+      ->envname("LISTINGD_READ_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve.add_option("--write-timeout", f.server.write_timeout_s,
+                   "seconds to wait for a client to take response data")
+      ->envname("LISTINGD_WRITE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+}
+
+// Blocks SIGINT/SIGTERM in every thread and waits for them on one thread of its own,
+// which stops the server: the clean way to react to a signal with a multithreaded server.
+class StopOnSignal {
+ public:
+  explicit StopOnSignal(HttpServer& server) {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    waiter_ = std::thread([this, &server] {
+      int sig = 0;
+      sigwait(&signals_, &sig);
+      if (sig == SIGINT || sig == SIGTERM) {
+        std::cerr << "listingd: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
+        server.stop();
+      }
+    });
+  }
+  ~StopOnSignal() {
+    // serve() returned without a signal (e.g. a fatal error): wake the waiter to end it.
+    pthread_kill(waiter_.native_handle(), SIGTERM);
+    waiter_.join();
+  }
+
+ private:
+  sigset_t signals_;
+  std::thread waiter_;
+};
+
+int serve(ServeFlags& flags) {
+  flags.db.synchronous = flags.synchronous == "full" ? Synchronous::full : Synchronous::normal;
+  auto store = open_sqlite_store(flags.db);
+  if (!store.ok()) {
+    std::cerr << "listingd: " << store.status().message() << "\n";
+    return 1;
+  }
+  SystemClock clock;
+  HttpServer server(**store, clock, flags.server);
+  if (Status s = server.bind(); !s.ok()) {
+    std::cerr << "listingd: " << s.message() << "\n";
+    return 1;
+  }
+  StopOnSignal stop_on_signal(server);
+  std::cout << "listingd " << LISTINGD_VERSION << " listening on http://"
+            << flags.server.host << ":" << server.port() << " (database " << flags.db.path
+            << ")" << std::endl;
+  server.serve();
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"listingd: the ListingAPI (listings and their price history) over HTTP, "
+               "stored in one SQLite file.\nEvery flag can also be set by the environment "
+               "variable LISTINGD_<FLAG> (e.g. LISTINGD_PORT=9000) or in a --config file "
+               "(TOML or INI, with [serve] / [migrate] sections)."};
+  app.set_version_flag("--version", std::string("listingd ") + LISTINGD_VERSION);
+  app.set_config("--config", "", "read flags from this TOML/INI file");
+  app.require_subcommand(1);
+
+  ServeFlags serve_flags;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "serve the ListingAPI over HTTP");
+  add_serve_flags(*serve_cmd, serve_flags);
+
+  std::string migrate_db = "listingd.db";
+  CLI::App* migrate_cmd =
+      app.add_subcommand("migrate", "create or upgrade the database schema, then exit");
+  add_db_flag(*migrate_cmd, migrate_db);
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (serve_cmd->parsed()) return serve(serve_flags);
+  if (migrate_cmd->parsed()) {
+    auto version = migrate_sqlite(migrate_db);
+    if (!version.ok()) {
+      std::cerr << "listingd: " << version.status().message() << "\n";
+      return 1;
+    }
+    std::cout << migrate_db << ": schema version " << *version << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace listingd

@@ -1,0 +1,350 @@
+// The HTTP server: routing of the ListingAPI, request checks, and the mapping of every
+// outcome to a status and a JSON body. Handlers stay thin: parse, call the Store, answer.
+#include "listingd/server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "cors.h"
+#include "listingd/embedded.h"
+#include "listingd/listing.h"
+
+namespace listingd {
+namespace {
+
+constexpr const char* k_json = "application/json";
+
+std::string error_body(const std::string& message) {
+  // `replace`: a message may quote bytes of a bad request that are not valid UTF-8.
+  return nlohmann::json{{"message", message}}.dump(-1, ' ', false,
+                                                   nlohmann::json::error_handler_t::replace);
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(error_body(message), k_json);
+}
+
+// The HTTP status for a Status from the domain or the store.
+int http_status(Code code) {
+  switch (code) {
+    case Code::ok: return 200;
+    case Code::not_found: return 404;
+    case Code::bad_request: return 400;
+    case Code::invalid: return 422;
+    case Code::unavailable: return 503;
+    case Code::internal: return 500;
+  }
+  return 500;
+}
+
+// A listing id from a path segment: a positive integer that fits in 64 bits (signed, as
+// SQLite stores it). Anything else names no listing.
+std::optional<int64_t> parse_id(std::string_view s) {
+  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (ec != std::errc() || end != s.data() + s.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+// True when the Content-Type is application/json, with no charset or charset=utf-8.
+bool is_json_content_type(const std::string& header) {
+  std::string lower = header;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  lower.erase(std::remove_if(lower.begin(), lower.end(), [](char c) { return c == ' ' || c == '\t'; }),
+              lower.end());
+  size_t semi = lower.find(';');
+  if (lower.substr(0, semi) != k_json) return false;
+  if (semi == std::string::npos) return true;
+  std::string params = lower.substr(semi + 1);
+  return params.empty() || params == "charset=utf-8" || params == "charset=\"utf-8\"";
+}
+
+// The routes of the API, by path shape.
+enum class Route { none, listings, listing, prices, openapi, healthz };
+
+struct Match {
+  Route route = Route::none;
+  std::string_view id;  // the {id} segment, for listing and prices
+};
+
+Match match_route(std::string_view path) {
+  if (path == "/listings") return {Route::listings, {}};
+  if (path == "/openapi.yaml") return {Route::openapi, {}};
+  if (path == "/healthz") return {Route::healthz, {}};
+  constexpr std::string_view prefix = "/listings/";
+  if (path.substr(0, prefix.size()) != prefix) return {};
+  std::string_view rest = path.substr(prefix.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return {Route::listing, rest};
+  if (rest.substr(slash) == "/prices") return {Route::prices, rest.substr(0, slash)};
+  return {};
+}
+
+// The methods each route answers (HEAD goes with GET; OPTIONS is always answered).
+const char* allowed_methods(Route route) {
+  switch (route) {
+    case Route::listings: return "GET, HEAD, POST, OPTIONS";
+    case Route::listing: return "GET, HEAD, PUT, OPTIONS";
+    default: return "GET, HEAD, OPTIONS";
+  }
+}
+
+bool method_allowed(Route route, const std::string& method) {
+  if (method == "GET" || method == "HEAD" || method == "OPTIONS") return true;
+  if (method == "POST") return route == Route::listings;
+  if (method == "PUT") return route == Route::listing;
+  return false;
+}
+
+}  // namespace
+
+// The body of a request, read on demand. Whatever a handler leaves unread is drained when
+// the request ends, so the next request on a keep-alive connection starts where it should.
+class Body {
+ public:
+  Body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader* reader)
+      : req(req), res_(res), reader_(reader), text(reader ? std::string() : req.body) {}
+  ~Body() {
+    if (reader_ && !consumed_) drain();
+  }
+
+  // Reads the whole body into `text`; false when it is too large or the client fails.
+  bool read() {
+    consumed_ = true;
+    if (!reader_) return true;
+    return (*reader_)([this](const char* data, size_t n) {
+      text.append(data, n);
+      return true;
+    });
+  }
+
+  const httplib::Request& req;
+
+ private:
+  // Reads and drops the body, keeping the answer already given. When that fails, the
+  // connection is closed rather than reused with an unknown part of the body left in it.
+  void drain() {
+    const int status = res_.status;
+    auto discard = [](const char*, size_t) { return true; };
+    bool drained = req.is_multipart_form_data()
+        ? (*reader_)([](const httplib::MultipartFormData&) { return true; }, discard)
+        : (*reader_)(discard);
+    res_.status = status;
+    if (!drained) res_.set_header("Connection", "close");
+  }
+  httplib::Response& res_;
+  const httplib::ContentReader* reader_;
+  bool consumed_ = false;
+
+ public:
+  std::string text;
+};
+
+struct HttpServer::Impl {
+  Impl(Store& store, const Clock& clock, ServerOptions options)
+      : store(store), clock(clock), options(std::move(options)), cors(this->options.cors_origins) {}
+
+  Store& store;
+  const Clock& clock;
+  const ServerOptions options;
+  const http::CorsPolicy cors;
+  httplib::Server server;
+  int port = 0;
+
+  void configure() {
+    const size_t threads = std::max<size_t>(1, options.threads);
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_tcp_nodelay(true);  // else every keep-alive answer waits ~40 ms for an ACK
+    server.set_keep_alive_max_count(options.keep_alive_max_requests);
+    server.set_keep_alive_timeout(options.keep_alive_timeout_s);
+    server.set_read_timeout(options.read_timeout_s, 0);
+    server.set_write_timeout(options.write_timeout_s, 0);
+    server.set_payload_max_length(options.max_body_bytes);
+
+    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+      dispatch(req, res, nullptr);
+    };
+    // POST and PUT read their body themselves, after the checks that can refuse it.
+    auto body_handler = [this](const httplib::Request& req, httplib::Response& res,
+                               const httplib::ContentReader& reader) {
+      dispatch(req, res, &reader);
+    };
+    // Every method reaches one dispatcher, which knows 404 from 405.
+    server.Get(".*", handler);
+    server.Post(".*", body_handler);
+    server.Put(".*", body_handler);
+    server.Patch(".*", handler);
+    server.Delete(".*", handler);
+    server.Options(".*", handler);
+
+    // Called for every answer of status >= 400; fills in a JSON body where the library
+    // itself refused the request (oversized body, malformed request line, ...).
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [this](const httplib::Request&, httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      std::string message = res.status == 413
+          ? "the request body is larger than " + std::to_string(options.max_body_bytes) + " bytes"
+          : res.status == 404 ? "not found"
+          : "the request was refused (HTTP " + std::to_string(res.status) + ")";
+      res.set_content(error_body(message), k_json);
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    server.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+          send_error(res, 500, "internal error");
+        });
+    server.set_post_routing_handler(
+        [this](const httplib::Request& req, httplib::Response& res) { add_cors(req, res); });
+  }
+
+  void add_cors(const httplib::Request& req, httplib::Response& res) const {
+    std::string allow = cors.allow_origin(req.get_header_value("Origin"));
+    if (allow.empty()) return;
+    res.set_header("Access-Control-Allow-Origin", allow);
+    if (allow != "*") res.set_header("Vary", "Origin");
+    res.set_header("Access-Control-Expose-Headers", "Location, ETag, Link");
+  }
+
+  // `reader` reads the request body; null when the library has already read it.
+  void dispatch(const httplib::Request& req, httplib::Response& res,
+                const httplib::ContentReader* reader) {
+    Body body(req, res, reader);
+    Match m = match_route(req.path);
+    if (m.route == Route::none) return send_error(res, 404, "no such resource: " + req.path);
+    if (!method_allowed(m.route, req.method)) {
+      res.set_header("Allow", allowed_methods(m.route));
+      return send_error(res, 405, req.method + " is not allowed here; allowed: " +
+                                      allowed_methods(m.route));
+    }
+    if (req.method == "OPTIONS") return preflight(m.route, req, res);
+
+    std::optional<int64_t> id;
+    if (m.route == Route::listing || m.route == Route::prices) {
+      id = parse_id(m.id);
+      if (!id) return send_error(res, 404, "no listing with that id; ids are positive integers");
+    }
+    const bool write = req.method == "POST" || req.method == "PUT";
+    switch (m.route) {
+      case Route::listings:
+        return write ? create_listing(body, res) : list_listings(res);
+      case Route::listing:
+        return write ? update_listing(*id, body, res) : get_listing(*id, res);
+      case Route::prices: return get_prices(*id, res);
+      case Route::openapi:
+        res.set_content(std::string(embedded::openapi_yaml), "application/yaml");
+        return;
+      case Route::healthz: res.set_content(R"({"status":"ok"})", k_json); return;
+      case Route::none: return;
+    }
+  }
+
+  void preflight(Route route, const httplib::Request& req, httplib::Response& res) const {
+    res.status = 204;
+    res.set_header("Allow", allowed_methods(route));
+    if (cors.allow_origin(req.get_header_value("Origin")).empty()) return;
+    res.set_header("Access-Control-Allow-Methods", allowed_methods(route));
+    res.set_header("Access-Control-Allow-Headers",
+                   "Content-Type, Authorization, If-None-Match, X-Request-Id");
+    res.set_header("Access-Control-Max-Age", "600");
+  }
+
+  // Reads and parses a write body, or answers the request with why it cannot.
+  std::optional<ListingWrite> read_write_body(Body& body, httplib::Response& res) const {
+    if (!is_json_content_type(body.req.get_header_value("Content-Type"))) {
+      send_error(res, 415, "the request body must be JSON: send Content-Type: application/json");
+      return std::nullopt;
+    }
+    if (!body.read()) {
+      send_error(res, res.status == 413 ? 413 : 400,
+                 res.status == 413 ? "the request body is larger than " +
+                                         std::to_string(options.max_body_bytes) + " bytes"
+                                   : "the request body could not be read");
+      return std::nullopt;
+    }
+    auto parsed = parse_listing_write(body.text);
+    if (!parsed.ok()) {
+      send_error(res, http_status(parsed.status().code()), parsed.status().message());
+      return std::nullopt;
+    }
+    return std::move(parsed).value();
+  }
+
+  template <class T>
+  bool failed(const Result<T>& result, httplib::Response& res) const {
+    if (result.ok()) return false;
+    send_error(res, http_status(result.status().code()), result.status().message());
+    return true;
+  }
+
+  void list_listings(httplib::Response& res) {
+    auto listings = store.list_all();
+    if (failed(listings, res)) return;
+    res.set_content(listings_to_json(*listings), k_json);
+  }
+
+  void get_listing(int64_t id, httplib::Response& res) {
+    auto listing = store.get(id);
+    if (failed(listing, res)) return;
+    res.set_content(listing_to_json(*listing), k_json);
+  }
+
+  void get_prices(int64_t id, httplib::Response& res) {
+    auto history = store.price_history(id);
+    if (failed(history, res)) return;
+    res.set_content(price_history_to_json(*history), k_json);
+  }
+
+  void create_listing(Body& body, httplib::Response& res) {
+    auto fields = read_write_body(body, res);
+    if (!fields) return;
+    auto listing = store.create(*fields, clock.now_ms());
+    if (failed(listing, res)) return;
+    res.status = 201;
+    res.set_header("Location", "/listings/" + std::to_string(listing->id));
+    res.set_content(listing_to_json(*listing), k_json);
+  }
+
+  void update_listing(int64_t id, Body& body, httplib::Response& res) {
+    auto fields = read_write_body(body, res);
+    if (!fields) return;
+    auto listing = store.update(id, *fields, clock.now_ms());
+    if (failed(listing, res)) return;
+    res.set_content(listing_to_json(*listing), k_json);
+  }
+};
+
+HttpServer::HttpServer(Store& store, const Clock& clock, ServerOptions options)
+    : impl_(std::make_unique<Impl>(store, clock, std::move(options))) {
+  impl_->configure();
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+Status HttpServer::bind() {
+  if (impl_->options.port == 0) {
+    impl_->port = impl_->server.bind_to_any_port(impl_->options.host);
+    if (impl_->port > 0) return Status::Ok();
+  } else if (impl_->server.bind_to_port(impl_->options.host, impl_->options.port)) {
+    impl_->port = impl_->options.port;
+    return Status::Ok();
+  }
+  return Status::Unavailable("cannot listen on " + impl_->options.host + ":" +
+                             std::to_string(impl_->options.port) +
+                             " (address in use, or not an address of this machine?)");
+}
+
+int HttpServer::port() const { return impl_->port; }
+
+void HttpServer::serve() { impl_->server.listen_after_bind(); }
+
+void HttpServer::stop() { impl_->server.stop(); }
+
+}  // namespace listingd

@@ -1,0 +1,72 @@
+// RAII wrappers over the SQLite C API (see sqlite.h).
+#include "sqlite.h"
+
+namespace listingd::sqlite {
+
+Status error_status(sqlite3* db, int rc, std::string_view what) {
+  std::string message = std::string(what) + ": " +
+                        (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xFF) {  // the primary result code
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+      return Status::Unavailable(message);
+    default:
+      return Status::Internal(message);
+  }
+}
+
+Connection::~Connection() {
+  statements_.clear();  // statements are finalized before the connection closes
+  if (db_) sqlite3_close_v2(db_);
+}
+
+Status Connection::open(const std::string& path, int flags) {
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) return error_status(db_, rc, "cannot open " + path);
+  sqlite3_extended_result_codes(db_, 1);
+  return Status::Ok();
+}
+
+Status Connection::exec(std::string_view sql) {
+  std::string text(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
+  sqlite3_free(err);
+  if (rc != SQLITE_OK) return error_status(db_, rc, "SQL failed");
+  return Status::Ok();
+}
+
+Result<int64_t> Connection::query_int(const char* sql) {
+  Status status;
+  Statement* stmt = prepare(sql, status);
+  if (!stmt) return status;
+  int rc = stmt->step();
+  if (rc != SQLITE_ROW) return error_status(db_, rc, sql);
+  int64_t v = stmt->int64(0);
+  stmt->reset();
+  return v;
+}
+
+Statement* Connection::prepare(const char* sql, Status& status) {
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) {
+    it->second->reset();
+    return it->second.get();
+  }
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+  if (rc != SQLITE_OK) {
+    status = error_status(db_, rc, "cannot prepare statement");
+    return nullptr;
+  }
+  auto* stmt = new Statement(raw);
+  statements_.emplace(sql, std::unique_ptr<Statement>(stmt));
+  return stmt;
+}
+
+}  // namespace listingd::sqlite

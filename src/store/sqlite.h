@@ -1,0 +1,129 @@
+// Internal to the store module: thin RAII wrappers over the SQLite C API.
+//
+// A Connection and its statements belong to one thread at a time (the store hands them
+// out under its own locks); nothing here locks.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "listingd/status.h"
+
+namespace listingd::sqlite {
+
+// The Status for a failed SQLite call: busy, full, read-only and I/O errors are
+// `unavailable` (the request may succeed later); anything else is `internal`.
+Status error_status(sqlite3* db, int rc, std::string_view what);
+
+// A prepared statement, reset and cleared each time it is taken from its Connection.
+class Statement {
+ public:
+  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int index, int64_t v) { return check(sqlite3_bind_int64(stmt_, index, v)); }
+  Statement& bind(int index, double v) { return check(sqlite3_bind_double(stmt_, index, v)); }
+  Statement& bind(int index, std::string_view v) {
+    return check(sqlite3_bind_text(stmt_, index, v.data(), static_cast<int>(v.size()),
+                                   SQLITE_TRANSIENT));
+  }
+  Statement& bind_null(int index) { return check(sqlite3_bind_null(stmt_, index)); }
+
+  // Advances; returns SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
+
+  int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const { return sqlite3_column_double(stmt_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
+
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    bind_rc_ = SQLITE_OK;
+  }
+
+ private:
+  Statement& check(int rc) {
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+  }
+  sqlite3_stmt* stmt_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+// One database connection with its prepared statements cached by SQL text.
+class Connection {
+ public:
+  Connection() = default;
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Opens `path` with `flags` (SQLITE_OPEN_*); the connection is used by one thread at a
+  // time, so SQLite's own mutexes are off.
+  Status open(const std::string& path, int flags);
+  sqlite3* handle() const { return db_; }
+
+  // Runs SQL without results (one or more statements).
+  Status exec(std::string_view sql);
+  // Runs a query whose first column of its first row is an integer.
+  Result<int64_t> query_int(const char* sql);
+
+  // Resets every cached statement, ending the read snapshot any of them holds.
+  void reset_all() {
+    for (auto& [sql, stmt] : statements_) stmt->reset();
+  }
+
+  // The cached statement for `sql`, reset and ready to bind; nullptr with `status` set on
+  // a preparation error.
+  Statement* prepare(const char* sql, Status& status);
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT; rolls back if not committed. Statements of the connection
+// are reset at either end, so none holds on to the transaction.
+class Transaction {
+ public:
+  explicit Transaction(Connection& conn) : conn_(conn) {}
+  ~Transaction() {
+    if (!open_) return;
+    conn_.reset_all();
+    conn_.exec("ROLLBACK");
+  }
+  Status begin() {
+    Status s = conn_.exec("BEGIN IMMEDIATE");
+    open_ = s.ok();
+    return s;
+  }
+  Status commit() {
+    conn_.reset_all();
+    Status s = conn_.exec("COMMIT");
+    if (s.ok()) open_ = false;
+    return s;
+  }
+
+ private:
+  Connection& conn_;
+  bool open_ = false;
+};
+
+// Checks that the file is a listingd database (or a new, empty file) and applies the
+// migrations it lacks. Returns the schema version it ends at. Never modifies a file that
+// is not a listingd database or whose schema is newer than this binary's.
+Result<int> migrate(Connection& conn, const std::string& path);
+
+}  // namespace listingd::sqlite

@@ -1,0 +1,268 @@
+// The SQLite Store: one write connection behind a mutex (SQLite allows one writer), and a
+// pool of read connections that WAL mode lets run alongside it.
+#include <mutex>
+#include <vector>
+
+#include "listingd/store.h"
+#include "sqlite.h"
+
+namespace listingd {
+namespace {
+
+using sqlite::Connection;
+using sqlite::Statement;
+
+constexpr const char* k_listing_columns =
+    "id, name, street_address, postal_code, city, country, description, building_type, "
+    "price_cents, surface_area_m2, rooms_count, bedrooms_count, contact_phone_number, "
+    "created_ms, updated_ms";
+
+const std::string k_select_listing =
+    std::string("SELECT ") + k_listing_columns + " FROM listings WHERE id = ?1";
+const std::string k_select_all =
+    std::string("SELECT ") + k_listing_columns + " FROM listings ORDER BY id";
+constexpr const char* k_insert_listing =
+    "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
+    "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
+    "contact_phone_number, created_ms, updated_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
+constexpr const char* k_update_listing =
+    "UPDATE listings SET name = ?1, street_address = ?2, postal_code = ?3, city = ?4, "
+    "country = ?5, description = ?6, building_type = ?7, price_cents = ?8, "
+    "surface_area_m2 = ?9, rooms_count = ?10, bedrooms_count = ?11, "
+    "contact_phone_number = ?12, updated_ms = ?13 WHERE id = ?14";
+constexpr const char* k_select_current =
+    "SELECT price_cents, created_ms FROM listings WHERE id = ?1";
+constexpr const char* k_insert_price =
+    "INSERT INTO price_history (listing_id, price_cents, created_ms) VALUES (?1, ?2, ?3)";
+constexpr const char* k_select_history =
+    "SELECT price_cents, created_ms FROM price_history WHERE listing_id = ?1 "
+    "ORDER BY created_ms, id";
+constexpr const char* k_listing_exists = "SELECT 1 FROM listings WHERE id = ?1";
+
+BuildingType building_type_from(const std::string& s) {
+  if (s == "STUDIO") return BuildingType::studio;
+  if (s == "HOUSE") return BuildingType::house;
+  return BuildingType::apartment;
+}
+
+Listing read_listing(const Statement& row) {
+  Listing l;
+  l.id = row.int64(0);
+  ListingWrite& f = l.fields;
+  f.name = row.text(1);
+  f.postal_address = {row.text(2), row.text(3), row.text(4), row.text(5)};
+  f.description = row.text(6);
+  f.building_type = building_type_from(row.text(7));
+  f.price_cents = row.int64(8);
+  f.surface_area_m2 = row.real(9);
+  f.rooms_count = row.int64(10);
+  f.bedrooms_count = row.int64(11);
+  if (!row.is_null(12)) f.contact_phone_number = row.text(12);
+  l.created_ms = row.int64(13);
+  l.updated_ms = row.int64(14);
+  return l;
+}
+
+// Binds the writable fields as ?1..?12, the order both k_insert_listing and
+// k_update_listing use.
+void bind_fields(Statement& stmt, const ListingWrite& f) {
+  stmt.bind(1, f.name)
+      .bind(2, f.postal_address.street_address)
+      .bind(3, f.postal_address.postal_code)
+      .bind(4, f.postal_address.city)
+      .bind(5, f.postal_address.country)
+      .bind(6, f.description)
+      .bind(7, to_string(f.building_type))
+      .bind(8, f.price_cents)
+      .bind(9, f.surface_area_m2)
+      .bind(10, f.rooms_count)
+      .bind(11, f.bedrooms_count);
+  if (f.contact_phone_number) stmt.bind(12, *f.contact_phone_number);
+  else stmt.bind_null(12);
+}
+
+// Opens a connection with the store's settings. The writer also checks the file is a
+// listingd database and migrates it, before any setting that would touch the file.
+Status open_connection(Connection& conn, const SqliteOptions& options, bool writer) {
+  int flags = SQLITE_OPEN_READWRITE | (writer ? SQLITE_OPEN_CREATE : 0);
+  if (Status s = conn.open(options.path, flags); !s.ok()) return s;
+  sqlite3_busy_timeout(conn.handle(), options.busy_timeout_ms);
+  if (writer) {
+    if (auto v = sqlite::migrate(conn, options.path); !v.ok()) return v.status();
+  }
+  std::string pragmas = std::string("PRAGMA foreign_keys=ON; PRAGMA synchronous=") +
+                        (options.synchronous == Synchronous::full ? "FULL" : "NORMAL") + ";";
+  if (!writer) pragmas += "PRAGMA query_only=ON;";
+  return conn.exec(pragmas);
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+
+  Status open() { return open_connection(writer_, options_, true); }
+
+  Result<Listing> create(const ListingWrite& fields, int64_t now_ms) override {
+    std::lock_guard lock(write_mutex_);
+    sqlite::Transaction tx(writer_);
+    Status s = tx.begin();
+    Statement* insert = s.ok() ? writer_.prepare(k_insert_listing, s) : nullptr;
+    if (!insert) return s;
+    bind_fields(*insert, fields);
+    insert->bind(13, now_ms);
+    if (int rc = insert->step(); rc != SQLITE_DONE)
+      return sqlite::error_status(writer_.handle(), rc, "insert listing");
+    Listing listing{sqlite3_last_insert_rowid(writer_.handle()), fields, now_ms, now_ms};
+    if (s = append_price(listing.id, fields.price_cents, now_ms); !s.ok()) return s;
+    if (s = tx.commit(); !s.ok()) return s;
+    return listing;
+  }
+
+  Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
+    std::lock_guard lock(write_mutex_);
+    sqlite::Transaction tx(writer_);
+    Status s = tx.begin();
+    Statement* current = s.ok() ? writer_.prepare(k_select_current, s) : nullptr;
+    if (!current) return s;
+    current->bind(1, id);
+    int rc = current->step();
+    if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
+    if (rc != SQLITE_ROW) return sqlite::error_status(writer_.handle(), rc, "read listing");
+    const int64_t old_price = current->int64(0);
+    const int64_t created_ms = current->int64(1);
+    current->reset();
+
+    Statement* update = writer_.prepare(k_update_listing, s);
+    if (!update) return s;
+    bind_fields(*update, fields);
+    update->bind(13, now_ms).bind(14, id);
+    if (rc = update->step(); rc != SQLITE_DONE)
+      return sqlite::error_status(writer_.handle(), rc, "update listing");
+    if (fields.price_cents != old_price) {
+      if (s = append_price(id, fields.price_cents, now_ms); !s.ok()) return s;
+    }
+    if (s = tx.commit(); !s.ok()) return s;
+    return Listing{id, fields, created_ms, now_ms};
+  }
+
+  Result<Listing> get(int64_t id) override {
+    Reader reader(*this);
+    if (!reader.ok()) return reader.status;
+    Status s;
+    Statement* stmt = reader->prepare(k_select_listing.c_str(), s);
+    if (!stmt) return s;
+    stmt->bind(1, id);
+    int rc = stmt->step();
+    if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
+    if (rc != SQLITE_ROW) return sqlite::error_status(reader->handle(), rc, "read listing");
+    return read_listing(*stmt);
+  }
+
+  Result<std::vector<Listing>> list_all() override {
+    Reader reader(*this);
+    if (!reader.ok()) return reader.status;
+    Status s;
+    Statement* stmt = reader->prepare(k_select_all.c_str(), s);
+    if (!stmt) return s;
+    std::vector<Listing> out;
+    int rc;
+    while ((rc = stmt->step()) == SQLITE_ROW) out.push_back(read_listing(*stmt));
+    if (rc != SQLITE_DONE) return sqlite::error_status(reader->handle(), rc, "list listings");
+    return out;
+  }
+
+  Result<std::vector<PricePoint>> price_history(int64_t id) override {
+    Reader reader(*this);
+    if (!reader.ok()) return reader.status;
+    // One read transaction, so the existence check and the history agree.
+    if (Status s = reader->exec("BEGIN"); !s.ok()) return s;
+    struct EndRead {
+      Connection& c;
+      ~EndRead() {
+        c.reset_all();
+        c.exec("COMMIT");
+      }
+    } end_read{*reader};
+    Status s;
+    Statement* exists = reader->prepare(k_listing_exists, s);
+    if (!exists) return s;
+    exists->bind(1, id);
+    int rc = exists->step();
+    if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
+    if (rc != SQLITE_ROW) return sqlite::error_status(reader->handle(), rc, "read listing");
+    exists->reset();
+    Statement* stmt = reader->prepare(k_select_history, s);
+    if (!stmt) return s;
+    stmt->bind(1, id);
+    std::vector<PricePoint> out;
+    while ((rc = stmt->step()) == SQLITE_ROW) out.push_back({stmt->int64(0), stmt->int64(1)});
+    if (rc != SQLITE_DONE) return sqlite::error_status(reader->handle(), rc, "read prices");
+    stmt->reset();
+    return out;
+  }
+
+ private:
+  // A read connection borrowed from the pool for one call, returned on scope exit.
+  struct Reader {
+    explicit Reader(SqliteStore& store) : store(store) {
+      {
+        std::lock_guard lock(store.readers_mutex_);
+        if (!store.idle_readers_.empty()) {
+          conn = std::move(store.idle_readers_.back());
+          store.idle_readers_.pop_back();
+          return;
+        }
+      }
+      conn = std::make_unique<Connection>();
+      status = open_connection(*conn, store.options_, false);
+      if (!status.ok()) conn.reset();
+    }
+    ~Reader() {
+      if (!conn) return;
+      conn->reset_all();  // a statement left mid-row would pin an old snapshot
+      std::lock_guard lock(store.readers_mutex_);
+      store.idle_readers_.push_back(std::move(conn));
+    }
+    bool ok() const { return conn != nullptr; }
+    Connection* operator->() { return conn.get(); }
+    Connection& operator*() { return *conn; }
+
+    SqliteStore& store;
+    std::unique_ptr<Connection> conn;
+    Status status;
+  };
+
+  // Requires: write_mutex_ held, inside a transaction.
+  Status append_price(int64_t id, int64_t price_cents, int64_t now_ms) {
+    Status s;
+    Statement* insert = writer_.prepare(k_insert_price, s);
+    if (!insert) return s;
+    insert->bind(1, id).bind(2, price_cents).bind(3, now_ms);
+    if (int rc = insert->step(); rc != SQLITE_DONE)
+      return sqlite::error_status(writer_.handle(), rc, "insert price");
+    return Status::Ok();
+  }
+
+  const SqliteOptions options_;
+  std::mutex write_mutex_;
+  Connection writer_;
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
+  auto store = std::make_unique<SqliteStore>(options);
+  if (Status s = store->open(); !s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<int> migrate_sqlite(const std::string& path) {
+  Connection conn;
+  if (Status s = conn.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); !s.ok()) return s;
+  return sqlite::migrate(conn, path);
+}
+
+}  // namespace listingd

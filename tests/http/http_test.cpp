@@ -1,0 +1,416 @@
+// The ListingAPI over real HTTP: a server on an ephemeral port, over a temporary database
+// file, driven by an HTTP client. Every exchange is also appended (as JSON Lines) to the
+// file named by LISTINGD_EXCHANGES_LOG, which the contract test checks against
+// schema/openapi.yaml.
+#include <doctest/doctest.h>
+#include <httplib.h>
+
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "listingd/server.h"
+#include "support/temp_dir.h"
+
+using namespace listingd;
+using listingd::testing::TempDir;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t t0 = 1673515416000;  // 2023-01-12T09:23:36.000Z
+constexpr int64_t t1 = 1673943452000;  // 2023-01-17T08:17:32.000Z
+constexpr int64_t t2 = 1674326234000;  // 2023-01-21T18:37:14.000Z
+
+void log_exchange(const httplib::Request& req, const httplib::Response& res) {
+  static std::mutex mutex;
+  const char* path = std::getenv("LISTINGD_EXCHANGES_LOG");
+  if (!path) return;
+  json line = {{"method", req.method},
+               {"path", req.path},
+               {"status", res.status},
+               {"content_type", res.get_header_value("Content-Type")},
+               {"body", res.body}};
+  std::lock_guard lock(mutex);
+  std::ofstream(path, std::ios::app)
+      << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+// A running server over a fresh database file, and a client to talk to it.
+struct Api {
+  explicit Api(ServerOptions options = {}) : clock(t0) {
+    auto opened = open_sqlite_store({.path = dir.file("listings.db")});
+    REQUIRE_MESSAGE(opened.ok(), opened.status().message());
+    store = std::move(opened).value();
+    options.host = "127.0.0.1";
+    options.port = 0;
+    server = std::make_unique<HttpServer>(*store, clock, options);
+    REQUIRE(server->bind().ok());
+    thread = std::thread([this] { server->serve(); });
+    client = std::make_unique<httplib::Client>("127.0.0.1", server->port());
+  }
+  ~Api() {
+    server->stop();
+    thread.join();
+  }
+
+  httplib::Response send(const std::string& method, const std::string& path,
+                         const std::string& body = "",
+                         const std::string& content_type = "application/json",
+                         httplib::Headers headers = {}) {
+    httplib::Request req;
+    req.method = method;
+    req.path = path;
+    req.headers = std::move(headers);
+    req.body = body;
+    if (!content_type.empty() && !body.empty()) req.set_header("Content-Type", content_type);
+    auto result = client->send(req);
+    REQUIRE_MESSAGE(result, "no answer to " << method << " " << path);
+    log_exchange(req, *result);
+    return *result;
+  }
+  httplib::Response get(const std::string& path, httplib::Headers headers = {}) {
+    return send("GET", path, "", "", std::move(headers));
+  }
+  httplib::Response post(const json& body) { return send("POST", "/listings", body.dump()); }
+  httplib::Response put(int64_t id, const json& body) {
+    return send("PUT", "/listings/" + std::to_string(id), body.dump());
+  }
+
+  TempDir dir;
+  FixedClock clock;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<HttpServer> server;
+  std::thread thread;
+  std::unique_ptr<httplib::Client> client;
+};
+
+json listing_body(double price = 100000) {
+  return json{{"name", "Appartement lumineux"},
+              {"postal_address",
+               {{"street_address", "8 boulevard Haussmann"},
+                {"postal_code", "75009"},
+                {"city", "Paris"},
+                {"country", "FR"}}},
+              {"description", "Au cœur de Paris"},
+              {"building_type", "APARTMENT"},
+              {"latest_price_eur", price},
+              {"surface_area_m2", 80},
+              {"rooms_count", 4},
+              {"bedrooms_count", 2},
+              {"contact_phone_number", "+33612345678"}};
+}
+
+json body_of(const httplib::Response& res) { return json::parse(res.body); }
+
+// The message of a JSON error body; fails the test when the body is not one.
+std::string message_of(const httplib::Response& res) {
+  CHECK(res.get_header_value("Content-Type") == "application/json");
+  json j = json::parse(res.body);
+  REQUIRE(j.is_object());
+  REQUIRE(j["message"].is_string());
+  return j["message"];
+}
+
+}  // namespace
+
+TEST_CASE("the contract's price-history scenario, over HTTP on a fixed clock") {
+  Api api;
+  auto created = api.post(listing_body(100000));
+  REQUIRE(created.status == 201);
+  json listing = body_of(created);
+  const int64_t id = listing["id"];
+  CHECK(created.get_header_value("Location") == "/listings/" + std::to_string(id));
+  CHECK(listing["created_date"] == "2023-01-12T09:23:36.000Z");
+  CHECK(listing["updated_date"] == "2023-01-12T09:23:36.000Z");
+
+  api.clock.set(t1);
+  auto first = api.put(id, listing_body(150000));
+  REQUIRE(first.status == 200);
+  api.clock.set(t2);
+  auto second = api.put(id, listing_body(125000));
+  REQUIRE(second.status == 200);
+  CHECK(body_of(second)["created_date"] == "2023-01-12T09:23:36.000Z");
+  CHECK(body_of(second)["updated_date"] == "2023-01-21T18:37:14.000Z");
+  CHECK(body_of(second)["latest_price_eur"] == 125000);
+
+  auto prices = api.get("/listings/" + std::to_string(id) + "/prices");
+  REQUIRE(prices.status == 200);
+  CHECK(prices.body ==
+        R"([{"price_eur":100000,"created_date":"2023-01-12T09:23:36.000Z"},)"
+        R"({"price_eur":150000,"created_date":"2023-01-17T08:17:32.000Z"},)"
+        R"({"price_eur":125000,"created_date":"2023-01-21T18:37:14.000Z"}])");
+}
+
+TEST_CASE("GET /listings returns every listing by id ascending; GET /listings/{id} one") {
+  Api api;
+  auto empty = api.get("/listings");
+  CHECK(empty.status == 200);
+  CHECK(empty.body == "[]");
+  for (int i = 0; i < 3; ++i) REQUIRE(api.post(listing_body(1000 + i)).status == 201);
+  auto all = api.get("/listings");
+  REQUIRE(all.status == 200);
+  json list = body_of(all);
+  REQUIRE(list.size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(list[i]["id"] == i + 1);
+    CHECK(list[i]["latest_price_eur"] == 1000 + i);
+  }
+  auto one = api.get("/listings/2");
+  REQUIRE(one.status == 200);
+  CHECK(body_of(one) == list[1]);
+  CHECK(one.get_header_value("Content-Type") == "application/json");
+  auto head = api.send("HEAD", "/listings/2");
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+}
+
+TEST_CASE("PUT replaces every writable field; an unchanged price adds no history") {
+  Api api;
+  REQUIRE(api.post(listing_body(250000.5)).status == 201);
+  json changed = listing_body(250000.5);
+  changed["name"] = "Maison de ville";
+  changed["building_type"] = "HOUSE";
+  changed["postal_address"]["city"] = "Lyon";
+  changed.erase("contact_phone_number");
+  api.clock.set(t1);
+  auto res = api.put(1, changed);
+  REQUIRE(res.status == 200);
+  json got = body_of(api.get("/listings/1"));
+  CHECK(got == body_of(res));
+  CHECK(got["name"] == "Maison de ville");
+  CHECK(got["building_type"] == "HOUSE");
+  CHECK(got["postal_address"]["city"] == "Lyon");
+  CHECK(got["contact_phone_number"].is_null());
+  CHECK(got["latest_price_eur"] == 250000.5);
+  CHECK(got["created_date"] == "2023-01-12T09:23:36.000Z");
+  CHECK(got["updated_date"] == "2023-01-17T08:17:32.000Z");
+  CHECK(body_of(api.get("/listings/1/prices")).size() == 1);
+
+  // What a client read, sent back with its read-only fields, is accepted.
+  CHECK(api.put(1, got).status == 200);
+}
+
+TEST_CASE("ids that are not positive 64-bit integers, and unknown ids, are 404") {
+  Api api;
+  REQUIRE(api.post(listing_body()).status == 201);
+  for (std::string bad : {"abc", "-1", "0", "1.5", "1e3", "%20", "123456789012345678901234567890",
+                          "9223372036854775808", "2"}) {
+    CAPTURE(bad);
+    for (std::string path : {"/listings/" + bad, "/listings/" + bad + "/prices"}) {
+      auto res = api.get(path);
+      CHECK(res.status == 404);
+      CHECK_FALSE(message_of(res).empty());
+    }
+    auto res = api.put(0, listing_body());
+    CHECK(res.status == 404);
+  }
+  CHECK(api.send("PUT", "/listings/abc", listing_body().dump()).status == 404);
+  CHECK(api.send("PUT", "/listings/99", listing_body().dump()).status == 404);
+  CHECK(api.get("/listings/9223372036854775807").status == 404);
+}
+
+TEST_CASE("unknown routes are 404 and wrong methods 405 with Allow, both JSON") {
+  Api api;
+  for (std::string path : {"/", "/listing", "/listings/", "/listings/1/prices/2",
+                           "/listings/1/price", "/LISTINGS"}) {
+    CAPTURE(path);
+    auto res = api.get(path);
+    CHECK(res.status == 404);
+    message_of(res);
+  }
+  struct Case {
+    std::string method, path, allow;
+  };
+  for (const Case& c : {Case{"DELETE", "/listings/1", "GET, HEAD, PUT, OPTIONS"},
+                        Case{"POST", "/listings/1", "GET, HEAD, PUT, OPTIONS"},
+                        Case{"PATCH", "/listings/1", "GET, HEAD, PUT, OPTIONS"},
+                        Case{"PUT", "/listings", "GET, HEAD, POST, OPTIONS"},
+                        Case{"DELETE", "/listings", "GET, HEAD, POST, OPTIONS"},
+                        Case{"POST", "/listings/1/prices", "GET, HEAD, OPTIONS"},
+                        Case{"POST", "/healthz", "GET, HEAD, OPTIONS"}}) {
+    CAPTURE(c.method);
+    CAPTURE(c.path);
+    auto res = api.send(c.method, c.path, "{}");
+    CHECK(res.status == 405);
+    CHECK(res.get_header_value("Allow") == c.allow);
+    message_of(res);
+  }
+}
+
+TEST_CASE("write bodies: 415 unless JSON, 400 unless a JSON object, 422 on field rules") {
+  Api api;
+  const std::string good = listing_body().dump();
+  for (std::string type : {"", "text/plain", "application/x-www-form-urlencoded",
+                           "multipart/form-data; boundary=x", "application/json; charset=latin1",
+                           "application/jsonx"}) {
+    CAPTURE(type);
+    httplib::Headers h;
+    if (!type.empty()) h.emplace("Content-Type", type);
+    auto res = api.send("POST", "/listings", good, "", h);
+    CHECK(res.status == 415);
+    CHECK(message_of(res).find("application/json") != std::string::npos);
+  }
+  for (std::string type : {"application/json; charset=utf-8", "Application/JSON",
+                           "application/json;charset=\"UTF-8\""}) {
+    CAPTURE(type);
+    CHECK(api.send("POST", "/listings", good, type).status == 201);
+  }
+  const std::string deep = std::string(64, '[') + std::string(64, ']');
+  for (std::string bad : {std::string("{"), std::string("not json"), std::string("[1,2,3]"),
+                          std::string("42"), std::string("\"a string\""), std::string("null"),
+                          std::string("{\"name\":\"\xc3\x28\"}"), deep}) {
+    CAPTURE(bad);
+    auto res = api.send("POST", "/listings", bad);
+    CHECK(res.status == 400);
+    message_of(res);
+  }
+  auto empty = api.send("POST", "/listings", "", "", {{"Content-Type", "application/json"}});
+  CHECK(empty.status == 400);
+
+  json broken = listing_body();
+  broken["postal_address"]["country"] = "ZZ";
+  broken["rooms_count"] = 0;
+  broken["surprise"] = true;
+  auto res = api.post(broken);
+  CHECK(res.status == 422);
+  std::string message = message_of(res);
+  CHECK(message.find("postal_address.country: ") != std::string::npos);
+  CHECK(message.find("rooms_count: ") != std::string::npos);
+  CHECK(message.find("surprise: unknown field") != std::string::npos);
+  auto put = api.put(1, broken);
+  CHECK(put.status == 422);
+}
+
+TEST_CASE("a body over the size limit is 413") {
+  ServerOptions options;
+  options.max_body_bytes = 4096;
+  Api api(options);
+  json big = listing_body();
+  big["description"] = std::string(5000, 'x');
+  auto res = api.post(big);
+  CHECK(res.status == 413);
+  message_of(res);
+  CHECK(api.get("/listings").body == "[]");
+
+  Api default_limit;  // 1 MiB
+  big["description"] = std::string(1024 * 1024 + 1, 'x');
+  res = default_limit.post(big);
+  CHECK(res.status == 413);
+}
+
+TEST_CASE("unicode and SQL-looking strings come back byte for byte") {
+  Api api;
+  json body = listing_body();
+  body["name"] = "Château «Les Pins» 🏰 — Ελληνικά 日本語 \"quoted\" \\ back";
+  body["description"] = "'); DROP TABLE listings; --\nRobert'); DELETE FROM price_history;--";
+  body["postal_address"]["street_address"] = "1' OR '1'='1";
+  body["postal_address"]["city"] = "Zürich";
+  body["postal_address"]["country"] = "CH";
+  auto created = api.post(body);
+  REQUIRE(created.status == 201);
+  json got = body_of(api.get("/listings/1"));
+  CHECK(got["name"] == body["name"]);
+  CHECK(got["description"] == body["description"]);
+  CHECK(got["postal_address"] == body["postal_address"]);
+  CHECK(api.get("/listings").status == 200);
+  CHECK(body_of(api.get("/listings")).size() == 1);
+  // The raw bytes of the name appear unescaped in the response text.
+  CHECK(created.body.find("Château «Les Pins» 🏰 — Ελληνικά 日本語") != std::string::npos);
+}
+
+TEST_CASE("rejected writes leave no trace") {
+  Api api;
+  REQUIRE(api.post(listing_body(300000)).status == 201);
+  const std::string listings_before = api.get("/listings").body;
+  const std::string prices_before = api.get("/listings/1/prices").body;
+  json bad_price = listing_body(1.001);
+  json bad_rooms = listing_body(999);
+  bad_rooms["bedrooms_count"] = 9;
+  api.clock.set(t1);
+  CHECK(api.post(bad_price).status == 422);
+  CHECK(api.put(1, bad_price).status == 422);
+  CHECK(api.put(1, bad_rooms).status == 422);
+  CHECK(api.send("PUT", "/listings/1", "{oops").status == 400);
+  CHECK(api.send("PUT", "/listings/1", listing_body(5).dump(), "text/plain").status == 415);
+  CHECK(api.send("POST", "/listings", "[]").status == 400);
+  CHECK(api.put(2, listing_body(5)).status == 404);
+  CHECK(api.get("/listings").body == listings_before);
+  CHECK(api.get("/listings/1/prices").body == prices_before);
+  CHECK(api.get("/listings/2").status == 404);
+  CHECK(body_of(api.post(listing_body())).at("id") == 2);  // no id was used up either
+}
+
+TEST_CASE("CORS: allowed origins get the headers, others do not; preflights answered") {
+  Api api;
+  auto allowed = api.get("/listings", {{"Origin", "http://localhost:5173"}});
+  CHECK(allowed.get_header_value("Access-Control-Allow-Origin") == "http://localhost:5173");
+  CHECK(allowed.get_header_value("Vary") == "Origin");
+  auto error = api.get("/listings/x", {{"Origin", "http://127.0.0.1:3000"}});
+  CHECK(error.status == 404);
+  CHECK(error.get_header_value("Access-Control-Allow-Origin") == "http://127.0.0.1:3000");
+  auto foreign = api.get("/listings", {{"Origin", "https://evil.example"}});
+  CHECK_FALSE(foreign.has_header("Access-Control-Allow-Origin"));
+
+  auto preflight = api.send("OPTIONS", "/listings/7", "", "",
+                            {{"Origin", "http://localhost:3000"},
+                             {"Access-Control-Request-Method", "PUT"},
+                             {"Access-Control-Request-Headers", "content-type"}});
+  CHECK(preflight.status == 204);
+  CHECK(preflight.get_header_value("Access-Control-Allow-Origin") == "http://localhost:3000");
+  CHECK(preflight.get_header_value("Access-Control-Allow-Methods") == "GET, HEAD, PUT, OPTIONS");
+  CHECK(preflight.get_header_value("Access-Control-Allow-Headers").find("Content-Type") !=
+        std::string::npos);
+  auto foreign_preflight =
+      api.send("OPTIONS", "/listings", "", "", {{"Origin", "https://evil.example"}});
+  CHECK(foreign_preflight.status == 204);
+  CHECK_FALSE(foreign_preflight.has_header("Access-Control-Allow-Origin"));
+  CHECK_FALSE(foreign_preflight.has_header("Access-Control-Allow-Methods"));
+
+  ServerOptions options;
+  options.cors_origins = {"https://shop.example"};
+  Api custom(options);
+  CHECK(custom.get("/healthz", {{"Origin", "https://shop.example"}})
+            .get_header_value("Access-Control-Allow-Origin") == "https://shop.example");
+  CHECK_FALSE(custom.get("/healthz", {{"Origin", "http://localhost:3000"}})
+                  .has_header("Access-Control-Allow-Origin"));
+}
+
+TEST_CASE("GET /openapi.yaml serves the contract; GET /healthz says ok") {
+  Api api;
+  auto doc = api.get("/openapi.yaml");
+  CHECK(doc.status == 200);
+  CHECK(doc.get_header_value("Content-Type") == "application/yaml");
+  CHECK(doc.body.find("openapi: 3.1") != std::string::npos);
+  auto health = api.get("/healthz");
+  CHECK(health.status == 200);
+  CHECK(body_of(health) == json{{"status", "ok"}});
+}
+
+TEST_CASE("concurrent writers and readers: every history holds exactly its writes") {
+  Api api;
+  constexpr int listings = 4, updates = 25;
+  for (int i = 0; i < listings; ++i) REQUIRE(api.post(listing_body(0)).status == 201);
+  std::vector<std::thread> writers;
+  std::atomic<int> failures = 0;
+  for (int i = 0; i < listings; ++i) {
+    writers.emplace_back([&, id = i + 1] {
+      httplib::Client client("127.0.0.1", api.server->port());
+      for (int k = 1; k <= updates; ++k) {
+        auto res = client.Put("/listings/" + std::to_string(id), listing_body(k).dump(),
+                              "application/json");
+        if (!res || res->status != 200) ++failures;
+        auto read = client.Get("/listings/" + std::to_string(id));
+        if (!read || json::parse(read->body)["latest_price_eur"] != k) ++failures;
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  CHECK(failures == 0);
+  for (int id = 1; id <= listings; ++id) {
+    json history = body_of(api.get("/listings/" + std::to_string(id) + "/prices"));
+    REQUIRE(history.size() == updates + 1);
+    for (int k = 0; k <= updates; ++k) CHECK(history[k]["price_eur"] == k);
+  }
+}

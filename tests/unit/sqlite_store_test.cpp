@@ -1,0 +1,174 @@
+// The SQLite store against real database files in a temporary directory.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+
+#include "listingd/store.h"
+#include "support/temp_dir.h"
+
+using namespace listingd;
+using listingd::testing::TempDir;
+
+namespace {
+
+constexpr int64_t t0 = 1673515416000;  // 2023-01-12T09:23:36.000Z
+
+ListingWrite fields(int64_t price_cents) {
+  ListingWrite w;
+  w.name = "Studio Montmartre";
+  w.postal_address = {"5 rue Lepic", "75018", "Paris", "FR"};
+  w.description = "Petit mais charmant";
+  w.building_type = BuildingType::studio;
+  w.price_cents = price_cents;
+  w.surface_area_m2 = 21.5;
+  w.rooms_count = 1;
+  w.bedrooms_count = 0;
+  return w;
+}
+
+std::unique_ptr<Store> open_store(const std::string& path) {
+  auto store = open_sqlite_store({.path = path});
+  REQUIRE_MESSAGE(store.ok(), store.status().message());
+  return std::move(store).value();
+}
+
+int64_t query_int(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
+  int64_t v = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("create, then get and list, on a new database file") {
+  TempDir dir;
+  auto store = open_store(dir.file("a.db"));
+  auto created = store->create(fields(10000000), t0);
+  REQUIRE(created.ok());
+  CHECK(created->id == 1);
+  CHECK(created->created_ms == t0);
+  CHECK(created->updated_ms == t0);
+  auto got = store->get(created->id);
+  REQUIRE(got.ok());
+  CHECK(*got == *created);
+  auto second = store->create(fields(5), t0 + 1);
+  auto all = store->list_all();
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 2);
+  CHECK((*all)[0].id == 1);
+  CHECK((*all)[1] == *second);
+}
+
+TEST_CASE("the price-history scenario of the contract") {
+  TempDir dir;
+  auto store = open_store(dir.file("a.db"));
+  auto l = store->create(fields(10000000), t0);  // 100 000 on 2023-01-12 09:23:36
+  REQUIRE(l.ok());
+  const int64_t t1 = 1673943452000;  // 2023-01-17 08:17:32
+  const int64_t t2 = 1674326234000;  // 2023-01-21 18:37:14
+  REQUIRE(store->update(l->id, fields(15000000), t1).ok());
+  auto last = store->update(l->id, fields(12500000), t2);
+  REQUIRE(last.ok());
+  CHECK(last->created_ms == t0);
+  CHECK(last->updated_ms == t2);
+  CHECK(last->fields.price_cents == 12500000);
+  auto history = store->price_history(l->id);
+  REQUIRE(history.ok());
+  CHECK(*history == std::vector<PricePoint>{{10000000, t0}, {15000000, t1}, {12500000, t2}});
+}
+
+TEST_CASE("an update that keeps the price appends nothing; ties keep write order") {
+  TempDir dir;
+  auto store = open_store(dir.file("a.db"));
+  auto l = store->create(fields(100), t0);
+  ListingWrite renamed = fields(100);
+  renamed.name = "Renamed";
+  auto u = store->update(l->id, renamed, t0 + 5);
+  REQUIRE(u.ok());
+  CHECK(u->fields.name == "Renamed");
+  CHECK(store->price_history(l->id)->size() == 1);
+  // Three changes in the same millisecond: history keeps the order they were written in.
+  store->update(l->id, fields(300), t0 + 9);
+  store->update(l->id, fields(200), t0 + 9);
+  store->update(l->id, fields(400), t0 + 9);
+  auto h = store->price_history(l->id);
+  REQUIRE(h->size() == 4);
+  CHECK((*h)[1].price_cents == 300);
+  CHECK((*h)[2].price_cents == 200);
+  CHECK((*h)[3].price_cents == 400);
+}
+
+TEST_CASE("unknown ids are not found, and a failed update changes nothing") {
+  TempDir dir;
+  auto store = open_store(dir.file("a.db"));
+  CHECK(store->get(1).status().code() == Code::not_found);
+  CHECK(store->price_history(1).status().code() == Code::not_found);
+  CHECK(store->update(1, fields(1), t0).status().code() == Code::not_found);
+  CHECK(store->list_all()->empty());
+  CHECK(query_int(dir.file("a.db"), "SELECT count(*) FROM price_history") == 0);
+}
+
+TEST_CASE("data survives reopening; the file is in WAL mode with its schema version") {
+  TempDir dir;
+  const std::string path = dir.file("a.db");
+  {
+    auto store = open_store(path);
+    store->create(fields(777), t0);
+  }
+  auto store = open_store(path);
+  CHECK(store->get(1)->fields.price_cents == 777);
+  CHECK(query_int(path, "PRAGMA user_version") == 1);
+  CHECK(query_int(path, "PRAGMA application_id") == 0x4C535444);
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr);
+  sqlite3_step(stmt);
+  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))) == "wal");
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  CHECK(migrate_sqlite(path).value() == 1);
+}
+
+TEST_CASE("a file that is not a listingd database is refused and left untouched") {
+  TempDir dir;
+  const std::string text_file = dir.file("notes.txt");
+  std::ofstream(text_file) << "these are not the listings you are looking for\n";
+  auto r = open_sqlite_store({.path = text_file});
+  CHECK_FALSE(r.ok());
+  CHECK(r.status().message().find("not a listingd database") != std::string::npos);
+  std::ifstream in(text_file);
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "these are not the listings you are looking for");
+
+  const std::string other_db = dir.file("other.db");
+  sqlite3* db = nullptr;
+  sqlite3_open(other_db.c_str(), &db);
+  sqlite3_exec(db, "CREATE TABLE t (x)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  r = open_sqlite_store({.path = other_db});
+  CHECK_FALSE(r.ok());
+  CHECK(r.status().message().find("not a listingd database") != std::string::npos);
+  CHECK(query_int(other_db, "PRAGMA user_version") == 0);
+  CHECK(query_int(other_db, "SELECT count(*) FROM sqlite_schema WHERE name = 'listings'") == 0);
+}
+
+TEST_CASE("a database from a newer listingd is refused") {
+  TempDir dir;
+  const std::string path = dir.file("a.db");
+  open_store(path);
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto r = open_sqlite_store({.path = path});
+  CHECK_FALSE(r.ok());
+  CHECK(r.status().message().find("newer than this listingd") != std::string::npos);
+}

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "listingd/store.h"
+#include "listing_rows.h"
 #include "sqlite.h"
 
 namespace listingd {
@@ -11,21 +12,16 @@ namespace {
 
 using sqlite::Connection;
 using sqlite::Statement;
-
-constexpr const char* k_listing_columns =
-    "id, name, street_address, postal_code, city, country, description, building_type, "
-    "price_cents, surface_area_m2, rooms_count, bedrooms_count, contact_phone_number, "
-    "created_ms, updated_ms";
+using sqlite::bind_fields;
+using sqlite::k_insert_listing;
+using sqlite::k_insert_price;
+using sqlite::k_listing_columns;
+using sqlite::read_listing;
 
 const std::string k_select_listing =
     std::string("SELECT ") + k_listing_columns + " FROM listings WHERE id = ?1";
 const std::string k_select_all =
     std::string("SELECT ") + k_listing_columns + " FROM listings ORDER BY id";
-constexpr const char* k_insert_listing =
-    "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
-    "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
-    "contact_phone_number, created_ms, updated_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
 constexpr const char* k_update_listing =
     "UPDATE listings SET name = ?1, street_address = ?2, postal_code = ?3, city = ?4, "
     "country = ?5, description = ?6, building_type = ?7, price_cents = ?8, "
@@ -33,54 +29,10 @@ constexpr const char* k_update_listing =
     "contact_phone_number = ?12, updated_ms = ?13 WHERE id = ?14";
 constexpr const char* k_select_current =
     "SELECT price_cents, created_ms FROM listings WHERE id = ?1";
-constexpr const char* k_insert_price =
-    "INSERT INTO price_history (listing_id, price_cents, created_ms) VALUES (?1, ?2, ?3)";
 constexpr const char* k_select_history =
     "SELECT price_cents, created_ms FROM price_history WHERE listing_id = ?1 "
     "ORDER BY created_ms, id";
 constexpr const char* k_listing_exists = "SELECT 1 FROM listings WHERE id = ?1";
-
-BuildingType building_type_from(const std::string& s) {
-  if (s == "STUDIO") return BuildingType::studio;
-  if (s == "HOUSE") return BuildingType::house;
-  return BuildingType::apartment;
-}
-
-Listing read_listing(const Statement& row) {
-  Listing l;
-  l.id = row.int64(0);
-  ListingWrite& f = l.fields;
-  f.name = row.text(1);
-  f.postal_address = {row.text(2), row.text(3), row.text(4), row.text(5)};
-  f.description = row.text(6);
-  f.building_type = building_type_from(row.text(7));
-  f.price_cents = row.int64(8);
-  f.surface_area_m2 = row.real(9);
-  f.rooms_count = row.int64(10);
-  f.bedrooms_count = row.int64(11);
-  if (!row.is_null(12)) f.contact_phone_number = row.text(12);
-  l.created_ms = row.int64(13);
-  l.updated_ms = row.int64(14);
-  return l;
-}
-
-// Binds the writable fields as ?1..?12, the order both k_insert_listing and
-// k_update_listing use.
-void bind_fields(Statement& stmt, const ListingWrite& f) {
-  stmt.bind(1, f.name)
-      .bind(2, f.postal_address.street_address)
-      .bind(3, f.postal_address.postal_code)
-      .bind(4, f.postal_address.city)
-      .bind(5, f.postal_address.country)
-      .bind(6, f.description)
-      .bind(7, to_string(f.building_type))
-      .bind(8, f.price_cents)
-      .bind(9, f.surface_area_m2)
-      .bind(10, f.rooms_count)
-      .bind(11, f.bedrooms_count);
-  if (f.contact_phone_number) stmt.bind(12, *f.contact_phone_number);
-  else stmt.bind_null(12);
-}
 
 // Opens a connection with the store's settings. The writer also checks the file is a
 // listingd database and migrates it, before any setting that would touch the file.

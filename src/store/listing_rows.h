@@ -1,0 +1,69 @@
+// Internal to the store module: how a listing maps to a row of the `listings` table, and
+// the SQL that writes listings and prices, shared by the store and the bulk loader.
+#pragma once
+
+#include <string>
+
+#include "listingd/listing.h"
+#include "sqlite.h"
+
+namespace listingd::sqlite {
+
+inline constexpr const char* k_listing_columns =
+    "id, name, street_address, postal_code, city, country, description, building_type, "
+    "price_cents, surface_area_m2, rooms_count, bedrooms_count, contact_phone_number, "
+    "created_ms, updated_ms";
+
+// ?1..?12 the writable fields (bind_fields), ?13 created and updated time.
+inline constexpr const char* k_insert_listing =
+    "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
+    "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
+    "contact_phone_number, created_ms, updated_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
+
+inline constexpr const char* k_insert_price =
+    "INSERT INTO price_history (listing_id, price_cents, created_ms) VALUES (?1, ?2, ?3)";
+
+inline BuildingType building_type_from(const std::string& s) {
+  if (s == "STUDIO") return BuildingType::studio;
+  if (s == "HOUSE") return BuildingType::house;
+  return BuildingType::apartment;
+}
+
+// A listing from a row whose columns are k_listing_columns, in that order.
+inline Listing read_listing(const Statement& row) {
+  Listing l;
+  l.id = row.int64(0);
+  ListingWrite& f = l.fields;
+  f.name = row.text(1);
+  f.postal_address = {row.text(2), row.text(3), row.text(4), row.text(5)};
+  f.description = row.text(6);
+  f.building_type = building_type_from(row.text(7));
+  f.price_cents = row.int64(8);
+  f.surface_area_m2 = row.real(9);
+  f.rooms_count = row.int64(10);
+  f.bedrooms_count = row.int64(11);
+  if (!row.is_null(12)) f.contact_phone_number = row.text(12);
+  l.created_ms = row.int64(13);
+  l.updated_ms = row.int64(14);
+  return l;
+}
+
+// Binds the writable fields as ?1..?12, the order every listing write uses.
+inline void bind_fields(Statement& stmt, const ListingWrite& f) {
+  stmt.bind(1, f.name)
+      .bind(2, f.postal_address.street_address)
+      .bind(3, f.postal_address.postal_code)
+      .bind(4, f.postal_address.city)
+      .bind(5, f.postal_address.country)
+      .bind(6, f.description)
+      .bind(7, to_string(f.building_type))
+      .bind(8, f.price_cents)
+      .bind(9, f.surface_area_m2)
+      .bind(10, f.rooms_count)
+      .bind(11, f.bedrooms_count);
+  if (f.contact_phone_number) stmt.bind(12, *f.contact_phone_number);
+  else stmt.bind_null(12);
+}
+
+}  // namespace listingd::sqlite

@@ -1,7 +1,7 @@
 // listingd/server.h — the HTTP face of listingd: the ListingAPI routes, CORS, and the
 // error mapping (every error a JSON body {"message": ...}, never a 5xx for bad input).
 //
-// An HttpServer is built over a Store and a Clock it does not own; both must outlive it.
+// An HttpServer is built over a ListingService it does not own, which must outlive it.
 // start/stop may be called from any thread; handlers run on the server's worker pool.
 #pragma once
 
@@ -10,15 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "listingd/clock.h"
-#include "listingd/store.h"
+#include "listingd/service.h"
 
 namespace listingd {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (see HttpServer::port())
-  size_t threads = 8;
+  size_t threads = 64;  // each serves one connection at a time (keep-alive included)
   size_t max_body_bytes = 1024 * 1024;
   size_t keep_alive_max_requests = 1000;
   int keep_alive_timeout_s = 5;
@@ -31,7 +30,7 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(Store& store, const Clock& clock, ServerOptions options);
+  HttpServer(ListingService& service, ServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

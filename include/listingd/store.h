@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,10 +52,19 @@ struct SqliteOptions {
   int busy_timeout_ms = 5000;
 };
 
+// Called after each committed write, in commit order, before the writer is answered: the
+// hook that keeps caches exactly in step with the database. `price_appended` says whether
+// the write added an entry (listing.fields.price_cents at listing.updated_ms) to the
+// listing's price history. Runs on the store's writer thread: must be quick, must not
+// call back into the store.
+using CommitListener = std::function<void(const Listing& listing, bool price_appended)>;
+
 // Opens (creating if needed) the database file in WAL mode and brings its schema up to
 // date. Fails, without modifying the file, when it is not a listingd database or has a
-// schema newer than this binary knows.
-Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options);
+// schema newer than this binary knows. Writes are committed by a writer thread of the
+// store, in batches (group commit); each is acknowledged only after its commit.
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
+                                                 CommitListener listener = {});
 
 // Applies pending migrations to the file and reports the schema version it ends at.
 Result<int> migrate_sqlite(const std::string& path);

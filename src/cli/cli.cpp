@@ -19,6 +19,7 @@ namespace {
 struct ServeFlags {
   ServerOptions server;
   SqliteOptions db;
+  size_t cache_mb = 64;
   std::string synchronous = "normal";  // becomes db.synchronous once parsed
 };
 
@@ -57,6 +58,11 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
                    "the last commits, never corrupt) or full (fsync every commit)")
       ->envname("LISTINGD_SYNCHRONOUS")
       ->check(CLI::IsMember({"normal", "full"}, CLI::ignore_case))
+      ->capture_default_str();
+  serve.add_option("--cache-mb", f.cache_mb,
+                   "memory for the cache of listings and price histories, in MiB (0: off)")
+      ->envname("LISTINGD_CACHE_MB")
+      ->check(CLI::Range(0, 65536))
       ->capture_default_str();
   serve.add_option("--busy-timeout-ms", f.db.busy_timeout_ms,
                    "how long a database call waits for a lock before answering 503")
@@ -116,13 +122,15 @@ class StopOnSignal {
 
 int serve(ServeFlags& flags) {
   flags.db.synchronous = flags.synchronous == "full" ? Synchronous::full : Synchronous::normal;
-  auto store = open_sqlite_store(flags.db);
+  JsonCache cache(flags.cache_mb * 1024 * 1024);  // outlives the store, which updates it
+  auto store = open_sqlite_store(flags.db, ListingService::cache_updater(cache));
   if (!store.ok()) {
     std::cerr << "listingd: " << store.status().message() << "\n";
     return 1;
   }
   SystemClock clock;
-  HttpServer server(**store, clock, flags.server);
+  ListingService service(**store, cache, clock);
+  HttpServer server(service, flags.server);
   if (Status s = server.bind(); !s.ok()) {
     std::cerr << "listingd: " << s.message() << "\n";
     return 1;

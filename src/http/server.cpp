@@ -7,40 +7,18 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <nlohmann/json.hpp>
 
 #include "cors.h"
+#include "responses.h"
 #include "listingd/embedded.h"
 #include "listingd/listing.h"
+#include "listingd/service.h"
 
 namespace listingd {
 namespace {
 
-constexpr const char* k_json = "application/json";
-
-std::string error_body(const std::string& message) {
-  // `replace`: a message may quote bytes of a bad request that are not valid UTF-8.
-  return nlohmann::json{{"message", message}}.dump(-1, ' ', false,
-                                                   nlohmann::json::error_handler_t::replace);
-}
-
-void send_error(httplib::Response& res, int status, const std::string& message) {
-  res.status = status;
-  res.set_content(error_body(message), k_json);
-}
-
-// The HTTP status for a Status from the domain or the store.
-int http_status(Code code) {
-  switch (code) {
-    case Code::ok: return 200;
-    case Code::not_found: return 404;
-    case Code::bad_request: return 400;
-    case Code::invalid: return 422;
-    case Code::unavailable: return 503;
-    case Code::internal: return 500;
-  }
-  return 500;
-}
+using http::k_json;
+using http::send_error;
 
 // A listing id from a path segment: a positive integer that fits in 64 bits (signed, as
 // SQLite stores it). Anything else names no listing.
@@ -61,7 +39,7 @@ bool is_json_content_type(const std::string& header) {
   lower.erase(std::remove_if(lower.begin(), lower.end(), [](char c) { return c == ' ' || c == '\t'; }),
               lower.end());
   size_t semi = lower.find(';');
-  if (lower.substr(0, semi) != k_json) return false;
+  if (lower.substr(0, semi) != "application/json") return false;
   if (semi == std::string::npos) return true;
   std::string params = lower.substr(semi + 1);
   return params.empty() || params == "charset=utf-8" || params == "charset=\"utf-8\"";
@@ -149,11 +127,10 @@ class Body {
 };
 
 struct HttpServer::Impl {
-  Impl(Store& store, const Clock& clock, ServerOptions options)
-      : store(store), clock(clock), options(std::move(options)), cors(this->options.cors_origins) {}
+  Impl(ListingService& service, ServerOptions options)
+      : service(service), options(std::move(options)), cors(this->options.cors_origins) {}
 
-  Store& store;
-  const Clock& clock;
+  ListingService& service;
   const ServerOptions options;
   const http::CorsPolicy cors;
   httplib::Server server;
@@ -194,7 +171,7 @@ struct HttpServer::Impl {
           ? "the request body is larger than " + std::to_string(options.max_body_bytes) + " bytes"
           : res.status == 404 ? "not found"
           : "the request was refused (HTTP " + std::to_string(res.status) + ")";
-      res.set_content(error_body(message), k_json);
+      send_error(res, res.status, message);
       return httplib::Server::HandlerResponse::Handled;
     }));
     server.set_exception_handler(
@@ -209,7 +186,11 @@ struct HttpServer::Impl {
     std::string allow = cors.allow_origin(req.get_header_value("Origin"));
     if (allow.empty()) return;
     res.set_header("Access-Control-Allow-Origin", allow);
-    if (allow != "*") res.set_header("Vary", "Origin");
+    if (allow != "*") {  // the answer depends on Origin: say so, next to any other Vary
+      std::string vary = res.get_header_value("Vary");
+      res.headers.erase("Vary");
+      res.set_header("Vary", vary.empty() ? "Origin" : vary + ", Origin");
+    }
     res.set_header("Access-Control-Expose-Headers", "Location, ETag, Link");
   }
 
@@ -234,14 +215,16 @@ struct HttpServer::Impl {
     const bool write = req.method == "POST" || req.method == "PUT";
     switch (m.route) {
       case Route::listings:
-        return write ? create_listing(body, res) : list_listings(res);
+        return write ? create_listing(req, body, res) : list_listings(req, res);
       case Route::listing:
-        return write ? update_listing(*id, body, res) : get_listing(*id, res);
-      case Route::prices: return get_prices(*id, res);
-      case Route::openapi:
-        res.set_content(std::string(embedded::openapi_yaml), "application/yaml");
-        return;
-      case Route::healthz: res.set_content(R"({"status":"ok"})", k_json); return;
+        return write ? update_listing(*id, req, body, res) : get_listing(*id, req, res);
+      case Route::prices: return get_prices(*id, req, res);
+      case Route::openapi: {
+        static const std::string etag = make_etag(embedded::openapi_yaml);
+        return http::send_entity(req, res, std::string(embedded::openapi_yaml), etag,
+                                 "application/yaml");
+      }
+      case Route::healthz: return http::send_json(req, res, R"({"status":"ok"})");
       case Route::none: return;
     }
   }
@@ -271,7 +254,7 @@ struct HttpServer::Impl {
     }
     auto parsed = parse_listing_write(body.text);
     if (!parsed.ok()) {
-      send_error(res, http_status(parsed.status().code()), parsed.status().message());
+      send_error(res, http::http_status(parsed.status().code()), parsed.status().message());
       return std::nullopt;
     }
     return std::move(parsed).value();
@@ -280,49 +263,49 @@ struct HttpServer::Impl {
   template <class T>
   bool failed(const Result<T>& result, httplib::Response& res) const {
     if (result.ok()) return false;
-    send_error(res, http_status(result.status().code()), result.status().message());
+    send_error(res, http::http_status(result.status().code()), result.status().message());
     return true;
   }
 
-  void list_listings(httplib::Response& res) {
-    auto listings = store.list_all();
-    if (failed(listings, res)) return;
-    res.set_content(listings_to_json(*listings), k_json);
+  void list_listings(const httplib::Request& req, httplib::Response& res) {
+    auto all = service.all_listings();
+    if (failed(all, res)) return;
+    http::send_json(req, res, std::move(all).value());
   }
 
-  void get_listing(int64_t id, httplib::Response& res) {
-    auto listing = store.get(id);
-    if (failed(listing, res)) return;
-    res.set_content(listing_to_json(*listing), k_json);
+  void get_listing(int64_t id, const httplib::Request& req, httplib::Response& res) {
+    auto entry = service.listing(id);
+    if (failed(entry, res)) return;
+    http::send_entity(req, res, (*entry)->body, (*entry)->etag);
   }
 
-  void get_prices(int64_t id, httplib::Response& res) {
-    auto history = store.price_history(id);
-    if (failed(history, res)) return;
-    res.set_content(price_history_to_json(*history), k_json);
+  void get_prices(int64_t id, const httplib::Request& req, httplib::Response& res) {
+    auto entry = service.prices(id);
+    if (failed(entry, res)) return;
+    http::send_entity(req, res, (*entry)->body, (*entry)->etag);
   }
 
-  void create_listing(Body& body, httplib::Response& res) {
+  void create_listing(const httplib::Request& req, Body& body, httplib::Response& res) {
     auto fields = read_write_body(body, res);
     if (!fields) return;
-    auto listing = store.create(*fields, clock.now_ms());
+    auto listing = service.create(*fields);
     if (failed(listing, res)) return;
-    res.status = 201;
     res.set_header("Location", "/listings/" + std::to_string(listing->id));
-    res.set_content(listing_to_json(*listing), k_json);
+    http::send_json(req, res, listing_to_json(*listing), 201);
   }
 
-  void update_listing(int64_t id, Body& body, httplib::Response& res) {
+  void update_listing(int64_t id, const httplib::Request& req, Body& body,
+                      httplib::Response& res) {
     auto fields = read_write_body(body, res);
     if (!fields) return;
-    auto listing = store.update(id, *fields, clock.now_ms());
+    auto listing = service.update(id, *fields);
     if (failed(listing, res)) return;
-    res.set_content(listing_to_json(*listing), k_json);
+    http::send_json(req, res, listing_to_json(*listing));
   }
 };
 
-HttpServer::HttpServer(Store& store, const Clock& clock, ServerOptions options)
-    : impl_(std::make_unique<Impl>(store, clock, std::move(options))) {
+HttpServer::HttpServer(ListingService& service, ServerOptions options)
+    : impl_(std::make_unique<Impl>(service, std::move(options))) {
   impl_->configure();
 }
 

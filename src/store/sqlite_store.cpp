@@ -1,6 +1,13 @@
-// The SQLite Store: one write connection behind a mutex (SQLite allows one writer), and a
-// pool of read connections that WAL mode lets run alongside it.
+// The SQLite Store. Writes: one writer thread owns the write connection and commits
+// whatever is queued in one transaction (group commit). Reads: a pool of read connections,
+// one per concurrently reading thread, which WAL mode lets run alongside the writer.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "listingd/store.h"
@@ -49,53 +56,45 @@ Status open_connection(Connection& conn, const SqliteOptions& options, bool writ
   return conn.exec(pragmas);
 }
 
+// A create (id empty) or update waiting for the writer thread; lives on the stack of the
+// thread that waits for its result.
+struct WriteCommand {
+  std::optional<int64_t> id;
+  const ListingWrite& fields;
+  int64_t now_ms;
+  std::promise<Result<Listing>> done;
+  std::optional<Result<Listing>> result;  // set by the writer
+  bool price_appended = false;
+};
+
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+  SqliteStore(SqliteOptions options, CommitListener listener)
+      : options_(std::move(options)), listener_(std::move(listener)) {}
 
-  Status open() { return open_connection(writer_, options_, true); }
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(queue_mutex_);
+      stopping_ = true;
+    }
+    queue_ready_.notify_one();
+    if (writer_thread_.joinable()) writer_thread_.join();  // after it drains the queue
+  }
+
+  Status open() {
+    if (Status s = open_connection(writer_, options_, true); !s.ok()) return s;
+    writer_thread_ = std::thread([this] { write_loop(); });
+    return Status::Ok();
+  }
 
   Result<Listing> create(const ListingWrite& fields, int64_t now_ms) override {
-    std::lock_guard lock(write_mutex_);
-    sqlite::Transaction tx(writer_);
-    Status s = tx.begin();
-    Statement* insert = s.ok() ? writer_.prepare(k_insert_listing, s) : nullptr;
-    if (!insert) return s;
-    bind_fields(*insert, fields);
-    insert->bind(13, now_ms);
-    if (int rc = insert->step(); rc != SQLITE_DONE)
-      return sqlite::error_status(writer_.handle(), rc, "insert listing");
-    Listing listing{sqlite3_last_insert_rowid(writer_.handle()), fields, now_ms, now_ms};
-    if (s = append_price(listing.id, fields.price_cents, now_ms); !s.ok()) return s;
-    if (s = tx.commit(); !s.ok()) return s;
-    return listing;
+    WriteCommand command{std::nullopt, fields, now_ms, {}, std::nullopt};
+    return submit(command);
   }
 
   Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
-    std::lock_guard lock(write_mutex_);
-    sqlite::Transaction tx(writer_);
-    Status s = tx.begin();
-    Statement* current = s.ok() ? writer_.prepare(k_select_current, s) : nullptr;
-    if (!current) return s;
-    current->bind(1, id);
-    int rc = current->step();
-    if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
-    if (rc != SQLITE_ROW) return sqlite::error_status(writer_.handle(), rc, "read listing");
-    const int64_t old_price = current->int64(0);
-    const int64_t created_ms = current->int64(1);
-    current->reset();
-
-    Statement* update = writer_.prepare(k_update_listing, s);
-    if (!update) return s;
-    bind_fields(*update, fields);
-    update->bind(13, now_ms).bind(14, id);
-    if (rc = update->step(); rc != SQLITE_DONE)
-      return sqlite::error_status(writer_.handle(), rc, "update listing");
-    if (fields.price_cents != old_price) {
-      if (s = append_price(id, fields.price_cents, now_ms); !s.ok()) return s;
-    }
-    if (s = tx.commit(); !s.ok()) return s;
-    return Listing{id, fields, created_ms, now_ms};
+    WriteCommand command{id, fields, now_ms, {}, std::nullopt};
+    return submit(command);
   }
 
   Result<Listing> get(int64_t id) override {
@@ -185,7 +184,105 @@ class SqliteStore final : public Store {
     Status status;
   };
 
-  // Requires: write_mutex_ held, inside a transaction.
+  // Queues a write for the writer thread and waits until it is committed (or failed).
+  Result<Listing> submit(WriteCommand& command) {
+    auto done = command.done.get_future();
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (stopping_) return Status::Unavailable("the server is shutting down");
+      queue_.push_back(&command);
+    }
+    queue_ready_.notify_one();
+    return done.get();
+  }
+
+  // The writer thread: takes whatever is queued and commits it in one transaction (group
+  // commit), so many concurrent writes cost one commit. Drains the queue before it stops.
+  void write_loop() {
+    std::vector<WriteCommand*> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(queue_mutex_);
+        queue_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and nothing left to write
+        const size_t n = std::min(queue_.size(), k_max_batch);
+        batch.assign(queue_.begin(), queue_.begin() + n);
+        queue_.erase(queue_.begin(), queue_.begin() + n);
+      }
+      commit_batch(batch);
+    }
+  }
+
+  void commit_batch(const std::vector<WriteCommand*>& batch) {
+    sqlite::Transaction tx(writer_);
+    Status s = tx.begin();
+    for (WriteCommand* c : batch) {
+      // Each command in a savepoint: one that fails is undone alone, the others commit.
+      if (s.ok()) c->result = in_savepoint([&] { return apply(*c); });
+      else c->result = s;
+    }
+    if (s.ok()) s = tx.commit();
+    for (WriteCommand* c : batch) {
+      if (!s.ok() && c->result->ok()) c->result = s;  // the commit failed: nothing was written
+      // Observers see every commit, in commit order, before any writer is answered.
+      if (c->result->ok() && listener_)
+        listener_(c->result->value(), c->price_appended);
+    }
+    for (WriteCommand* c : batch) c->done.set_value(std::move(*c->result));
+  }
+
+  Result<Listing> in_savepoint(const std::function<Result<Listing>()>& body) {
+    if (Status s = writer_.exec("SAVEPOINT command"); !s.ok()) return s;
+    Result<Listing> result = body();
+    if (!result.ok()) writer_.exec("ROLLBACK TO command");
+    writer_.exec("RELEASE command");
+    return result;
+  }
+
+  // Requires: on the writer thread, inside a transaction.
+  Result<Listing> apply(WriteCommand& c) {
+    return c.id ? apply_update(*c.id, c) : apply_create(c);
+  }
+
+  Result<Listing> apply_create(WriteCommand& c) {
+    Status s;
+    Statement* insert = writer_.prepare(k_insert_listing, s);
+    if (!insert) return s;
+    bind_fields(*insert, c.fields);
+    insert->bind(13, c.now_ms);
+    if (int rc = insert->step(); rc != SQLITE_DONE)
+      return sqlite::error_status(writer_.handle(), rc, "insert listing");
+    Listing listing{sqlite3_last_insert_rowid(writer_.handle()), c.fields, c.now_ms, c.now_ms};
+    if (s = append_price(listing.id, c.fields.price_cents, c.now_ms); !s.ok()) return s;
+    c.price_appended = true;
+    return listing;
+  }
+
+  Result<Listing> apply_update(int64_t id, WriteCommand& c) {
+    Status s;
+    Statement* current = writer_.prepare(k_select_current, s);
+    if (!current) return s;
+    current->bind(1, id);
+    int rc = current->step();
+    if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
+    if (rc != SQLITE_ROW) return sqlite::error_status(writer_.handle(), rc, "read listing");
+    const int64_t old_price = current->int64(0);
+    const int64_t created_ms = current->int64(1);
+    current->reset();
+
+    Statement* update = writer_.prepare(k_update_listing, s);
+    if (!update) return s;
+    bind_fields(*update, c.fields);
+    update->bind(13, c.now_ms).bind(14, id);
+    if (rc = update->step(); rc != SQLITE_DONE)
+      return sqlite::error_status(writer_.handle(), rc, "update listing");
+    if (c.fields.price_cents != old_price) {
+      if (s = append_price(id, c.fields.price_cents, c.now_ms); !s.ok()) return s;
+      c.price_appended = true;
+    }
+    return Listing{id, c.fields, created_ms, c.now_ms};
+  }
+
   Status append_price(int64_t id, int64_t price_cents, int64_t now_ms) {
     Status s;
     Statement* insert = writer_.prepare(k_insert_price, s);
@@ -196,17 +293,27 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  // Large enough to amortize a commit over many writes, small enough that one batch
+  // does not keep its first writer waiting long.
+  static constexpr size_t k_max_batch = 256;
+
   const SqliteOptions options_;
-  std::mutex write_mutex_;
-  Connection writer_;
+  const CommitListener listener_;
+  Connection writer_;  // used by the writer thread only (and open() before it starts)
+  std::thread writer_thread_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_ready_;
+  std::deque<WriteCommand*> queue_;
+  bool stopping_ = false;
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
-  auto store = std::make_unique<SqliteStore>(options);
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
+                                                 CommitListener listener) {
+  auto store = std::make_unique<SqliteStore>(options, std::move(listener));
   if (Status s = store->open(); !s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -39,13 +39,16 @@ void log_exchange(const httplib::Request& req, const httplib::Response& res) {
 
 // A running server over a fresh database file, and a client to talk to it.
 struct Api {
-  explicit Api(ServerOptions options = {}) : clock(t0) {
-    auto opened = open_sqlite_store({.path = dir.file("listings.db")});
+  explicit Api(ServerOptions options = {}, size_t cache_bytes = 1 << 20)
+      : clock(t0), cache(cache_bytes) {
+    auto opened = open_sqlite_store({.path = dir.file("listings.db")},
+                                    ListingService::cache_updater(cache));
     REQUIRE_MESSAGE(opened.ok(), opened.status().message());
     store = std::move(opened).value();
+    service = std::make_unique<ListingService>(*store, cache, clock);
     options.host = "127.0.0.1";
     options.port = 0;
-    server = std::make_unique<HttpServer>(*store, clock, options);
+    server = std::make_unique<HttpServer>(*service, options);
     REQUIRE(server->bind().ok());
     thread = std::thread([this] { server->serve(); });
     client = std::make_unique<httplib::Client>("127.0.0.1", server->port());
@@ -80,7 +83,9 @@ struct Api {
 
   TempDir dir;
   FixedClock clock;
+  JsonCache cache;
   std::unique_ptr<Store> store;
+  std::unique_ptr<ListingService> service;
   std::unique_ptr<HttpServer> server;
   std::thread thread;
   std::unique_ptr<httplib::Client> client;
@@ -106,7 +111,7 @@ json body_of(const httplib::Response& res) { return json::parse(res.body); }
 
 // The message of a JSON error body; fails the test when the body is not one.
 std::string message_of(const httplib::Response& res) {
-  CHECK(res.get_header_value("Content-Type") == "application/json");
+  CHECK(res.get_header_value("Content-Type") == "application/json; charset=utf-8");
   json j = json::parse(res.body);
   REQUIRE(j.is_object());
   REQUIRE(j["message"].is_string());
@@ -160,7 +165,7 @@ TEST_CASE("GET /listings returns every listing by id ascending; GET /listings/{i
   auto one = api.get("/listings/2");
   REQUIRE(one.status == 200);
   CHECK(body_of(one) == list[1]);
-  CHECK(one.get_header_value("Content-Type") == "application/json");
+  CHECK(one.get_header_value("Content-Type") == "application/json; charset=utf-8");
   auto head = api.send("HEAD", "/listings/2");
   CHECK(head.status == 200);
   CHECK(head.body.empty());
@@ -413,4 +418,77 @@ TEST_CASE("concurrent writers and readers: every history holds exactly its write
     REQUIRE(history.size() == updates + 1);
     for (int k = 0; k <= updates; ++k) CHECK(history[k]["price_eur"] == k);
   }
+}
+
+TEST_CASE("ETags and conditional GET: 304 when unchanged, a new tag after a write") {
+  Api api;
+  REQUIRE(api.post(listing_body(100000)).status == 201);
+  for (std::string path : {"/listings/1", "/listings/1/prices", "/openapi.yaml"}) {
+    CAPTURE(path);
+    auto first = api.get(path);
+    REQUIRE(first.status == 200);
+    const std::string etag = first.get_header_value("ETag");
+    CHECK(etag.size() == 18);
+    CHECK(first.get_header_value("Cache-Control") == "no-cache");
+    auto again = api.get(path, {{"If-None-Match", etag}});
+    CHECK(again.status == 304);
+    CHECK(again.body.empty());
+    CHECK(again.get_header_value("ETag") == etag);
+    CHECK(api.get(path, {{"If-None-Match", "\"other\", " + etag}}).status == 304);
+    CHECK(api.get(path, {{"If-None-Match", "W/" + etag}}).status == 304);
+    CHECK(api.get(path, {{"If-None-Match", "*"}}).status == 304);
+    CHECK(api.get(path, {{"If-None-Match", "\"other\""}}).status == 200);
+  }
+  const std::string listing_tag = api.get("/listings/1").get_header_value("ETag");
+  const std::string prices_tag = api.get("/listings/1/prices").get_header_value("ETag");
+  api.clock.set(t1);
+  REQUIRE(api.put(1, listing_body(90000)).status == 200);
+  auto listing = api.get("/listings/1", {{"If-None-Match", listing_tag}});
+  CHECK(listing.status == 200);
+  CHECK(listing.get_header_value("ETag") != listing_tag);
+  auto prices = api.get("/listings/1/prices", {{"If-None-Match", prices_tag}});
+  CHECK(prices.status == 200);
+  CHECK(body_of(prices).size() == 2);
+}
+
+TEST_CASE("reads see every acknowledged write, through the cache") {
+  Api api;
+  REQUIRE(api.post(listing_body(1)).status == 201);
+  for (int k = 2; k < 40; ++k) {
+    // Read first, so that the cache holds the listing and its prices, then write.
+    REQUIRE(api.get("/listings/1").status == 200);
+    REQUIRE(api.get("/listings/1/prices").status == 200);
+    REQUIRE(api.put(1, listing_body(k)).status == 200);
+    CHECK(body_of(api.get("/listings/1"))["latest_price_eur"] == k);
+    json history = body_of(api.get("/listings/1/prices"));
+    REQUIRE(history.size() == static_cast<size_t>(k));
+    CHECK(history.back()["price_eur"] == k);
+  }
+  CHECK(api.cache.stats().hits > 0);
+}
+
+TEST_CASE("large bodies are compressed for clients that accept it") {
+  Api api;
+  json body = listing_body();
+  body["description"] = std::string(5000, 'a');  // a body well over the 1 kB threshold
+  REQUIRE(api.post(body).status == 201);
+  const std::string plain = api.get("/listings/1").body;
+  // The client decompresses; the headers tell what travelled.
+  auto gz = api.get("/listings/1", {{"Accept-Encoding", "gzip"}});
+  CHECK(gz.get_header_value("Content-Encoding") == "gzip");
+  CHECK(gz.body == plain);
+  CHECK(gz.get_header_value("Vary").find("Accept-Encoding") != std::string::npos);
+  auto br = api.get("/listings/1", {{"Accept-Encoding", "gzip, deflate, br"}});
+  CHECK(br.get_header_value("Content-Encoding") == "br");
+  CHECK(br.body == plain);
+  CHECK(br.get_header_value("ETag") != gz.get_header_value("ETag"));
+  // A compressed variant's tag revalidates too.
+  CHECK(api.get("/listings/1", {{"If-None-Match", br.get_header_value("ETag")}}).status == 304);
+  auto prefers_gzip = api.get("/listings/1", {{"Accept-Encoding", "br;q=0.5, gzip"}});
+  CHECK(prefers_gzip.get_header_value("Content-Encoding") == "gzip");
+  auto identity = api.get("/listings/1", {{"Accept-Encoding", "identity"}});
+  CHECK_FALSE(identity.has_header("Content-Encoding"));
+  // Small bodies are not worth it.
+  auto small = api.get("/listings/1/prices", {{"Accept-Encoding", "gzip"}});
+  CHECK_FALSE(small.has_header("Content-Encoding"));
 }

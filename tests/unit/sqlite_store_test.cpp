@@ -2,7 +2,10 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "listingd/store.h"
 #include "support/temp_dir.h"
@@ -171,4 +174,59 @@ TEST_CASE("a database from a newer listingd is refused") {
   auto r = open_sqlite_store({.path = path});
   CHECK_FALSE(r.ok());
   CHECK(r.status().message().find("newer than this listingd") != std::string::npos);
+}
+
+TEST_CASE("group commit: concurrent writes all land; a bad one does not fail its batch") {
+  TempDir dir;
+  std::mutex seen_mutex;
+  std::vector<std::pair<int64_t, int64_t>> seen;  // (id, price) in commit order
+  auto opened = open_sqlite_store({.path = dir.file("a.db")},
+                                  [&](const Listing& l, bool price_appended) {
+                                    std::lock_guard lock(seen_mutex);
+                                    if (price_appended) seen.emplace_back(l.id, l.fields.price_cents);
+                                  });
+  REQUIRE(opened.ok());
+  auto& store = *opened.value();
+  constexpr int threads = 16, per_thread = 40;
+  std::atomic<int> created = 0, not_found = 0, other = 0;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        if (i % 2 == 0) {
+          auto r = store.create(fields(t * 1000 + i), t0 + i);
+          (r.ok() ? created : other)++;
+        } else {
+          auto r = store.update(1'000'000 + i, fields(1), t0);  // no such listing
+          (r.status().code() == Code::not_found ? not_found : other)++;
+        }
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  CHECK(created == threads * per_thread / 2);
+  CHECK(not_found == threads * per_thread / 2);
+  CHECK(other == 0);
+  CHECK(store.list_all()->size() == static_cast<size_t>(created));
+  CHECK(seen.size() == static_cast<size_t>(created));
+  // Every listing has exactly its first price, and the listener saw each commit once.
+  for (const auto& [id, price] : seen) {
+    auto h = store.price_history(id);
+    REQUIRE(h->size() == 1);
+    CHECK((*h)[0].price_cents == price);
+  }
+}
+
+TEST_CASE("the commit listener sees updates in commit order, with price changes flagged") {
+  TempDir dir;
+  std::vector<std::pair<int64_t, bool>> events;  // (price, price_appended)
+  auto opened = open_sqlite_store({.path = dir.file("a.db")}, [&](const Listing& l, bool p) {
+    events.emplace_back(l.fields.price_cents, p);
+  });
+  REQUIRE(opened.ok());
+  auto& store = *opened.value();
+  auto l = store.create(fields(10), t0);
+  store.update(l->id, fields(10), t0 + 1);  // same price
+  store.update(l->id, fields(20), t0 + 2);
+  CHECK(events == std::vector<std::pair<int64_t, bool>>{{10, true}, {10, false}, {20, true}});
 }

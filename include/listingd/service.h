@@ -1,0 +1,39 @@
+// listingd/service.h — the ListingAPI's use cases, between the HTTP layer and storage:
+// reads go through the JSON cache, writes through the store, whose commits keep the cache
+// in step (see cache.h). Answers are ready-to-send JSON bodies with their ETags.
+//
+// Thread-safe. The Store, cache and clock are not owned and must outlive the service.
+#pragma once
+
+#include <memory>
+
+#include "listingd/cache.h"
+#include "listingd/clock.h"
+#include "listingd/listing.h"
+#include "listingd/store.h"
+
+namespace listingd {
+
+class ListingService {
+ public:
+  ListingService(Store& store, JsonCache& cache, const Clock& clock);
+
+  // The hook to pass to open_sqlite_store(), so that every commit updates the cache
+  // before its writer is answered (read-your-writes, from any thread).
+  static CommitListener cache_updater(JsonCache& cache);
+
+  Result<JsonCache::Entry> listing(int64_t id);
+  Result<JsonCache::Entry> prices(int64_t id);
+  Result<std::string> all_listings();
+
+  // Create and update stamp the write with the clock's now.
+  Result<Listing> create(const ListingWrite& fields);
+  Result<Listing> update(int64_t id, const ListingWrite& fields);
+
+ private:
+  Store& store_;
+  JsonCache& cache_;
+  const Clock& clock_;
+};
+
+}  // namespace listingd

@@ -1,0 +1,101 @@
+// Writing answers (see responses.h).
+#include "responses.h"
+
+#include <nlohmann/json.hpp>
+
+#include "compression.h"
+
+namespace listingd::http {
+namespace {
+
+// Whether If-None-Match names `etag`: "*", or any listed tag, compared weakly (W/ prefix
+// ignored) and without the encoding suffix we add for compressed variants.
+bool none_match_hits(const std::string& header, const std::string& etag) {
+  if (header.empty()) return false;
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t comma = header.find(',', pos);
+    std::string tag = header.substr(pos, comma == std::string::npos ? std::string::npos
+                                                                    : comma - pos);
+    pos = comma == std::string::npos ? header.size() : comma + 1;
+    tag.erase(0, tag.find_first_not_of(" \t"));
+    tag.erase(tag.find_last_not_of(" \t") + 1);
+    if (tag == "*") return true;
+    if (tag.rfind("W/", 0) == 0) tag.erase(0, 2);
+    for (const char* suffix : {"-gzip\"", "-br\""}) {
+      const std::string s = suffix;
+      if (tag.size() > s.size() && tag.compare(tag.size() - s.size(), s.size(), s) == 0)
+        tag = tag.substr(0, tag.size() - s.size()) + "\"";
+    }
+    if (tag == etag) return true;
+  }
+  return false;
+}
+
+// Sets the body, compressed when that pays; returns the encoding used.
+Encoding set_body(const httplib::Request& req, httplib::Response& res, const std::string& body,
+                  const char* content_type) {
+  Encoding encoding = choose_encoding(req.get_header_value("Accept-Encoding"), body.size());
+  if (encoding != Encoding::identity) {
+    std::string compressed;
+    if (compress(encoding, body, compressed)) {
+      res.set_header("Content-Encoding", encoding_name(encoding));
+      res.set_content(std::move(compressed), content_type);
+      return encoding;
+    }
+    encoding = Encoding::identity;
+  }
+  res.set_content(body, content_type);
+  return encoding;
+}
+
+}  // namespace
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  // `replace`: a message may quote bytes of a bad request that are not valid UTF-8.
+  res.set_content(nlohmann::json{{"message", message}}.dump(
+                      -1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  k_json);
+}
+
+int http_status(Code code) {
+  switch (code) {
+    case Code::ok: return 200;
+    case Code::not_found: return 404;
+    case Code::bad_request: return 400;
+    case Code::invalid: return 422;
+    case Code::unavailable: return 503;
+    case Code::internal: return 500;
+  }
+  return 500;
+}
+
+void send_entity(const httplib::Request& req, httplib::Response& res, const std::string& body,
+                 const std::string& etag, const char* content_type) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("Vary", "Accept-Encoding");
+  if (none_match_hits(req.get_header_value("If-None-Match"), etag)) {
+    res.status = 304;
+    res.set_header("ETag", etag);
+    return;
+  }
+  res.status = 200;
+  Encoding encoding = set_body(req, res, body, content_type);
+  // A compressed variant is a different representation, so it gets its own strong tag.
+  res.set_header("ETag", encoding == Encoding::identity
+                             ? etag
+                             : etag.substr(0, etag.size() - 1) + "-" + encoding_name(encoding) +
+                                   "\"");
+}
+
+void send_json(const httplib::Request& req, httplib::Response& res, std::string body,
+               int status) {
+  res.status = status;
+  if (choose_encoding(req.get_header_value("Accept-Encoding"), body.size()) !=
+      Encoding::identity)
+    res.set_header("Vary", "Accept-Encoding");
+  set_body(req, res, body, k_json);
+}
+
+}  // namespace listingd::http

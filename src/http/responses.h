@@ -1,0 +1,33 @@
+// Internal to the http module: how answers are written. Every JSON body goes out through
+// here: errors as {"message": ...}, entities with ETag, conditional GET (304) and
+// compression.
+#pragma once
+
+#include <httplib.h>
+
+#include <string>
+
+#include "listingd/status.h"
+
+namespace listingd::http {
+
+// Every JSON answer's Content-Type. The charset parameter also keeps cpp-httplib from
+// compressing bodies on its own: compression is done here, where the ETag is known.
+inline constexpr const char* k_json = "application/json; charset=utf-8";
+
+void send_error(httplib::Response& res, int status, const std::string& message);
+
+// The HTTP status for a Status from the domain, service or store.
+int http_status(Code code);
+
+// Sends `body` with `etag` (strong): 304 without a body when If-None-Match matches, else
+// 200 with the body, compressed when large and the client accepts it.
+// Cache-Control: no-cache, so that clients revalidate every time.
+void send_entity(const httplib::Request& req, httplib::Response& res, const std::string& body,
+                 const std::string& etag, const char* content_type = k_json);
+
+// A plain JSON answer without ETag (e.g. a write's result), compressed when large.
+void send_json(const httplib::Request& req, httplib::Response& res, std::string body,
+               int status = 200);
+
+}  // namespace listingd::http

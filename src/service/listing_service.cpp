@@ -1,0 +1,53 @@
+// The ListingAPI use cases (see service.h): cache first for reads, store for writes.
+#include "listingd/service.h"
+
+namespace listingd {
+
+using Kind = JsonCache::Kind;
+
+ListingService::ListingService(Store& store, JsonCache& cache, const Clock& clock)
+    : store_(store), cache_(cache), clock_(clock) {}
+
+CommitListener ListingService::cache_updater(JsonCache& cache) {
+  return [&cache](const Listing& listing, bool price_appended) {
+    cache.put(Kind::listing, listing.id,
+              std::make_shared<const CachedBody>(listing_to_json(listing)));
+    if (price_appended) cache.erase(Kind::prices, listing.id);  // refilled on next read
+  };
+}
+
+Result<JsonCache::Entry> ListingService::listing(int64_t id) {
+  if (auto hit = cache_.get(Kind::listing, id)) return hit;
+  const uint64_t token = cache_.fill_token(Kind::listing, id);
+  auto listing = store_.get(id);
+  if (!listing.ok()) return listing.status();
+  auto entry = std::make_shared<const CachedBody>(listing_to_json(*listing));
+  cache_.fill(Kind::listing, id, token, entry);
+  return JsonCache::Entry(entry);
+}
+
+Result<JsonCache::Entry> ListingService::prices(int64_t id) {
+  if (auto hit = cache_.get(Kind::prices, id)) return hit;
+  const uint64_t token = cache_.fill_token(Kind::prices, id);
+  auto history = store_.price_history(id);
+  if (!history.ok()) return history.status();
+  auto entry = std::make_shared<const CachedBody>(price_history_to_json(*history));
+  cache_.fill(Kind::prices, id, token, entry);
+  return JsonCache::Entry(entry);
+}
+
+Result<std::string> ListingService::all_listings() {
+  auto all = store_.list_all();
+  if (!all.ok()) return all.status();
+  return listings_to_json(*all);
+}
+
+Result<Listing> ListingService::create(const ListingWrite& fields) {
+  return store_.create(fields, clock_.now_ms());
+}
+
+Result<Listing> ListingService::update(int64_t id, const ListingWrite& fields) {
+  return store_.update(id, fields, clock_.now_ms());
+}
+
+}  // namespace listingd

@@ -6,10 +6,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "listingd/cache.h"
 #include "listingd/clock.h"
 #include "listingd/listing.h"
+#include "listingd/listing_query.h"
 #include "listingd/store.h"
 
 namespace listingd {
@@ -24,7 +27,16 @@ class ListingService {
 
   Result<JsonCache::Entry> listing(int64_t id);
   Result<JsonCache::Entry> prices(int64_t id);
-  Result<std::string> all_listings();
+  // One page of GET /listings as a JSON array, and the cursor of the next page if any.
+  struct ListingsPage {
+    std::string body;
+    std::optional<std::string> next_cursor;
+  };
+  Result<ListingsPage> page(const ListingQuery& query);
+
+  // The listings after id `after_id`, at most `count`, by id: the pieces in which every
+  // listing is streamed, each read in a short transaction of its own.
+  Result<Store::Page> listings_after(int64_t after_id, size_t count);
 
   // Create and update stamp the write with the clock's now.
   Result<Listing> create(const ListingWrite& fields);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "listingd/listing.h"
+#include "listingd/listing_query.h"
 #include "listingd/status.h"
 
 namespace listingd {
@@ -37,8 +38,13 @@ class Store {
   // Returns Code::not_found for an unknown id.
   virtual Result<Listing> get(int64_t id) = 0;
 
-  // Every listing, by id ascending.
-  virtual Result<std::vector<Listing>> list_all() = 0;
+  // One page of listings matching `query`, in its sort order, after its cursor position.
+  // `has_more` tells whether another page follows.
+  struct Page {
+    std::vector<Listing> listings;
+    bool has_more = false;
+  };
+  virtual Result<Page> list_page(const ListingQuery& query) = 0;
 
   // The price history of listing `id`, oldest first. Code::not_found for an unknown id.
   virtual Result<std::vector<PricePoint>> price_history(int64_t id) = 0;
@@ -68,5 +74,31 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
 
 // Applies pending migrations to the file and reports the schema version it ends at.
 Result<int> migrate_sqlite(const std::string& path);
+
+// Bulk loading, for seeding (and later imports): whole listings with their history,
+// written in large transactions, far faster than create()/update() one by one.
+// A loader has a database connection of its own; use it from one thread at a time. A
+// server may serve the same file meanwhile (its writes wait while a batch commits), but
+// its cache does not learn of loaded listings.
+class BulkLoader {
+ public:
+  // Without finish(), what was added since the last commit is rolled back.
+  virtual ~BulkLoader() = default;
+
+  // Adds a listing with its price history; listing.id 0 = assign the next id. Returns the
+  // listing's id. Requires the store's invariants: history non-empty, oldest first, its
+  // first entry at listing.created_ms, its last at or before listing.updated_ms and at
+  // the listing's price; Code::invalid otherwise (nothing added). Any other error rolls
+  // back what was added since the last commit and ends the loader.
+  virtual Result<int64_t> add(const Listing& listing, const std::vector<PricePoint>& history) = 0;
+
+  // Commits what is pending. When it returns ok, everything added is durable.
+  virtual Status finish() = 0;
+};
+
+// Opens (creating and migrating it if needed, like open_sqlite_store) the database for
+// bulk loading. Commits every `listings_per_commit` listings.
+Result<std::unique_ptr<BulkLoader>> open_sqlite_bulk_loader(const SqliteOptions& options,
+                                                            int64_t listings_per_commit = 50'000);
 
 }  // namespace listingd

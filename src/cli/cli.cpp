@@ -4,11 +4,15 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <thread>
 
+#include "listingd/seed.h"
 #include "listingd/server.h"
 #include "listingd/store.h"
 #include "version.h"
@@ -143,13 +147,58 @@ int serve(ServeFlags& flags) {
   return 0;
 }
 
+struct SeedFlags {
+  SeedOptions seed;
+  SqliteOptions db;
+};
+
+void add_seed_flags(CLI::App& seed, SeedFlags& f) {
+  seed.add_option("--listings", f.seed.listings, "how many listings to add")
+      ->envname("LISTINGD_LISTINGS")
+      ->required()
+      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}));
+  seed.add_option("--prices-per-listing", f.seed.prices_per_listing,
+                  "length of each listing's price history")
+      ->envname("LISTINGD_PRICES_PER_LISTING")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}))
+      ->capture_default_str();
+  seed.add_option("--seed", f.seed.seed, "the same seed gives the same data, times included")
+      ->envname("LISTINGD_SEED")
+      ->capture_default_str();
+  add_db_flag(seed, f.db.path);
+}
+
+int seed(const SeedFlags& flags) {
+  const auto start = std::chrono::steady_clock::now();
+  // A progress line redrawn in place, only for a person watching a terminal.
+  SeedProgress progress;
+  if (isatty(STDERR_FILENO)) {
+    progress = [](int64_t done, int64_t total) {
+      std::fprintf(stderr, "\rseeding: %lld / %lld listings", static_cast<long long>(done),
+                   static_cast<long long>(total));
+      if (done == total) std::fputc('\n', stderr);
+    };
+  }
+  if (Status s = seed_database(flags.db, flags.seed, progress); !s.ok()) {
+    std::cerr << "\nlistingd: " << s.message() << "\n";
+    return 1;
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.1f", took.count());
+  std::cout << "seeded " << flags.seed.listings << " listings, "
+            << flags.seed.listings * flags.seed.prices_per_listing << " prices into "
+            << flags.db.path << " in " << seconds << " s" << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"listingd: the ListingAPI (listings and their price history) over HTTP, "
                "stored in one SQLite file.\nEvery flag can also be set by the environment "
                "variable LISTINGD_<FLAG> (e.g. LISTINGD_PORT=9000) or in a --config file "
-               "(TOML or INI, with [serve] / [migrate] sections)."};
+               "(TOML or INI, with [serve] / [migrate] / [seed] sections)."};
   app.set_version_flag("--version", std::string("listingd ") + LISTINGD_VERSION);
   app.set_config("--config", "", "read flags from this TOML/INI file");
   app.require_subcommand(1);
@@ -163,9 +212,15 @@ int run_cli(int argc, char** argv) {
       app.add_subcommand("migrate", "create or upgrade the database schema, then exit");
   add_db_flag(*migrate_cmd, migrate_db);
 
+  SeedFlags seed_flags;
+  CLI::App* seed_cmd = app.add_subcommand(
+      "seed", "add realistic synthetic listings (FR, DE, BE) with price histories, then exit");
+  add_seed_flags(*seed_cmd, seed_flags);
+
   CLI11_PARSE(app, argc, argv);
 
   if (serve_cmd->parsed()) return serve(serve_flags);
+  if (seed_cmd->parsed()) return seed(seed_flags);
   if (migrate_cmd->parsed()) {
     auto version = migrate_sqlite(migrate_db);
     if (!version.ok()) {

@@ -12,6 +12,7 @@
 #include "responses.h"
 #include "listingd/embedded.h"
 #include "listingd/listing.h"
+#include "listingd/listing_query.h"
 #include "listingd/service.h"
 
 namespace listingd {
@@ -43,6 +44,30 @@ bool is_json_content_type(const std::string& header) {
   if (semi == std::string::npos) return true;
   std::string params = lower.substr(semi + 1);
   return params.empty() || params == "charset=utf-8" || params == "charset=\"utf-8\"";
+}
+
+// Percent-encodes a query parameter's name or value (RFC 3986 unreserved kept as is).
+std::string url_encode(const std::string& s) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+// The URL of the next page: the same query, with the next page's cursor.
+std::string next_page_url(const httplib::Request& req, const std::string& cursor) {
+  std::string url = req.path + "?";
+  for (const auto& [name, value] : req.params)
+    if (name != "cursor") url += url_encode(name) + "=" + url_encode(value) + "&";
+  return url + "cursor=" + url_encode(cursor);
 }
 
 // The routes of the API, by path shape.
@@ -268,9 +293,50 @@ struct HttpServer::Impl {
   }
 
   void list_listings(const httplib::Request& req, httplib::Response& res) {
-    auto all = service.all_listings();
-    if (failed(all, res)) return;
-    http::send_json(req, res, std::move(all).value());
+    if (req.params.empty()) return stream_all_listings(res);
+    auto query = parse_listing_query(QueryParams(req.params.begin(), req.params.end()));
+    if (failed(query, res)) return;
+    auto page = service.page(*query);
+    if (failed(page, res)) return;
+    if (page->next_cursor)
+      res.set_header("Link", "<" + next_page_url(req, *page->next_cursor) + ">; rel=\"next\"");
+    http::send_entity(req, res, page->body, make_etag(page->body));
+  }
+
+  // GET /listings without a query: every listing, as the contract wants, streamed in
+  // pieces read one after the other, so memory stays flat however many there are.
+  void stream_all_listings(httplib::Response& res) {
+    constexpr size_t k_piece = 1000;
+    auto first = service.listings_after(0, k_piece);
+    if (failed(first, res)) return;  // nothing sent yet: a proper error answer
+    struct Stream {
+      Store::Page next;
+      bool started = false;
+      bool finished = false;
+    };
+    auto stream = std::make_shared<Stream>(Stream{std::move(first).value()});
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(k_json, [this, stream](size_t, httplib::DataSink& sink) {
+      Stream& st = *stream;
+      std::string piece = st.started ? "" : "[";
+      for (const Listing& l : st.next.listings) {
+        if (st.started || piece.size() > 1) piece += ',';
+        piece += listing_to_json(l);
+      }
+      st.started = true;
+      if (!st.next.has_more) {
+        piece += ']';
+        sink.write(piece.data(), piece.size());
+        sink.done();
+        return true;
+      }
+      const int64_t last_id = st.next.listings.back().id;
+      if (!sink.write(piece.data(), piece.size())) return false;  // the client went away
+      auto next = service.listings_after(last_id, k_piece);
+      if (!next.ok()) return false;  // headers are out: all we can do is cut the answer short
+      st.next = std::move(next).value();
+      return true;
+    });
   }
 
   void get_listing(int64_t id, const httplib::Request& req, httplib::Response& res) {

@@ -36,10 +36,19 @@ Result<JsonCache::Entry> ListingService::prices(int64_t id) {
   return JsonCache::Entry(entry);
 }
 
-Result<std::string> ListingService::all_listings() {
-  auto all = store_.list_all();
-  if (!all.ok()) return all.status();
-  return listings_to_json(*all);
+Result<ListingService::ListingsPage> ListingService::page(const ListingQuery& query) {
+  auto page = store_.list_page(query);
+  if (!page.ok()) return page.status();
+  ListingsPage out{listings_to_json(page->listings), std::nullopt};
+  if (page->has_more) out.next_cursor = encode_cursor(query.sort, page->listings.back());
+  return out;
+}
+
+Result<Store::Page> ListingService::listings_after(int64_t after_id, size_t count) {
+  ListingQuery query;
+  query.limit = count;
+  query.after = PagePosition{after_id, after_id};
+  return store_.list_page(query);
 }
 
 Result<Listing> ListingService::create(const ListingWrite& fields) {

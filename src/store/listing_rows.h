@@ -21,6 +21,14 @@ inline constexpr const char* k_insert_listing =
     "contact_phone_number, created_ms, updated_ms) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
 
+// The bulk loader's: ?1..?12 the writable fields, ?13 created and ?14 updated time, ?15
+// the id (NULL: the next one).
+inline constexpr const char* k_insert_listing_row =
+    "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
+    "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
+    "contact_phone_number, created_ms, updated_ms, id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
 inline constexpr const char* k_insert_price =
     "INSERT INTO price_history (listing_id, price_cents, created_ms) VALUES (?1, ?2, ?3)";
 

@@ -8,10 +8,12 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "listingd/store.h"
 #include "listing_rows.h"
+#include "page_query.h"
 #include "sqlite.h"
 
 namespace listingd {
@@ -27,8 +29,6 @@ using sqlite::read_listing;
 
 const std::string k_select_listing =
     std::string("SELECT ") + k_listing_columns + " FROM listings WHERE id = ?1";
-const std::string k_select_all =
-    std::string("SELECT ") + k_listing_columns + " FROM listings ORDER BY id";
 constexpr const char* k_update_listing =
     "UPDATE listings SET name = ?1, street_address = ?2, postal_code = ?3, city = ?4, "
     "country = ?5, description = ?6, building_type = ?7, price_cents = ?8, "
@@ -110,17 +110,28 @@ class SqliteStore final : public Store {
     return read_listing(*stmt);
   }
 
-  Result<std::vector<Listing>> list_all() override {
+  Result<Page> list_page(const ListingQuery& query) override {
     Reader reader(*this);
     if (!reader.ok()) return reader.status;
+    const sqlite::PageSql page_sql = sqlite::build_page_sql(query);
     Status s;
-    Statement* stmt = reader->prepare(k_select_all.c_str(), s);
+    Statement* stmt = reader->prepare(page_sql.sql.c_str(), s);
     if (!stmt) return s;
-    std::vector<Listing> out;
+    int index = 0;
+    for (const auto& arg : page_sql.args) {
+      ++index;
+      std::visit([&](const auto& v) { stmt->bind(index, v); }, arg);
+    }
+    Page page;
+    page.listings.reserve(std::min<size_t>(query.limit + 1, 1024));
     int rc;
-    while ((rc = stmt->step()) == SQLITE_ROW) out.push_back(read_listing(*stmt));
+    while ((rc = stmt->step()) == SQLITE_ROW) page.listings.push_back(read_listing(*stmt));
     if (rc != SQLITE_DONE) return sqlite::error_status(reader->handle(), rc, "list listings");
-    return out;
+    if (page.listings.size() > query.limit) {
+      page.listings.pop_back();
+      page.has_more = true;
+    }
+    return page;
   }
 
   Result<std::vector<PricePoint>> price_history(int64_t id) override {

@@ -492,3 +492,117 @@ TEST_CASE("large bodies are compressed for clients that accept it") {
   auto small = api.get("/listings/1/prices", {{"Accept-Encoding", "gzip"}});
   CHECK_FALSE(small.has_header("Content-Encoding"));
 }
+
+TEST_CASE("paging: limit and cursor walk every listing once; Link names the next page") {
+  Api api;
+  for (int i = 0; i < 7; ++i) {
+    api.clock.set(t0 + (i % 3) * 1000);  // ties in updated_date, broken by id
+    json body = listing_body(1000 + (i * 37) % 5);  // ties in price too
+    REQUIRE(api.post(body).status == 201);
+  }
+  for (std::string sort : {"id", "price", "-price", "updated_date", "-updated_date"}) {
+    CAPTURE(sort);
+    std::vector<int64_t> ids;
+    std::string url = "/listings?limit=3&sort=" + sort;
+    int pages = 0;
+    while (!url.empty()) {
+      auto res = api.get(url);
+      REQUIRE(res.status == 200);
+      CHECK_FALSE(res.get_header_value("ETag").empty());
+      json page = body_of(res);
+      CHECK(page.size() <= 3);
+      for (const auto& l : page) ids.push_back(l["id"]);
+      ++pages;
+      std::string link = res.get_header_value("Link");
+      if (link.empty()) break;
+      REQUIRE(link.front() == '<');
+      REQUIRE(link.find(">; rel=\"next\"") != std::string::npos);
+      url = link.substr(1, link.find('>') - 1);
+      CHECK(url.find("sort=") != std::string::npos);
+      CHECK(url.find("limit=3") != std::string::npos);
+    }
+    CHECK(pages == 3);
+    std::vector<int64_t> sorted = ids;
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(sorted == std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7});  // each exactly once
+    // ...in the order asked for
+    json all = body_of(api.get("/listings?limit=1000&sort=" + sort));
+    for (size_t i = 1; i < all.size(); ++i) {
+      const json &a = all[i - 1], &b = all[i];
+      if (sort == "price") CHECK(a["latest_price_eur"] <= b["latest_price_eur"]);
+      if (sort == "-price") CHECK(a["latest_price_eur"] >= b["latest_price_eur"]);
+      if (sort == "updated_date") CHECK(a["updated_date"] <= b["updated_date"]);
+      if (sort == "-updated_date") CHECK(a["updated_date"] >= b["updated_date"]);
+      if (sort == "id") CHECK(a["id"] < b["id"]);
+    }
+  }
+}
+
+TEST_CASE("filters: each narrows the page to what matches") {
+  Api api;
+  auto add = [&](const char* city, const char* postal, const char* country, const char* type,
+                 double price, double surface, int rooms) {
+    json b = listing_body(price);
+    b["postal_address"]["city"] = city;
+    b["postal_address"]["postal_code"] = postal;
+    b["postal_address"]["country"] = country;
+    b["building_type"] = type;
+    b["surface_area_m2"] = surface;
+    b["rooms_count"] = rooms;
+    b["bedrooms_count"] = 0;
+    REQUIRE(api.post(b).status == 201);
+  };
+  add("Paris", "75004", "FR", "APARTMENT", 500000, 60, 3);    // 1
+  add("Paris", "75011", "FR", "STUDIO", 200000, 20, 1);       // 2
+  add("Lyon", "69001", "FR", "HOUSE", 350000.5, 120, 5);      // 3
+  add("Berlin", "10115", "DE", "APARTMENT", 420000, 75, 3);   // 4
+  add("Bruxelles", "1000", "BE", "HOUSE", 610000, 180, 7);    // 5
+  auto ids = [&](const std::string& query) {
+    auto res = api.get("/listings?" + query);
+    REQUIRE_MESSAGE(res.status == 200, query << " -> " << res.body);
+    std::vector<int> out;
+    for (const auto& l : body_of(res)) out.push_back(l["id"]);
+    return out;
+  };
+  CHECK(ids("city=Paris") == std::vector{1, 2});
+  CHECK(ids("postal_code=75011") == std::vector{2});
+  CHECK(ids("country=FR") == std::vector{1, 2, 3});
+  CHECK(ids("building_type=HOUSE") == std::vector{3, 5});
+  CHECK(ids("building_type=HOUSE&building_type=STUDIO") == std::vector{2, 3, 5});
+  CHECK(ids("min_price=350000.5") == std::vector{1, 3, 4, 5});
+  CHECK(ids("max_price=350000.49") == std::vector{2});
+  CHECK(ids("min_surface=60&max_surface=120") == std::vector{1, 3, 4});
+  CHECK(ids("min_rooms=3&max_rooms=5") == std::vector{1, 3, 4});
+  CHECK(ids("city=Paris&building_type=APARTMENT&sort=-price") == std::vector{1});
+  CHECK(ids("country=FR&sort=-price") == std::vector{1, 3, 2});
+  CHECK(ids("city=Nowhere").empty());
+  CHECK(ids("city=paris").empty());  // exact match, as stored
+}
+
+TEST_CASE("bad query parameters are 400 with a message naming the parameter") {
+  Api api;
+  for (std::string q : {"limit=0", "limit=1001", "limit=x", "sort=name", "country=XX",
+                        "building_type=castle", "min_price=-1", "min_price=1.001",
+                        "max_surface=abc", "min_rooms=2.5", "cursor=nonsense", "colour=red",
+                        "city=a&city=b", "min_price=9&max_price=1"}) {
+    CAPTURE(q);
+    auto res = api.get("/listings?" + q);
+    CHECK(res.status == 400);
+    const std::string name = q.substr(0, q.find('='));
+    CHECK(message_of(res).find(name) != std::string::npos);
+  }
+}
+
+TEST_CASE("GET /listings without a query streams every listing, however many") {
+  Api api;
+  constexpr int count = 2345;  // more than one streamed piece (1000)
+  for (int i = 0; i < count; ++i) REQUIRE(api.post(listing_body(i)).status == 201);
+  auto res = api.get("/listings");
+  REQUIRE(res.status == 200);
+  json all = body_of(res);
+  REQUIRE(all.size() == count);
+  for (int i = 0; i < count; ++i) {
+    CHECK(all[i]["id"] == i + 1);
+    CHECK(all[i]["latest_price_eur"] == i);
+  }
+}

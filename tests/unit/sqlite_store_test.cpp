@@ -61,11 +61,12 @@ TEST_CASE("create, then get and list, on a new database file") {
   REQUIRE(got.ok());
   CHECK(*got == *created);
   auto second = store->create(fields(5), t0 + 1);
-  auto all = store->list_all();
+  auto all = store->list_page({});
   REQUIRE(all.ok());
-  REQUIRE(all->size() == 2);
-  CHECK((*all)[0].id == 1);
-  CHECK((*all)[1] == *second);
+  REQUIRE(all->listings.size() == 2);
+  CHECK_FALSE(all->has_more);
+  CHECK(all->listings[0].id == 1);
+  CHECK(all->listings[1] == *second);
 }
 
 TEST_CASE("the price-history scenario of the contract") {
@@ -113,7 +114,7 @@ TEST_CASE("unknown ids are not found, and a failed update changes nothing") {
   CHECK(store->get(1).status().code() == Code::not_found);
   CHECK(store->price_history(1).status().code() == Code::not_found);
   CHECK(store->update(1, fields(1), t0).status().code() == Code::not_found);
-  CHECK(store->list_all()->empty());
+  CHECK(store->list_page({})->listings.empty());
   CHECK(query_int(dir.file("a.db"), "SELECT count(*) FROM price_history") == 0);
 }
 
@@ -126,7 +127,7 @@ TEST_CASE("data survives reopening; the file is in WAL mode with its schema vers
   }
   auto store = open_store(path);
   CHECK(store->get(1)->fields.price_cents == 777);
-  CHECK(query_int(path, "PRAGMA user_version") == 1);
+  CHECK(query_int(path, "PRAGMA user_version") == 2);
   CHECK(query_int(path, "PRAGMA application_id") == 0x4C535444);
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
@@ -136,7 +137,7 @@ TEST_CASE("data survives reopening; the file is in WAL mode with its schema vers
   CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))) == "wal");
   sqlite3_finalize(stmt);
   sqlite3_close(db);
-  CHECK(migrate_sqlite(path).value() == 1);
+  CHECK(migrate_sqlite(path).value() == 2);
 }
 
 TEST_CASE("a file that is not a listingd database is refused and left untouched") {
@@ -207,7 +208,9 @@ TEST_CASE("group commit: concurrent writes all land; a bad one does not fail its
   CHECK(created == threads * per_thread / 2);
   CHECK(not_found == threads * per_thread / 2);
   CHECK(other == 0);
-  CHECK(store.list_all()->size() == static_cast<size_t>(created));
+  ListingQuery everything;
+  everything.limit = 1000;
+  CHECK(store.list_page(everything)->listings.size() == static_cast<size_t>(created));
   CHECK(seen.size() == static_cast<size_t>(created));
   // Every listing has exactly its first price, and the listener saw each commit once.
   for (const auto& [id, price] : seen) {

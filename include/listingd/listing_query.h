@@ -1,0 +1,58 @@
+// listingd/listing_query.h — the paged listing of listings: filters, sort order, page size
+// and the opaque cursor that continues a listing where the previous page ended (keyset
+// paging, so every page costs the same however deep it is).
+//
+// Pure functions over values; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "listingd/listing.h"
+#include "listingd/status.h"
+
+namespace listingd {
+
+enum class SortOrder { id, price_asc, price_desc, updated_asc, updated_desc };
+
+// Where the previous page ended: its last listing's sort key (cents, ms, or the id for
+// SortOrder::id) and id.
+struct PagePosition {
+  int64_t key = 0;
+  int64_t id = 0;
+  bool operator==(const PagePosition&) const = default;
+};
+
+struct ListingQuery {
+  std::optional<std::string> city, postal_code, country;
+  std::vector<BuildingType> building_types;  // any of them; empty: all
+  std::optional<int64_t> min_price_cents, max_price_cents;
+  std::optional<double> min_surface_m2, max_surface_m2;
+  std::optional<int64_t> min_rooms, max_rooms;
+  SortOrder sort = SortOrder::id;
+  size_t limit = 100;
+  std::optional<PagePosition> after;  // none: the first page
+};
+
+namespace limits {
+inline constexpr size_t max_page_size = 1000;
+inline constexpr size_t default_page_size = 100;
+}  // namespace limits
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+// Parses the query parameters of GET /listings (already percent-decoded). Fails with
+// Code::bad_request and a message that names the offending parameter on an unknown
+// parameter, a repeated one (but for building_type), or a bad value.
+Result<ListingQuery> parse_listing_query(const QueryParams& params);
+
+// The cursor that continues `query` after `last` (opaque, URL-safe).
+std::string encode_cursor(SortOrder sort, const Listing& last);
+
+// The position a cursor encodes, when it is a cursor of this sort order.
+std::optional<PagePosition> decode_cursor(SortOrder sort, std::string_view cursor);
+
+}  // namespace listingd

@@ -1,0 +1,25 @@
+// Internal to the store module: the SQL of one page of GET /listings.
+//
+// The access path is chosen here, explicitly, not left to the planner's guesses: a page is
+// driven by postal_code or city when given (their indexes), else by the index of the sort
+// order (or the primary key for sort=id). Conditions on other columns are written with a
+// unary `+`, which keeps SQLite from using them to pick another index, and are checked on
+// the rows visited. Values are always bound, never spliced into the SQL.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "listingd/listing_query.h"
+
+namespace listingd::sqlite {
+
+struct PageSql {
+  std::string sql;  // selects k_listing_columns, at most query.limit + 1 rows
+  std::vector<std::variant<int64_t, double, std::string>> args;  // ?1, ?2, ... in order
+};
+
+PageSql build_page_sql(const ListingQuery& query);
+
+}  // namespace listingd::sqlite

@@ -2,7 +2,8 @@
 // error mapping (every error a JSON body {"message": ...}, never a 5xx for bad input).
 //
 // An HttpServer is built over a ListingService it does not own, which must outlive it.
-// start/stop may be called from any thread; handlers run on the server's worker pool.
+// stop() may be called from any thread, also before serve() starts; handlers run on the
+// server's worker pool.
 #pragma once
 
 #include <cstddef>
@@ -41,7 +42,7 @@ class HttpServer {
   int port() const;
   // Serves until stop(); blocks the calling thread. Requires bind().
   void serve();
-  // Makes serve() return. Thread-safe; idempotent.
+  // Makes serve() return, or return at once if it has not started. Thread-safe; idempotent.
   void stop();
 
  private:

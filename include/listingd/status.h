@@ -4,6 +4,7 @@
 // a T or a non-ok Status. Both are plain values: copyable, thread-compatible.
 #pragma once
 
+#include <cassert>
 #include <string>
 #include <utility>
 #include <variant>
@@ -45,7 +46,7 @@ template <class T>
 class Result {
  public:
   Result(T value) : v_(std::move(value)) {}
-  Result(Status error) : v_(std::move(error)) {}
+  Result(Status error) : v_(std::move(error)) { assert(!std::get<Status>(v_).ok()); }
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }

@@ -31,7 +31,8 @@ class Store {
   // Creates a listing at time `now_ms`. Returns it with its new id.
   virtual Result<Listing> create(const ListingWrite& fields, int64_t now_ms) = 0;
 
-  // Replaces every writable field of listing `id`; updated time becomes `now_ms`.
+  // Replaces every writable field of listing `id`; updated time becomes `now_ms`, or the
+  // listing's previous updated time if that is later (so history stays in write order).
   // Returns Code::not_found for an unknown id.
   virtual Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) = 0;
 

@@ -37,11 +37,13 @@ void append_int(std::string& out, int64_t v) {
   out.append(buf, end);
 }
 
-// Shortest text that reads back as the same double, without exponent; integral values
-// without ".0". Requires: |v| <= 1e6 or so (the surface limit), which keeps it short.
+// Shortest text that reads back as the same double; integral values without ".0". Plain
+// digits for the values people use (surface limit 1e6), an exponent only for tiny ones.
 void append_double(std::string& out, double v) {
-  char buf[400];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  char buf[64];
+  const bool tiny = v != 0 && std::fabs(v) < 1e-3;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v,
+                                 tiny ? std::chars_format::general : std::chars_format::fixed);
   out.append(buf, end);
 }
 

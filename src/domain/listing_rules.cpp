@@ -132,16 +132,21 @@ std::optional<int64_t> decimal_to_cents(std::string_view decimal, int64_t max_ce
   return std::stoll(digits);
 }
 
-void take_price(const json& obj, Problems& problems, int64_t& out) {
+// `text`: the number exactly as the client wrote it, when it was not an integer (see
+// BodyParser), so "1.0000000000000001" is refused rather than rounded to 1.
+void take_price(const json& obj, const std::optional<std::string>& text, Problems& problems,
+                int64_t& out) {
   const char* key = "latest_price_eur";
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return problems.add(key, "is required");
   if (!it->is_number()) return problems.add(key, "must be a number");
-  if (it->get<double>() < 0) return problems.add(key, "must be >= 0");
-  // The shortest text that reads back as the same number: what the client sent.
-  std::string text = it->dump();
-  if (!text.empty() && text[0] == '-') text.erase(0, 1);  // -0
-  auto cents = decimal_to_cents(text, limits::max_price_cents);
+  std::string digits = it->is_number_float() && text ? *text : it->dump();
+  if (!digits.empty() && digits[0] == '-') {
+    if (it->get<double>() != 0 || digits.find_first_of("123456789") != std::string::npos)
+      return problems.add(key, "must be >= 0");
+    digits.erase(0, 1);  // -0 is 0
+  }
+  auto cents = decimal_to_cents(digits, limits::max_price_cents);
   if (!cents) return problems.add(key, "must have at most 2 decimals");
   if (*cents > limits::max_price_cents)
     return problems.add(key, "must be at most " + format_euros(limits::max_price_cents));
@@ -236,6 +241,47 @@ int nesting_depth(std::string_view text, int limit) {
   return deepest;
 }
 
+// Builds the document like json::parse, and also keeps the text of a top-level
+// latest_price_eur that is not an integer: the double it becomes has lost what the client
+// wrote. (A SAX handler for nlohmann::json::sax_parse; the DOM builder it wraps is the
+// library's own.)
+class BodyParser {
+ public:
+  explicit BodyParser(json& doc) : dom_(doc) {}
+  std::optional<std::string> price_text;
+
+  bool null() { return dom_.null(); }
+  bool boolean(bool v) { return dom_.boolean(v); }
+  bool number_integer(json::number_integer_t v) { return dom_.number_integer(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return dom_.number_unsigned(v); }
+  bool number_float(json::number_float_t v, const std::string& text) {
+    if (depth_ == 1 && at_price_) price_text = text;
+    return dom_.number_float(v, text);
+  }
+  bool string(std::string& v) { return dom_.string(v); }
+  bool binary(json::binary_t& v) { return dom_.binary(v); }
+  bool start_object(std::size_t n) { return ++depth_, dom_.start_object(n); }
+  bool end_object() { return --depth_, dom_.end_object(); }
+  bool start_array(std::size_t n) { return ++depth_, dom_.start_array(n); }
+  bool end_array() { return --depth_, dom_.end_array(); }
+  bool key(std::string& k) {
+    if (depth_ == 1) {
+      at_price_ = k == "latest_price_eur";
+      if (at_price_) price_text.reset();  // a repeated key: the last one counts, as in doc
+    }
+    return dom_.key(k);
+  }
+  bool parse_error(std::size_t position, const std::string& token,
+                   const nlohmann::detail::exception& e) {
+    return dom_.parse_error(position, token, e);  // throws it
+  }
+
+ private:
+  nlohmann::detail::json_sax_dom_parser<json> dom_;
+  int depth_ = 0;
+  bool at_price_ = false;
+};
+
 }  // namespace
 
 std::string_view to_string(BuildingType type) {
@@ -253,9 +299,10 @@ Result<ListingWrite> parse_listing_write(std::string_view body) {
   if (nesting_depth(body, limits::max_json_depth) > limits::max_json_depth)
     return Status::BadRequest("the request body nests arrays or objects too deeply");
   json doc;
+  BodyParser parser(doc);
   try {
-    doc = json::parse(body);
-  } catch (const json::parse_error& e) {
+    json::sax_parse(body, &parser);
+  } catch (const json::exception& e) {  // bad syntax, bad UTF-8, a number out of range
     std::string why = e.what();
     why.erase(0, why.find("] ") == std::string::npos ? 0 : why.find("] ") + 2);
     return Status::BadRequest("the request body is not valid JSON in UTF-8: " + why);
@@ -270,7 +317,7 @@ Result<ListingWrite> parse_listing_write(std::string_view body) {
   take_text(doc, "description", "description", limits::max_description_chars, true, problems,
             w.description);
   take_building_type(doc, problems, w.building_type);
-  take_price(doc, problems, w.price_cents);
+  take_price(doc, parser.price_text, problems, w.price_cents);
   take_surface(doc, problems, w.surface_area_m2);
   bool rooms_ok = take_integer(doc, "rooms_count", 1, limits::max_rooms, problems,
                                w.rooms_count);

@@ -5,6 +5,8 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cctype>
 #include <charconv>
 
@@ -109,34 +111,48 @@ bool method_allowed(Route route, const std::string& method) {
 
 }  // namespace
 
-// The body of a request, read on demand. Whatever a handler leaves unread is drained when
-// the request ends, so the next request on a keep-alive connection starts where it should.
+// The body of a POST or PUT, read on demand, and never more than `max_bytes` of it:
+// cpp-httplib 0.11 enforces its payload limit on Content-Length bodies only, so a chunked
+// body is counted here. Whatever a handler leaves unread is drained (up to the same limit)
+// when the request ends, so the next request on a keep-alive connection starts where it
+// should.
 class Body {
  public:
-  Body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader* reader)
-      : req(req), res_(res), reader_(reader), text(reader ? std::string() : req.body) {}
+  enum class Read { ok, too_large, failed };
+
+  Body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader* reader,
+       size_t max_bytes)
+      : req(req), res_(res), reader_(reader), max_bytes_(max_bytes),
+        text(reader ? std::string() : req.body) {}
   ~Body() {
     if (reader_ && !consumed_) drain();
   }
 
-  // Reads the whole body into `text`; false when it is too large or the client fails.
-  bool read() {
+  // Reads the whole body into `text`.
+  Read read() {
     consumed_ = true;
-    if (!reader_) return true;
-    return (*reader_)([this](const char* data, size_t n) {
+    if (!reader_) return Read::ok;
+    bool too_large = false;
+    bool ok = (*reader_)([&](const char* data, size_t n) {
+      if (text.size() + n > max_bytes_) return !(too_large = true);
       text.append(data, n);
       return true;
     });
+    if (too_large || res_.status == 413) return Read::too_large;
+    return ok ? Read::ok : Read::failed;
   }
 
   const httplib::Request& req;
 
  private:
   // Reads and drops the body, keeping the answer already given. When that fails, the
-  // connection is closed rather than reused with an unknown part of the body left in it.
+  // answer asks the client to close the connection. (cpp-httplib 0.11 itself would go on
+  // reading it: a client that ignores the header sees the rest of its body refused as a
+  // malformed request. Behind a reverse proxy, the proxy sends complete requests.)
   void drain() {
     const int status = res_.status;
-    auto discard = [](const char*, size_t) { return true; };
+    size_t seen = 0;
+    auto discard = [&](const char*, size_t n) { return (seen += n) <= max_bytes_; };
     bool drained = req.is_multipart_form_data()
         ? (*reader_)([](const httplib::MultipartFormData&) { return true; }, discard)
         : (*reader_)(discard);
@@ -145,6 +161,7 @@ class Body {
   }
   httplib::Response& res_;
   const httplib::ContentReader* reader_;
+  const size_t max_bytes_;
   bool consumed_ = false;
 
  public:
@@ -160,6 +177,8 @@ struct HttpServer::Impl {
   const http::CorsPolicy cors;
   httplib::Server server;
   int port = 0;
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> serving{false};
 
   void configure() {
     const size_t threads = std::max<size_t>(1, options.threads);
@@ -203,6 +222,12 @@ struct HttpServer::Impl {
         [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
           send_error(res, 500, "internal error");
         });
+    // Byte ranges of JSON answers make no sense for this API, and cpp-httplib would answer
+    // them (206, or 416 without a JSON body): ignore Range, as RFC 9110 allows.
+    server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+      const_cast<httplib::Request&>(req).ranges.clear();  // the library's own, mutable request
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
     server.set_post_routing_handler(
         [this](const httplib::Request& req, httplib::Response& res) { add_cors(req, res); });
   }
@@ -222,7 +247,7 @@ struct HttpServer::Impl {
   // `reader` reads the request body; null when the library has already read it.
   void dispatch(const httplib::Request& req, httplib::Response& res,
                 const httplib::ContentReader* reader) {
-    Body body(req, res, reader);
+    Body body(req, res, reader, options.max_body_bytes);
     Match m = match_route(req.path);
     if (m.route == Route::none) return send_error(res, 404, "no such resource: " + req.path);
     if (!method_allowed(m.route, req.method)) {
@@ -270,12 +295,17 @@ struct HttpServer::Impl {
       send_error(res, 415, "the request body must be JSON: send Content-Type: application/json");
       return std::nullopt;
     }
-    if (!body.read()) {
-      send_error(res, res.status == 413 ? 413 : 400,
-                 res.status == 413 ? "the request body is larger than " +
-                                         std::to_string(options.max_body_bytes) + " bytes"
-                                   : "the request body could not be read");
-      return std::nullopt;
+    switch (body.read()) {
+      case Body::Read::ok: break;
+      case Body::Read::too_large:
+        send_error(res, 413, "the request body is larger than " +
+                                 std::to_string(options.max_body_bytes) + " bytes");
+        res.set_header("Connection", "close");  // the rest of it is not read
+        return std::nullopt;
+      case Body::Read::failed:
+        send_error(res, 400, "the request body could not be read");
+        res.set_header("Connection", "close");
+        return std::nullopt;
     }
     auto parsed = parse_listing_write(body.text);
     if (!parsed.ok()) {
@@ -392,8 +422,17 @@ Status HttpServer::bind() {
 
 int HttpServer::port() const { return impl_->port; }
 
-void HttpServer::serve() { impl_->server.listen_after_bind(); }
+void HttpServer::serve() {
+  impl_->serving = true;
+  if (!impl_->stop_requested) impl_->server.listen_after_bind();
+  impl_->serving = false;
+}
 
-void HttpServer::stop() { impl_->server.stop(); }
+void HttpServer::stop() {
+  impl_->stop_requested = true;
+  // cpp-httplib's stop() does nothing until its loop runs: wait for serve() to reach it.
+  while (impl_->serving && !impl_->server.is_running()) std::this_thread::yield();
+  impl_->server.stop();
+}
 
 }  // namespace listingd

@@ -26,6 +26,8 @@ Result<int> migrate(Connection& conn, const std::string& path) {
     return Status::Invalid(path + " is not a listingd database (it holds other data); "
                            "refusing to touch it");
   const int known = static_cast<int>(embedded::migrations.size());
+  if (*version < 0)
+    return Status::Invalid(path + " has an invalid schema version " + std::to_string(*version));
   if (*version > known)
     return Status::Invalid(path + " has schema version " + std::to_string(*version) +
                            ", newer than this listingd knows (" + std::to_string(known) +
@@ -39,6 +41,12 @@ Result<int> migrate(Connection& conn, const std::string& path) {
       return Status::Internal("migration " + std::string(m.file_name) + " is out of order");
     Transaction tx(conn);
     Status s = tx.begin();
+    // Another process may have migrated the file since we looked: look again, locked.
+    if (s.ok()) {
+      auto now = conn.query_int("PRAGMA user_version");
+      if (!now.ok()) return now.status();
+      if (*now >= v) continue;
+    }
     if (s.ok() && is_new && v == 1)
       s = conn.exec("PRAGMA application_id=" + std::to_string(k_application_id));
     if (s.ok()) s = conn.exec(m.sql);

@@ -109,6 +109,9 @@ class Transaction {
     open_ = s.ok();
     return s;
   }
+  // SQLite already rolled the transaction back (after some errors): nothing left to end.
+  void abandon() { open_ = false; }
+
   Status commit() {
     conn_.reset_all();
     Status s = conn_.exec("COMMIT");

@@ -1,6 +1,7 @@
 // The SQLite Store. Writes: one writer thread owns the write connection and commits
 // whatever is queued in one transaction (group commit). Reads: a pool of read connections,
 // one per concurrently reading thread, which WAL mode lets run alongside the writer.
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -35,7 +36,7 @@ constexpr const char* k_update_listing =
     "surface_area_m2 = ?9, rooms_count = ?10, bedrooms_count = ?11, "
     "contact_phone_number = ?12, updated_ms = ?13 WHERE id = ?14";
 constexpr const char* k_select_current =
-    "SELECT price_cents, created_ms FROM listings WHERE id = ?1";
+    "SELECT price_cents, created_ms, updated_ms FROM listings WHERE id = ?1";
 constexpr const char* k_select_history =
     "SELECT price_cents, created_ms FROM price_history WHERE listing_id = ?1 "
     "ORDER BY created_ms, id";
@@ -183,6 +184,8 @@ class SqliteStore final : public Store {
     ~Reader() {
       if (!conn) return;
       conn->reset_all();  // a statement left mid-row would pin an old snapshot
+      // So would a read transaction left open by a failed COMMIT: drop such a connection.
+      if (!sqlite3_get_autocommit(conn->handle())) return;
       std::lock_guard lock(store.readers_mutex_);
       store.idle_readers_.push_back(std::move(conn));
     }
@@ -228,9 +231,18 @@ class SqliteStore final : public Store {
     sqlite::Transaction tx(writer_);
     Status s = tx.begin();
     for (WriteCommand* c : batch) {
+      if (!s.ok()) {
+        c->result = s;
+        continue;
+      }
       // Each command in a savepoint: one that fails is undone alone, the others commit.
-      if (s.ok()) c->result = in_savepoint([&] { return apply(*c); });
-      else c->result = s;
+      c->result = in_savepoint(*c);
+      // Some errors (disk full, I/O) make SQLite roll back the whole transaction: then
+      // nothing of this batch is written, and the rest must not run outside it.
+      if (!c->result->ok() && sqlite3_get_autocommit(writer_.handle())) {
+        s = c->result->status();
+        tx.abandon();
+      }
     }
     if (s.ok()) s = tx.commit();
     for (WriteCommand* c : batch) {
@@ -242,11 +254,14 @@ class SqliteStore final : public Store {
     for (WriteCommand* c : batch) c->done.set_value(std::move(*c->result));
   }
 
-  Result<Listing> in_savepoint(const std::function<Result<Listing>()>& body) {
+  Result<Listing> in_savepoint(WriteCommand& c) {
     if (Status s = writer_.exec("SAVEPOINT command"); !s.ok()) return s;
-    Result<Listing> result = body();
-    if (!result.ok()) writer_.exec("ROLLBACK TO command");
-    writer_.exec("RELEASE command");
+    Result<Listing> result = apply(c);
+    if (!result.ok()) {
+      writer_.exec("ROLLBACK TO command");
+      c.price_appended = false;
+    }
+    if (Status s = writer_.exec("RELEASE command"); !s.ok() && result.ok()) return s;
     return result;
   }
 
@@ -279,19 +294,22 @@ class SqliteStore final : public Store {
     if (rc != SQLITE_ROW) return sqlite::error_status(writer_.handle(), rc, "read listing");
     const int64_t old_price = current->int64(0);
     const int64_t created_ms = current->int64(1);
+    // Never before the previous write: a clock read earlier by a writer queued later, or
+    // a clock stepped back, must not put history out of write order.
+    const int64_t now_ms = std::max(c.now_ms, current->int64(2));
     current->reset();
 
     Statement* update = writer_.prepare(k_update_listing, s);
     if (!update) return s;
     bind_fields(*update, c.fields);
-    update->bind(13, c.now_ms).bind(14, id);
+    update->bind(13, now_ms).bind(14, id);
     if (rc = update->step(); rc != SQLITE_DONE)
       return sqlite::error_status(writer_.handle(), rc, "update listing");
     if (c.fields.price_cents != old_price) {
-      if (s = append_price(id, c.fields.price_cents, c.now_ms); !s.ok()) return s;
+      if (s = append_price(id, c.fields.price_cents, now_ms); !s.ok()) return s;
       c.price_appended = true;
     }
-    return Listing{id, c.fields, created_ms, c.now_ms};
+    return Listing{id, c.fields, created_ms, now_ms};
   }
 
   Status append_price(int64_t id, int64_t price_cents, int64_t now_ms) {

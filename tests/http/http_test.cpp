@@ -606,3 +606,67 @@ TEST_CASE("GET /listings without a query streams every listing, however many") {
     CHECK(all[i]["latest_price_eur"] == i);
   }
 }
+
+TEST_CASE("numbers too large to read are 400, never 500") {
+  Api api;
+  std::string body = listing_body().dump();
+  body.insert(1, "\"id\": 1e999, ");
+  CHECK(api.send("POST", "/listings", body).status == 400);
+  body = listing_body().dump();
+  body.replace(body.find("\"latest_price_eur\":100000"), 25, "\"latest_price_eur\":1e400");
+  auto res = api.send("POST", "/listings", body);
+  CHECK(res.status == 400);
+  message_of(res);
+  CHECK(api.get("/listings").body == "[]");
+}
+
+TEST_CASE("a chunked body is held to the size limit too") {
+  ServerOptions options;
+  options.max_body_bytes = 4096;
+  Api api(options);
+  const std::string big = std::string(64 * 1024, ' ') + listing_body().dump();
+  httplib::Client client("127.0.0.1", api.server->port());
+  size_t sent = 0;
+  auto res = client.Post(
+      "/listings",
+      [&](size_t, httplib::DataSink& sink) {  // no length given: sent chunked
+        size_t n = std::min<size_t>(1024, big.size() - sent);
+        sink.write(big.data() + sent, n);
+        sent += n;
+        if (sent == big.size()) sink.done();
+        return true;
+      },
+      "application/json");
+  REQUIRE(res);
+  CHECK(res->status == 413);
+  CHECK(api.get("/listings").body == "[]");
+}
+
+TEST_CASE("Range is ignored: the whole JSON answer, 200") {
+  Api api;
+  REQUIRE(api.post(listing_body()).status == 201);
+  for (std::string range : {"bytes=0-10", "bytes=0-1,5-6", "bytes=99999-"}) {
+    auto res = api.get("/listings/1", {{"Range", range}});
+    CHECK(res.status == 200);
+    CHECK(body_of(res)["id"] == 1);
+  }
+}
+
+TEST_CASE("stop() before or right after serve() starts still ends it") {
+  TempDir dir;
+  FixedClock clock(t0);
+  JsonCache cache(0);
+  auto store = open_sqlite_store({.path = dir.file("s.db")});
+  REQUIRE(store.ok());
+  ListingService service(**store, cache, clock);
+  for (int i = 0; i < 50; ++i) {
+    ServerOptions options;
+    options.port = 0;
+    HttpServer server(service, options);
+    REQUIRE(server.bind().ok());
+    if (i % 2 == 0) server.stop();  // before serve() is even called
+    std::thread t([&] { server.serve(); });
+    server.stop();
+    t.join();
+  }
+}

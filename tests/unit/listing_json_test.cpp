@@ -66,8 +66,10 @@ TEST_CASE("whole numbers are written as JSON integers") {
   CHECK(text.find("\"surface_area_m2\":50,") != std::string::npos);
   l.fields.surface_area_m2 = 1000000;
   CHECK(listing_to_json(l).find("\"surface_area_m2\":1000000,") != std::string::npos);
-  l.fields.surface_area_m2 = 0.0001;
-  CHECK(listing_to_json(l).find("\"surface_area_m2\":0.0001,") != std::string::npos);
+  l.fields.surface_area_m2 = 0.001;
+  CHECK(listing_to_json(l).find("\"surface_area_m2\":0.001,") != std::string::npos);
+  l.fields.surface_area_m2 = 1e-320;  // short, and still a JSON number
+  CHECK(listing_to_json(l).find("\"surface_area_m2\":1e-320,") != std::string::npos);
   CHECK(text.find("\"contact_phone_number\":\"+33612345678\"") != std::string::npos);
 }
 

@@ -151,6 +151,15 @@ TEST_CASE("latest_price_eur: >= 0, at most 2 decimals, kept as exact cents") {
   CHECK(cents("100000") == 10000000);
   CHECK(cents("1000000000000") == 100000000000000);
   CHECK(cents("-0") == 0);
+  CHECK(cents("-0.00") == 0);
+  CHECK(cents("12.50") == 1250);
+  CHECK(cents("0.290") == 29);
+  CHECK(cents("1e-2") == 1);
+  CHECK(cents("100000000000000000000") == -1);  // past the maximum
+  // What the client wrote counts, not the double it rounds to.
+  CHECK(cents("1.0000000000000001") == -1);
+  CHECK(cents("1e-400") == -1);
+  CHECK(cents("0.001e1") == 1);
   CHECK(problems_of(with("/latest_price_eur", -0.01)) == "latest_price_eur: must be >= 0");
   CHECK(problems_of(with("/latest_price_eur", 1.005)) ==
         "latest_price_eur: must have at most 2 decimals");
@@ -215,6 +224,17 @@ TEST_CASE("contact_phone_number: optional, E.164") {
     CHECK(problems_of(with("/contact_phone_number", bad)) == msg);
 }
 
+TEST_CASE("a repeated key: the last one counts, its text included") {
+  std::string body = valid_body().dump();
+  body.insert(1, "\"latest_price_eur\": 1.005, ");
+  auto r = parse_listing_write(body);
+  REQUIRE(r.ok());
+  CHECK(r->price_cents == 71000000);
+  body = valid_body().dump();
+  body.insert(body.size() - 1, ", \"latest_price_eur\": 9.5");
+  CHECK(parse_listing_write(body)->price_cents == 950);
+}
+
 TEST_CASE("unknown fields are errors; read-only fields are accepted and ignored") {
   CHECK(problems_of(with("/price", 1)) == "price: unknown field");
   json b = valid_body();
@@ -243,7 +263,9 @@ TEST_CASE("bodies that are not a JSON object in UTF-8 are bad requests") {
                           std::string("{\"name\": \"a\"") /* truncated */,
                           std::string("{\"name\": \"\xff\xfe\"}") /* invalid UTF-8 */,
                           std::string("{\"name\": \"\\ud800\"}") /* lone surrogate */,
-                          std::string(100000, '[')}) {
+                          std::string(100000, '['),
+                          std::string("{\"latest_price_eur\": 1e400}") /* out of range */,
+                          std::string("{\"id\": -1e999}")}) {
     CAPTURE(bad.substr(0, 40));
     auto r = parse_listing_write(bad);
     REQUIRE_FALSE(r.ok());

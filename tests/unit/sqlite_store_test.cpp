@@ -233,3 +233,18 @@ TEST_CASE("the commit listener sees updates in commit order, with price changes 
   store.update(l->id, fields(20), t0 + 2);
   CHECK(events == std::vector<std::pair<int64_t, bool>>{{10, true}, {10, false}, {20, true}});
 }
+
+TEST_CASE("an update stamped earlier than the previous write keeps history in write order") {
+  TempDir dir;
+  auto store = open_store(dir.file("a.db"));
+  auto l = store->create(fields(100), t0 + 1000);
+  store->update(l->id, fields(200), t0 + 1010);
+  auto late = store->update(l->id, fields(300), t0 + 1005);  // a clock read earlier, or stepped back
+  REQUIRE(late.ok());
+  CHECK(late->updated_ms == t0 + 1010);
+  auto h = store->price_history(l->id);
+  REQUIRE(h->size() == 3);
+  CHECK(h->back().price_cents == 300);  // the last entry is the current price
+  CHECK(h->back().created_ms == t0 + 1010);
+  CHECK(store->get(l->id)->updated_ms == t0 + 1010);
+}

@@ -41,6 +41,16 @@ Status Connection::exec(std::string_view sql) {
   return Status::Ok();
 }
 
+Status Connection::run(const char* sql) {
+  Status status;
+  Statement* stmt = prepare(sql, status);
+  if (!stmt) return status;
+  int rc = stmt->step();
+  stmt->reset();
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return error_status(db_, rc, sql);
+  return Status::Ok();
+}
+
 Result<int64_t> Connection::query_int(const char* sql) {
   Status status;
   Statement* stmt = prepare(sql, status);

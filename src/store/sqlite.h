@@ -77,6 +77,8 @@ class Connection {
 
   // Runs SQL without results (one or more statements).
   Status exec(std::string_view sql);
+  // Runs one statement without results, prepared once and cached: for hot paths.
+  Status run(const char* sql);
   // Runs a query whose first column of its first row is an integer.
   Result<int64_t> query_int(const char* sql);
 

@@ -255,13 +255,13 @@ class SqliteStore final : public Store {
   }
 
   Result<Listing> in_savepoint(WriteCommand& c) {
-    if (Status s = writer_.exec("SAVEPOINT command"); !s.ok()) return s;
+    if (Status s = writer_.run("SAVEPOINT command"); !s.ok()) return s;
     Result<Listing> result = apply(c);
     if (!result.ok()) {
-      writer_.exec("ROLLBACK TO command");
+      writer_.run("ROLLBACK TO command");
       c.price_appended = false;
     }
-    if (Status s = writer_.exec("RELEASE command"); !s.ok() && result.ok()) return s;
+    if (Status s = writer_.run("RELEASE command"); !s.ok() && result.ok()) return s;
     return result;
   }
 

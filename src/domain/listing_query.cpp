@@ -166,7 +166,11 @@ Result<ListingQuery> parse_listing_query(const QueryParams& params) {
       }
       if (!found) return bad("must be one of id, price, -price, updated_date, -updated_date");
     } else if (name == "city" || name == "postal_code") {
-      if (value.empty() || value.size() > 4 * limits::max_text_chars)
+      // Characters are counted as code points: every byte but UTF-8 continuation bytes.
+      const size_t chars = std::count_if(value.begin(), value.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+      });
+      if (chars == 0 || chars > limits::max_text_chars)
         return bad("must be a non-empty text of at most 200 characters");
       (name == "city" ? q.city : q.postal_code) = value;
     } else if (name == "country") {

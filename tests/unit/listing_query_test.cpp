@@ -72,6 +72,10 @@ TEST_CASE("bad values are named by their parameter") {
   CHECK(error_of({{"country", "fr"}}).find("query parameter country:") == 0);
   CHECK(error_of({{"building_type", "castle"}}).find("query parameter building_type:") == 0);
   CHECK(error_of({{"city", ""}}).find("query parameter city:") == 0);
+  CHECK(error_of({{"city", std::string(201, 'a')}}).find("query parameter city:") == 0);
+  std::string emoji_200;
+  for (int i = 0; i < 200; ++i) emoji_200 += "🏠";
+  CHECK(parse({{"postal_code", emoji_200}}).ok());
   for (const char* bad : {"-1", "1.005", "abc", "1e3", "inf", "nan", "", "10000000000000"})
     CHECK(error_of({{"min_price", bad}}).find("query parameter min_price:") == 0);
   CHECK(error_of({{"max_surface", "-3"}}).find("query parameter max_surface:") == 0);

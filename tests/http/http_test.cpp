@@ -395,28 +395,63 @@ TEST_CASE("GET /openapi.yaml serves the contract; GET /healthz says ok") {
 
 TEST_CASE("concurrent writers and readers: every history holds exactly its writes") {
   Api api;
-  constexpr int listings = 4, updates = 25;
+  // Two writers per listing, one with even prices and one with odd ones, so their writes
+  // interleave in batches; readers watch meanwhile.
+  constexpr int listings = 6, updates = 30;
   for (int i = 0; i < listings; ++i) REQUIRE(api.post(listing_body(0)).status == 201);
-  std::vector<std::thread> writers;
   std::atomic<int> failures = 0;
-  for (int i = 0; i < listings; ++i) {
-    writers.emplace_back([&, id = i + 1] {
+  std::atomic<bool> writing = true;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2 * listings; ++i) {
+    threads.emplace_back([&, id = i / 2 + 1, parity = i % 2] {
       httplib::Client client("127.0.0.1", api.server->port());
       for (int k = 1; k <= updates; ++k) {
-        auto res = client.Put("/listings/" + std::to_string(id), listing_body(k).dump(),
+        const int price = 2 * k - 1 + parity;  // distinct per writer: odd or even
+        auto res = client.Put("/listings/" + std::to_string(id), listing_body(price).dump(),
                               "application/json");
         if (!res || res->status != 200) ++failures;
-        auto read = client.Get("/listings/" + std::to_string(id));
-        if (!read || json::parse(read->body)["latest_price_eur"] != k) ++failures;
       }
     });
   }
-  for (auto& t : writers) t.join();
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&] {
+      httplib::Client client("127.0.0.1", api.server->port());
+      while (writing) {
+        for (int id = 1; id <= listings; ++id) {
+          auto prices = client.Get("/listings/" + std::to_string(id) + "/prices");
+          auto listing = client.Get("/listings/" + std::to_string(id));
+          if (!prices || prices->status != 200 || !listing || listing->status != 200) ++failures;
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 2 * listings; ++i) threads[i].join();
+  writing = false;
+  for (size_t i = 2 * listings; i < threads.size(); ++i) threads[i].join();
   CHECK(failures == 0);
   for (int id = 1; id <= listings; ++id) {
+    CAPTURE(id);
     json history = body_of(api.get("/listings/" + std::to_string(id) + "/prices"));
-    REQUIRE(history.size() == updates + 1);
-    for (int k = 0; k <= updates; ++k) CHECK(history[k]["price_eur"] == k);
+    // Exactly the first price and every acknowledged write (each changed the price: the
+    // two writers never send the same one), each writer's in the order it wrote them.
+    REQUIRE(history.size() == 1 + 2 * updates);
+    CHECK(history[0]["price_eur"] == 0);
+    std::vector<int> odd, even;
+    for (size_t k = 1; k < history.size(); ++k) {
+      int p = history[k]["price_eur"];
+      (p % 2 ? odd : even).push_back(p);
+      CHECK(history[k - 1]["created_date"] <= history[k]["created_date"]);
+    }
+    std::vector<int> expected_odd, expected_even;
+    for (int k = 1; k <= updates; ++k) {
+      expected_odd.push_back(2 * k - 1);
+      expected_even.push_back(2 * k);
+    }
+    CHECK(odd == expected_odd);
+    CHECK(even == expected_even);
+    // The listing's price is the history's last entry.
+    CHECK(body_of(api.get("/listings/" + std::to_string(id)))["latest_price_eur"] ==
+          history.back()["price_eur"]);
   }
 }
 

@@ -29,6 +29,9 @@ struct ServerOptions {
   std::vector<std::string> cors_origins = {"http://localhost:*", "http://127.0.0.1:*"};
 };
 
+// What is wrong with `options` (e.g. a --cors-origin that is not an origin), if anything.
+Status check_server_options(const ServerOptions& options);
+
 class HttpServer {
  public:
   HttpServer(ListingService& service, ServerOptions options);

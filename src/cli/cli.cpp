@@ -125,6 +125,10 @@ class StopOnSignal {
 };
 
 int serve(ServeFlags& flags) {
+  if (Status s = check_server_options(flags.server); !s.ok()) {
+    std::cerr << "listingd: " << s.message() << "\n";
+    return 2;
+  }
   flags.db.synchronous = flags.synchronous == "full" ? Synchronous::full : Synchronous::normal;
   JsonCache cache(flags.cache_mb * 1024 * 1024);  // outlives the store, which updates it
   auto store = open_sqlite_store(flags.db, ListingService::cache_updater(cache));
@@ -200,7 +204,9 @@ int run_cli(int argc, char** argv) {
                "variable LISTINGD_<FLAG> (e.g. LISTINGD_PORT=9000) or in a --config file "
                "(TOML or INI, with [serve] / [migrate] / [seed] sections)."};
   app.set_version_flag("--version", std::string("listingd ") + LISTINGD_VERSION);
-  app.set_config("--config", "", "read flags from this TOML/INI file");
+  app.set_config("--config", "", "read flags from this TOML/INI file (before the command: "
+                                 "listingd --config FILE serve)");
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error
   app.require_subcommand(1);
 
   ServeFlags serve_flags;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -249,6 +250,7 @@ class BodyParser {
  public:
   explicit BodyParser(json& doc) : dom_(doc) {}
   std::optional<std::string> price_text;
+  std::optional<std::string> repeated_key;  // parsing stops at the first one
 
   bool null() { return dom_.null(); }
   bool boolean(bool v) { return dom_.boolean(v); }
@@ -260,15 +262,26 @@ class BodyParser {
   }
   bool string(std::string& v) { return dom_.string(v); }
   bool binary(json::binary_t& v) { return dom_.binary(v); }
-  bool start_object(std::size_t n) { return ++depth_, dom_.start_object(n); }
-  bool end_object() { return --depth_, dom_.end_object(); }
+  bool start_object(std::size_t n) {
+    ++depth_;
+    keys_.emplace_back();
+    return dom_.start_object(n);
+  }
+  bool end_object() {
+    --depth_;
+    keys_.pop_back();
+    return dom_.end_object();
+  }
   bool start_array(std::size_t n) { return ++depth_, dom_.start_array(n); }
   bool end_array() { return --depth_, dom_.end_array(); }
+  // A key given twice in one object is refused: parsers differ on which one counts, and
+  // a proxy or validator in front could have read the other.
   bool key(std::string& k) {
-    if (depth_ == 1) {
-      at_price_ = k == "latest_price_eur";
-      if (at_price_) price_text.reset();  // a repeated key: the last one counts, as in doc
+    if (!keys_.back().insert(k).second) {
+      repeated_key = k;
+      return false;
     }
+    if (depth_ == 1) at_price_ = k == "latest_price_eur";
     return dom_.key(k);
   }
   bool parse_error(std::size_t position, const std::string& token,
@@ -278,6 +291,7 @@ class BodyParser {
 
  private:
   nlohmann::detail::json_sax_dom_parser<json> dom_;
+  std::vector<std::set<std::string>> keys_;  // of each object being read
   int depth_ = 0;
   bool at_price_ = false;
 };
@@ -301,7 +315,9 @@ Result<ListingWrite> parse_listing_write(std::string_view body) {
   json doc;
   BodyParser parser(doc);
   try {
-    json::sax_parse(body, &parser);
+    if (!json::sax_parse(body, &parser) && parser.repeated_key)
+      return Status::BadRequest("the request body gives the key \"" + *parser.repeated_key +
+                                "\" twice in one object");
   } catch (const json::exception& e) {  // bad syntax, bad UTF-8, a number out of range
     std::string why = e.what();
     why.erase(0, why.find("] ") == std::string::npos ? 0 : why.find("] ") + 2);

@@ -34,3 +34,24 @@ std::string CorsPolicy::allow_origin(std::string_view origin) const {
 }
 
 }  // namespace listingd::http
+
+namespace listingd::http {
+
+bool CorsPolicy::allows_all() const {
+  return std::find(patterns_.begin(), patterns_.end(), "*") != patterns_.end();
+}
+
+bool CorsPolicy::is_valid_pattern(std::string_view p) {
+  if (p == "*") return true;
+  const size_t scheme_end = p.find("://");
+  if (scheme_end == std::string_view::npos || scheme_end == 0) return false;
+  std::string_view authority = p.substr(scheme_end + 3);
+  if (authority.empty() || authority.find_first_of("/?#@ ") != std::string_view::npos)
+    return false;
+  const size_t colon = authority.rfind(':');
+  if (colon == std::string_view::npos || authority.back() == ']') return true;  // no port
+  std::string_view port = authority.substr(colon + 1);
+  return port == "*" || all_digits(port);
+}
+
+}  // namespace listingd::http

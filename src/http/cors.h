@@ -19,6 +19,13 @@ class CorsPolicy {
   // "*" when every origin is allowed, or "" when this origin is not allowed.
   std::string allow_origin(std::string_view origin) const;
 
+  // True when the policy allows every origin ("*").
+  bool allows_all() const;
+
+  // Whether `pattern` is one the policy understands: "*", or scheme://host with an
+  // optional :port or :*, and no path. For checking flags at start.
+  static bool is_valid_pattern(std::string_view pattern);
+
  private:
   std::vector<std::string> patterns_;
 };

@@ -53,6 +53,7 @@ Encoding set_body(const httplib::Request& req, httplib::Response& res, const std
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
+  if (status == 503) res.set_header("Retry-After", "1");  // busy or full: try again soon
   // `replace`: a message may quote bytes of a bad request that are not valid UTF-8.
   res.set_content(nlohmann::json{{"message", message}}.dump(
                       -1, ' ', false, nlohmann::json::error_handler_t::replace),

@@ -3,6 +3,7 @@
 #include "listingd/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -70,6 +71,34 @@ std::string next_page_url(const httplib::Request& req, const std::string& cursor
   for (const auto& [name, value] : req.params)
     if (name != "cursor") url += url_encode(name) + "=" + url_encode(value) + "&";
   return url + "cursor=" + url_encode(cursor);
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// Why a request's framing is refused before its body is read, if it is: what could
+// desynchronize a proxy and listingd (request smuggling), or make the server inflate or
+// wait for a body it cannot bound.
+std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& req) {
+  const size_t lengths = req.get_header_value_count("Content-Length");
+  const bool chunked = req.has_header("Transfer-Encoding");
+  const std::string length = req.get_header_value("Content-Length");
+  if (lengths > 1) return {{400, "the request has more than one Content-Length"}};
+  if (lengths == 1 && chunked)
+    return {{400, "the request has both Content-Length and Transfer-Encoding"}};
+  if (lengths == 1 && (length.empty() || length.size() > 18 ||
+                       length.find_first_not_of("0123456789") != std::string::npos))
+    return {{400, "the request's Content-Length is not a number"}};
+  if (chunked && lower(req.get_header_value("Transfer-Encoding")) != "chunked")
+    return {{400, "the only Transfer-Encoding accepted is chunked"}};
+  const std::string encoding = lower(req.get_header_value("Content-Encoding"));
+  if (!encoding.empty() && encoding != "identity")
+    return {{415, "compressed request bodies are not accepted; send the JSON as it is"}};
+  if ((req.method == "POST" || req.method == "PUT") && lengths == 0 && !chunked)
+    return {{411, "a request body is required: send it with a Content-Length"}};
+  return std::nullopt;
 }
 
 // The routes of the API, by path shape.
@@ -168,6 +197,22 @@ class Body {
   std::string text;
 };
 
+// cpp-httplib's server, with the two socket settings its 0.11 gets wrong for us.
+class ListeningServer : public httplib::Server {
+ public:
+  ListeningServer() {
+    // Its default sets SO_REUSEPORT, which lets a second server start on a port already
+    // served and take half of its connections. SO_REUSEADDR alone allows a quick restart.
+    set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+  }
+  // It listens with a backlog of 5: a burst of new connections then waits a second for
+  // SYN retries. listen() again on the bound socket raises the backlog.
+  void raise_backlog(int backlog) { ::listen(svr_sock_, backlog); }
+};
+
 struct HttpServer::Impl {
   Impl(ListingService& service, ServerOptions options)
       : service(service), options(std::move(options)), cors(this->options.cors_origins) {}
@@ -175,7 +220,7 @@ struct HttpServer::Impl {
   ListingService& service;
   const ServerOptions options;
   const http::CorsPolicy cors;
-  httplib::Server server;
+  ListeningServer server;
   int port = 0;
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> serving{false};
@@ -224,8 +269,13 @@ struct HttpServer::Impl {
         });
     // Byte ranges of JSON answers make no sense for this API, and cpp-httplib would answer
     // them (206, or 416 without a JSON body): ignore Range, as RFC 9110 allows.
-    server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
       const_cast<httplib::Request&>(req).ranges.clear();  // the library's own, mutable request
+      if (auto problem = framing_problem(req)) {
+        send_error(res, problem->first, problem->second);
+        res.set_header("Connection", "close");  // the body, if any, is not read
+        return httplib::Server::HandlerResponse::Handled;
+      }
       return httplib::Server::HandlerResponse::Unhandled;
     });
     server.set_post_routing_handler(
@@ -234,13 +284,14 @@ struct HttpServer::Impl {
 
   void add_cors(const httplib::Request& req, httplib::Response& res) const {
     std::string allow = cors.allow_origin(req.get_header_value("Origin"));
-    if (allow.empty()) return;
-    res.set_header("Access-Control-Allow-Origin", allow);
-    if (allow != "*") {  // the answer depends on Origin: say so, next to any other Vary
+    if (allow != "*" && !cors.allows_all()) {
+      // The answer depends on Origin, allowed or not: say so, next to any other Vary.
       std::string vary = res.get_header_value("Vary");
       res.headers.erase("Vary");
       res.set_header("Vary", vary.empty() ? "Origin" : vary + ", Origin");
     }
+    if (allow.empty()) return;
+    res.set_header("Access-Control-Allow-Origin", allow);
     res.set_header("Access-Control-Expose-Headers", "Location, ETag, Link");
   }
 
@@ -292,7 +343,8 @@ struct HttpServer::Impl {
   // Reads and parses a write body, or answers the request with why it cannot.
   std::optional<ListingWrite> read_write_body(Body& body, httplib::Response& res) const {
     if (!is_json_content_type(body.req.get_header_value("Content-Type"))) {
-      send_error(res, 415, "the request body must be JSON: send Content-Type: application/json");
+      send_error(res, 415, "the request body must be JSON in UTF-8: send Content-Type: "
+                           "application/json (with no charset, or charset=utf-8)");
       return std::nullopt;
     }
     switch (body.read()) {
@@ -400,6 +452,16 @@ struct HttpServer::Impl {
   }
 };
 
+Status check_server_options(const ServerOptions& options) {
+  for (const auto& origin : options.cors_origins) {
+    if (!http::CorsPolicy::is_valid_pattern(origin))
+      return Status::Invalid("--cors-origin " + origin +
+                             ": not an origin; write *, scheme://host, scheme://host:port or "
+                             "scheme://host:* (no path)");
+  }
+  return Status::Ok();
+}
+
 HttpServer::HttpServer(ListingService& service, ServerOptions options)
     : impl_(std::make_unique<Impl>(service, std::move(options))) {
   impl_->configure();
@@ -410,9 +472,11 @@ HttpServer::~HttpServer() { stop(); }
 Status HttpServer::bind() {
   if (impl_->options.port == 0) {
     impl_->port = impl_->server.bind_to_any_port(impl_->options.host);
-    if (impl_->port > 0) return Status::Ok();
   } else if (impl_->server.bind_to_port(impl_->options.host, impl_->options.port)) {
     impl_->port = impl_->options.port;
+  }
+  if (impl_->port > 0) {
+    impl_->server.raise_backlog(1024);
     return Status::Ok();
   }
   return Status::Unavailable("cannot listen on " + impl_->options.host + ":" +

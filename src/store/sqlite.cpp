@@ -4,19 +4,22 @@
 namespace listingd::sqlite {
 
 Status error_status(sqlite3* db, int rc, std::string_view what) {
-  std::string message = std::string(what) + ": " +
-                        (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  // Unavailable messages reach clients: say what it means for them, not SQLite's words.
   switch (rc & 0xFF) {  // the primary result code
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
+      return Status::Unavailable("the database is busy; try again");
     case SQLITE_FULL:
+      return Status::Unavailable("the database's disk is full; writes fail until there is room");
     case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return Status::Unavailable("the database cannot be written (read-only); try again later");
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-      return Status::Unavailable(message);
+      return Status::Unavailable("the database cannot be reached (I/O error); try again later");
     default:
-      return Status::Internal(message);
+      return Status::Internal(std::string(what) + ": " +
+                              (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
   }
 }
 
@@ -27,7 +30,9 @@ Connection::~Connection() {
 
 Status Connection::open(const std::string& path, int flags) {
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) return error_status(db_, rc, "cannot open " + path);
+  if (rc != SQLITE_OK)  // for the operator starting listingd: name the file and the cause
+    return Status(error_status(db_, rc, "").code(),
+                  "cannot open " + path + ": " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)));
   sqlite3_extended_result_codes(db_, 1);
   return Status::Ok();
 }

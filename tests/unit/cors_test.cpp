@@ -27,3 +27,12 @@ TEST_CASE("exact origins and the wildcard") {
   CHECK(any.allow_origin("https://anything.example") == "*");
   CHECK(any.allow_origin("") == "");
 }
+
+TEST_CASE("patterns are checked at start") {
+  for (const char* ok : {"*", "http://localhost:*", "https://shop.example", "http://a.b:8080",
+                         "http://[::1]:*", "http://[::1]"})
+    CHECK(CorsPolicy::is_valid_pattern(ok));
+  for (const char* bad : {"evil", "http://a.example/path", "http://", "://x", "http://a:b",
+                          "http://a.example?x", ""})
+    CHECK_FALSE(CorsPolicy::is_valid_pattern(bad));
+}

@@ -79,8 +79,8 @@ Result<int> migrate_sqlite(const std::string& path);
 // Bulk loading, for seeding (and later imports): whole listings with their history,
 // written in large transactions, far faster than create()/update() one by one.
 // A loader has a database connection of its own; use it from one thread at a time. A
-// server may serve the same file meanwhile (its writes wait while a batch commits), but
-// its cache does not learn of loaded listings.
+// server may serve the same file meanwhile: its writes wait while a batch is written
+// (about a second), and loaded listings, having new ids, are never stale in its cache.
 class BulkLoader {
  public:
   // Without finish(), what was added since the last commit is rolled back.
@@ -98,7 +98,7 @@ class BulkLoader {
 };
 
 // Opens (creating and migrating it if needed, like open_sqlite_store) the database for
-// bulk loading. Commits every `listings_per_commit` listings.
+// bulk loading. Commits every `listings_per_commit` listings (sooner for long histories).
 Result<std::unique_ptr<BulkLoader>> open_sqlite_bulk_loader(const SqliteOptions& options,
                                                             int64_t listings_per_commit = 50'000);
 

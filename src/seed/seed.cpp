@@ -28,10 +28,11 @@ uint64_t mix64(uint64_t z) {
 // ones generated before it.
 class Rng {
  public:
-  Rng(uint64_t seed, uint64_t index) : state_(mix64(mix64(seed) ^ (index * 0xD1B54A32D192ED03ULL))) {}
+  Rng(uint64_t seed, uint64_t index)
+      : state_(mix64(mix64(seed) ^ (index * 0xD1B54A32D192ED03ULL))) {}
 
   uint64_t next() { return mix64(state_ += 0x9E3779B97F4A7C15ULL); }
-  // Uniform in [0, n) for n >= 1: Lemire's multiply-shift (bias below 2^-40 for our n).
+  // Uniform in [0, n) for n >= 1: Lemire's multiply-shift (bias at most n / 2^64).
   uint64_t below(uint64_t n) {
     return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
   }
@@ -435,7 +436,9 @@ std::string floor_text(Lang lang, int64_t floor) {
   const std::string n = std::to_string(floor);
   switch (lang) {
     case Lang::fr:
-      out = floor == 0 ? "au rez-de-chaussée" : floor == 1 ? "au 1er étage" : "au " + n + "e étage";
+      out = floor == 0   ? "au rez-de-chaussée"
+            : floor == 1 ? "au 1er étage"
+                         : "au " + n + "e étage";
       if (floor >= 4) out += " avec ascenseur";
       break;
     case Lang::de:
@@ -598,8 +601,12 @@ std::vector<PricePoint> price_history(Rng& rng, int64_t first_cents, Rounding ro
       if (price > first_cents * 13 / 10) hi = 0;
       const int64_t bp = rng.between(lo, hi);
       int64_t next = round_price(price + price * bp / 10'000, rounding);
-      if (next == price) next += bp < 0 && price > 2 * unit_cents(rounding) ? -unit_cents(rounding)
-                                                                         : unit_cents(rounding);
+      // Every entry is a change of price (as the store records them): a step too small
+      // to survive the rounding moves by one unit instead.
+      if (next == price) {
+        const int64_t unit = unit_cents(rounding);
+        next = bp < 0 && price > 2 * unit ? price - unit : price + unit;
+      }
       price = next;
     }
     history[k].price_cents = price;

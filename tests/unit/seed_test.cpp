@@ -210,6 +210,16 @@ TEST_CASE("seeding appends to a database that has listings; the store reads them
   }
 }
 
+TEST_CASE("seeding writes long histories whole, in order") {
+  TempDir dir;
+  const std::string path = dir.file("a.db");
+  REQUIRE(seed_database({.path = path}, {.listings = 3, .prices_per_listing = 37, .seed = 4}).ok());
+  auto store = open_sqlite_store({.path = path});
+  REQUIRE(store.ok());
+  for (int64_t i = 0; i < 3; ++i)
+    CHECK((*store)->price_history(i + 1).value() == generate_listing(4, i, 37).history);
+}
+
 TEST_CASE("seeding refuses options out of range") {
   TempDir dir;
   CHECK(seed_database({.path = dir.file("a.db")}, {.listings = 0}).code() == Code::invalid);

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Summarizes a run of scripts/bench: prints the table and the targets, writes the JSON.
+
+usage: summarize.py RUN_DIR OUT_JSON
+
+RUN_DIR holds what the driver wrote:
+  run.env        key=value lines: configuration, start-up times, W7 figures, write checks
+  workloads.tsv  one line per wrk run, in run order: name, notes, peak RSS in kB
+  NAME.wrk       wrk's output for that run, with the "BENCH_JSON {...}" line of workload.lua
+Standard library only.
+"""
+import json
+import os
+import re
+import sys
+
+
+def read_env(path):
+    env = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if "=" in line:
+                key, value = line.split("=", 1)
+                env[key] = value
+    return env
+
+
+def num(value, kind=float):
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_wrk(text):
+    """The figures of one wrk run, from the BENCH_JSON line, cross-checked with wrk's own
+    summary lines (Requests/sec, Non-2xx or 3xx responses, Socket errors)."""
+    data = None
+    for line in text.splitlines():
+        if line.startswith("BENCH_JSON "):
+            data = json.loads(line[len("BENCH_JSON "):])
+    if data is None:
+        raise ValueError("no BENCH_JSON line in wrk output")
+    m = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+    non2xx_line = int(m.group(1)) if m else 0
+    m = re.search(r"Requests/sec:\s*([\d.]+)", text)
+    rps_line = float(m.group(1)) if m else None
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    socket = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m \
+        else {k: data["errors"][k] for k in ("connect", "read", "write", "timeout")}
+    seconds = data["duration_us"] / 1e6
+    return {
+        "requests": data["requests"],
+        "seconds": round(seconds, 3),
+        "requests_per_s": round(data["requests"] / seconds, 1) if seconds else None,
+        "requests_per_s_wrk": rps_line,
+        "p50_ms": round(data["p50_us"] / 1000, 3),
+        "p90_ms": round(data["p90_us"] / 1000, 3),
+        "p99_ms": round(data["p99_us"] / 1000, 3),
+        "max_ms": round(data["max_us"] / 1000, 3),
+        "mean_ms": round(data["mean_us"] / 1000, 3),
+        "non_2xx": max(data["errors"]["status"], non2xx_line),
+        "socket_errors": socket,
+        "transfer_mb_per_s": round(data["bytes"] / seconds / 1e6, 2) if seconds else None,
+    }
+
+
+def machine():
+    model = "unknown"
+    mem_kb = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "mem_total_mb": round(mem_kb / 1024) if mem_kb else None,
+        "kernel": os.uname().release,
+    }
+
+
+def load(run_dir):
+    env = read_env(os.path.join(run_dir, "run.env"))
+    workloads = []
+    with open(os.path.join(run_dir, "workloads.tsv"), encoding="utf-8") as f:
+        for line in f:
+            name, notes, rss_kb = line.rstrip("\n").split("\t")
+            with open(os.path.join(run_dir, name + ".wrk"), encoding="utf-8") as w:
+                figures = parse_wrk(w.read())
+            rss = num(rss_kb, int)
+            workloads.append({"name": name, **figures,
+                              "peak_rss_mb": round(rss / 1024, 1) if rss else None,
+                              "notes": notes})
+    return env, workloads
+
+
+def write_checks(env, by_name):
+    """Notes comparing what wrk saw answered with what the database gained."""
+    notes = {}
+    for name, key, what in (("W5", "w5_listings_added", "listings"),
+                            ("W4", "w4_prices_added", "price entries"),
+                            ("W4-full", "w4full_prices_added", "price entries")):
+        added = num(env.get(key), int)
+        w = by_name.get(name)
+        if added is None or not w:
+            continue
+        ok = w["requests"] - w["non_2xx"]
+        notes[name] = f"db +{added} {what} (wrk saw {ok} ok)"
+    return notes
+
+
+def build(env, workloads):
+    by_name = {w["name"]: w for w in workloads}
+    for name, note in write_checks(env, by_name).items():
+        w = by_name[name]
+        w["notes"] = (w["notes"] + "; " if w["notes"] else "") + note
+
+    listingd = [w for w in workloads if w["name"] != "nginx"]
+    nginx = by_name.get("nginx")
+    w2 = by_name.get("W2-hot")
+    ratio = (w2["requests_per_s"] / nginx["requests_per_s"]
+             if w2 and nginx and nginx["requests_per_s"] else None)
+
+    rss_before = num(env.get("w7_rss_before_kb"), int)
+    rss_peak = num(env.get("w7_rss_peak_kb"), int)
+    growth_mb = (rss_peak - rss_before) / 1024 if rss_before and rss_peak else None
+    w7 = {
+        "http_status": env.get("w7_http"),
+        "time_s": num(env.get("w7_time_s")),
+        "bytes": num(env.get("w7_bytes"), int),
+        "rss_before_mb": round(rss_before / 1024, 1) if rss_before else None,
+        "rss_peak_mb": round(rss_peak / 1024, 1) if rss_peak else None,
+        "rss_growth_mb": round(growth_mb, 1) if growth_mb is not None else None,
+    }
+    startup = {"normal": num(env.get("startup_ms_normal")),
+               "full": num(env.get("startup_ms_full"))}
+
+    def target(name, value, met, shown):
+        return {"target": name, "value": value, "met": met, "shown": shown}
+
+    w4 = by_name.get("W4")
+    w3 = by_name.get("W3")
+    targets = [
+        target("W2-hot >= 50% of nginx", ratio,
+               ratio is not None and ratio >= 0.5,
+               f"{ratio:.1%}" if ratio is not None else "n/a"),
+        target("W4 (normal) >= 15000 req/s, zero non-2xx",
+               w4["requests_per_s"] if w4 else None,
+               bool(w4) and w4["requests_per_s"] >= 15000 and w4["non_2xx"] == 0,
+               f"{w4['requests_per_s']:.0f} req/s, {w4['non_2xx']} non-2xx" if w4 else "n/a"),
+        target("W3 p99 < 10 ms", w3["p99_ms"] if w3 else None,
+               bool(w3) and w3["p99_ms"] < 10,
+               f"{w3['p99_ms']:.2f} ms" if w3 else "n/a"),
+        target("W7 RSS growth < 32 MB", w7["rss_growth_mb"],
+               growth_mb is not None and growth_mb < 32 and w7["http_status"] == "200",
+               f"{growth_mb:.1f} MB" if growth_mb is not None else "n/a"),
+        target("start-up < 200 ms", startup["normal"],
+               startup["normal"] is not None and startup["normal"] < 200,
+               f"{startup['normal']:.0f} ms" if startup["normal"] is not None else "n/a"),
+    ]
+    config = {k[len("config_"):]: v for k, v in env.items() if k.startswith("config_")}
+    return {
+        "machine": machine(),
+        "config": config,
+        "startup_ms": startup,
+        "workloads": listingd,
+        "w4_synchronous": {"normal": w4, "full": by_name.get("W4-full")},
+        "w7_stream_all": w7,
+        "nginx": {**nginx, "worker_processes": env.get("nginx_workers", "auto")} if nginx
+        else None,
+        "ratio_w2_hot_to_nginx": round(ratio, 3) if ratio is not None else None,
+        "targets": targets,
+    }
+
+
+def fmt(value, spec):
+    """value formatted by spec; "-" (as wide as spec says) when there is none."""
+    if value is None:
+        return format("-", ">" + re.match(r"\d*", spec).group())
+    return format(value, spec)
+
+
+def print_report(r):
+    m, c = r["machine"], r["config"]
+    print(f"\nlistingd benchmark — {c.get('listings')} listings x {c.get('prices')} prices, "
+          f"wrk -t1 -c{c.get('connections')} -d{c.get('duration')}s --timeout 10s, "
+          f"serve --threads {c.get('threads')} --cache-mb {c.get('cache_mb')}")
+    print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total_mb']} MB, "
+          f"kernel {m['kernel']}; commit {c.get('commit')}; RSS peaks by {c.get('rss_method')}\n")
+    head = f"{'workload':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} " \
+           f"{'sock err':>8} {'peak RSS MB':>11}  notes"
+    print(head)
+    print("-" * len(head))
+    rows = r["workloads"] + ([r["nginx"]] if r["nginx"] else [])
+    for w in rows:
+        sock = sum(w["socket_errors"].values())
+        print(f"{w['name']:<10} {fmt(w['requests_per_s'], '9.0f')} {fmt(w['p50_ms'], '8.2f')} "
+              f"{fmt(w['p99_ms'], '8.2f')} {w['non_2xx']:>8} {sock:>8} "
+              f"{fmt(w['peak_rss_mb'], '11.1f')}  {w['notes']}")
+    s, w7 = r["startup_ms"], r["w7_stream_all"]
+    print(f"\nstart-up (exec to first answer): {fmt(s['normal'], '.0f')} ms "
+          f"(restart with --synchronous full: {fmt(s['full'], '.0f')} ms)")
+    print(f"W7 GET /listings (all, streamed): HTTP {w7['http_status']}, "
+          f"{fmt(w7['time_s'], '.2f')} s, {fmt((w7['bytes'] or 0) / 1e6, '.1f')} MB; "
+          f"RSS {fmt(w7['rss_before_mb'], '.1f')} MB before, peak {fmt(w7['rss_peak_mb'], '.1f')}"
+          f" MB, growth {fmt(w7['rss_growth_mb'], '.1f')} MB")
+    n, f = r["w4_synchronous"]["normal"], r["w4_synchronous"]["full"]
+    if n and f:
+        print(f"W4 PUT: synchronous=normal {n['requests_per_s']:.0f} req/s "
+              f"(p99 {n['p99_ms']:.2f} ms) vs synchronous=full {f['requests_per_s']:.0f} req/s "
+              f"(p99 {f['p99_ms']:.2f} ms)")
+    if r["nginx"]:
+        print(f"nginx (worker_processes {r['nginx']['worker_processes']}), same bytes as one W2 "
+              f"answer: {r['nginx']['requests_per_s']:.0f} req/s; "
+              f"W2-hot / nginx = {fmt(r['ratio_w2_hot_to_nginx'], '.1%')}")
+    print("\ntargets:")
+    for t in r["targets"]:
+        print(f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['shown']}")
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    run_dir, out = sys.argv[1], sys.argv[2]
+    env, workloads = load(run_dir)
+    report = build(env, workloads)
+    print_report(report)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    print(f"\nresults written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -95,18 +95,26 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->capture_default_str();
 }
 
-// Blocks SIGINT/SIGTERM in every thread and waits for them on one thread of its own,
-// which stops the server: the clean way to react to a signal with a multithreaded server.
+// SIGINT and SIGTERM, blocked in every thread so that one thread of our own can wait for
+// them: the clean way to react to a signal in a multithreaded server.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// Stops the server when a stop signal comes. Requires: the signals were blocked before
+// any thread was started (threads inherit the mask; one that did not block them would
+// take the signal and die of it).
 class StopOnSignal {
  public:
   explicit StopOnSignal(HttpServer& server) {
-    sigemptyset(&signals_);
-    sigaddset(&signals_, SIGINT);
-    sigaddset(&signals_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
-    waiter_ = std::thread([this, &server] {
+    waiter_ = std::thread([&server] {
+      const sigset_t signals = stop_signals();
       int sig = 0;
-      sigwait(&signals_, &sig);
+      sigwait(&signals, &sig);
       if (sig == SIGINT || sig == SIGTERM) {
         std::cerr << "listingd: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
         server.stop();
@@ -120,11 +128,12 @@ class StopOnSignal {
   }
 
  private:
-  sigset_t signals_;
   std::thread waiter_;
 };
 
 int serve(ServeFlags& flags) {
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the store starts its threads
   if (Status s = check_server_options(flags.server); !s.ok()) {
     std::cerr << "listingd: " << s.message() << "\n";
     return 2;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "listingd/store.h"
+#include "checkpointer.h"
 #include "listing_rows.h"
 #include "page_query.h"
 #include "sqlite.h"
@@ -80,10 +81,15 @@ class SqliteStore final : public Store {
     }
     queue_ready_.notify_one();
     if (writer_thread_.joinable()) writer_thread_.join();  // after it drains the queue
+    idle_readers_.clear();
+    checkpointer_.stop();  // the last checkpoint, with every write committed
   }
 
   Status open() {
     if (Status s = open_connection(writer_, options_, true); !s.ok()) return s;
+    if (Status s = checkpointer_.start(options_.path, options_.busy_timeout_ms); !s.ok())
+      return s;
+    checkpointer_.watch(writer_);
     writer_thread_ = std::thread([this] { write_loop(); });
     return Status::Ok();
   }
@@ -224,6 +230,7 @@ class SqliteStore final : public Store {
         queue_.erase(queue_.begin(), queue_.begin() + n);
       }
       commit_batch(batch);
+      checkpointer_.catch_up(writer_);
     }
   }
 
@@ -330,6 +337,7 @@ class SqliteStore final : public Store {
   const CommitListener listener_;
   Connection writer_;  // used by the writer thread only (and open() before it starts)
   std::thread writer_thread_;
+  sqlite::Checkpointer checkpointer_;
   std::mutex queue_mutex_;
   std::condition_variable queue_ready_;
   std::deque<WriteCommand*> queue_;

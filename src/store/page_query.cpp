@@ -8,84 +8,110 @@
 namespace listingd::sqlite {
 namespace {
 
-// Appends conditions joined by AND, each with its values bound in order.
-class Where {
+// Numbers the statement's parameters and keeps their values in order.
+class Params {
  public:
-  explicit Where(PageSql& out) : out_(out) {}
-  template <class... Args>
-  void add(const std::string& condition, Args... values) {
-    text_ += text_.empty() ? " WHERE " : " AND ";
-    std::string c = condition;
-    // Each '?' of the condition becomes the next numbered parameter.
-    for (size_t pos = c.find('?'); pos != std::string::npos; pos = c.find('?', pos + 2)) {
-      c.replace(pos, 1, "?" + std::to_string(++count_));
-    }
-    text_ += c;
-    (out_.args.emplace_back(values), ...);
+  explicit Params(PageSql& out) : out_(out) {}
+  template <class T>
+  std::string bind(T value) {
+    out_.args.emplace_back(std::move(value));
+    return "?" + std::to_string(out_.args.size());
   }
-  const std::string& text() const { return text_; }
-  int count() const { return count_; }
 
  private:
   PageSql& out_;
-  std::string text_;
-  int count_ = 0;
 };
 
-}  // namespace
+bool sorted_by_price(SortOrder s) { return s == SortOrder::price_asc || s == SortOrder::price_desc; }
+bool descending(SortOrder s) { return s == SortOrder::price_desc || s == SortOrder::updated_desc; }
 
-PageSql build_page_sql(const ListingQuery& q) {
-  PageSql out;
-  Where where(out);
-  const bool by_price = q.sort == SortOrder::price_asc || q.sort == SortOrder::price_desc;
-  const bool by_updated = q.sort == SortOrder::updated_asc || q.sort == SortOrder::updated_desc;
-  const bool descending = q.sort == SortOrder::price_desc || q.sort == SortOrder::updated_desc;
+std::string order_by(SortOrder s) {
+  const char* dir = descending(s) ? " DESC" : "";
+  if (sorted_by_price(s)) return std::string(" ORDER BY price_cents") + dir + ", id" + dir;
+  if (s == SortOrder::id) return " ORDER BY id";
+  return std::string(" ORDER BY updated_ms") + dir + ", id" + dir;
+}
 
-  // The driving index: postal_code, else city, else the sort's own.
+// One SELECT of the page. `only_type`: the building type this SELECT is limited to, when
+// the page is a merge of one SELECT per type (see build_page_sql).
+std::string select(const ListingQuery& q, const std::optional<BuildingType>& only_type,
+                   Params& params) {
+  std::string where;
+  auto add = [&](const std::string& condition) {
+    where += (where.empty() ? " WHERE " : " AND ") + condition;
+  };
+  // The driving index: postal_code, else city (with the building type when the page is
+  // split by type), else the sort's own. Other conditions get a unary + and are checked
+  // on the rows that index visits.
   const bool by_postal = q.postal_code.has_value();
   const bool by_city = !by_postal && q.city.has_value();
-  // Price conditions may use the driving index only when it is ordered by price.
-  const bool price_indexed = by_postal || by_city || by_price;
-  const std::string price_col = price_indexed ? "price_cents" : "+price_cents";
+  const bool by_price = sorted_by_price(q.sort);
+  const std::string price = by_postal || (by_city && only_type) || (!by_city && by_price)
+                                ? "price_cents"
+                                : "+price_cents";
 
-  if (q.postal_code) where.add("postal_code = ?", *q.postal_code);
-  if (q.city) where.add(by_city ? "city = ?" : "+city = ?", *q.city);
-  if (q.country) where.add("+country = ?", *q.country);
-  if (!q.building_types.empty()) {
-    std::string in = "+building_type IN (";
-    for (size_t i = 0; i < q.building_types.size(); ++i) in += i ? ", ?" : "?";
-    where.add(in + ")");
-    for (BuildingType t : q.building_types) {
-      out.args.emplace_back(std::string(to_string(t)));
-    }
+  if (q.postal_code) add("postal_code = " + params.bind(*q.postal_code));
+  if (q.city) add(std::string(by_city ? "city" : "+city") + " = " + params.bind(*q.city));
+  if (only_type) {
+    add("building_type = " + params.bind(std::string(to_string(*only_type))));
+  } else if (!q.building_types.empty()) {
+    std::string in;
+    for (BuildingType t : q.building_types)
+      in += (in.empty() ? "" : ", ") + params.bind(std::string(to_string(t)));
+    add((by_city ? "building_type IN (" : "+building_type IN (") + in + ")");
   }
-  if (q.min_price_cents) where.add(price_col + " >= ?", *q.min_price_cents);
-  if (q.max_price_cents) where.add(price_col + " <= ?", *q.max_price_cents);
-  if (q.min_surface_m2) where.add("+surface_area_m2 >= ?", *q.min_surface_m2);
-  if (q.max_surface_m2) where.add("+surface_area_m2 <= ?", *q.max_surface_m2);
-  if (q.min_rooms) where.add("+rooms_count >= ?", *q.min_rooms);
-  if (q.max_rooms) where.add("+rooms_count <= ?", *q.max_rooms);
+  if (q.country) add("+country = " + params.bind(*q.country));
+  if (q.min_price_cents) add(price + " >= " + params.bind(*q.min_price_cents));
+  if (q.max_price_cents) add(price + " <= " + params.bind(*q.max_price_cents));
+  if (q.min_surface_m2) add("+surface_area_m2 >= " + params.bind(*q.min_surface_m2));
+  if (q.max_surface_m2) add("+surface_area_m2 <= " + params.bind(*q.max_surface_m2));
+  if (q.min_rooms) add("+rooms_count >= " + params.bind(*q.min_rooms));
+  if (q.max_rooms) add("+rooms_count <= " + params.bind(*q.max_rooms));
 
   // The keyset: rows after the cursor in sort order. A first page starts before every
   // row, so first and later pages share one statement.
   constexpr int64_t lowest = std::numeric_limits<int64_t>::min();
   constexpr int64_t highest = std::numeric_limits<int64_t>::max();
-  const PagePosition start = q.after.value_or(
-      descending ? PagePosition{highest, highest} : PagePosition{lowest, 0});
-  const char* op = descending ? "<" : ">";
-  const char* dir = descending ? " DESC" : "";
-  std::string order;
-  if (by_price || by_updated) {
-    const std::string key = by_price ? "price_cents" : "updated_ms";
-    where.add("(" + key + ", id) " + op + " (?, ?)", start.key, start.id);
-    order = " ORDER BY " + key + dir + ", id" + dir;
+  const PagePosition start = q.after.value_or(descending(q.sort) ? PagePosition{highest, highest}
+                                                                 : PagePosition{lowest, 0});
+  const char* op = descending(q.sort) ? " < " : " > ";
+  if (q.sort == SortOrder::id) {
+    add(std::string("id") + op + params.bind(start.id));
   } else {
-    where.add(std::string("id ") + op + " ?", start.id);
-    order = " ORDER BY id";
+    const char* key = by_price ? "(price_cents, id)" : "(updated_ms, id)";
+    const std::string key_param = params.bind(start.key);  // bound in order: ?n, then ?n+1
+    const std::string id_param = params.bind(start.id);
+    add(key + std::string(op) + "(" + key_param + ", " + id_param + ")");
   }
-  out.sql = std::string("SELECT ") + k_listing_columns + " FROM listings" + where.text() + order +
-            " LIMIT ?" + std::to_string(where.count() + 1);
-  out.args.emplace_back(static_cast<int64_t>(q.limit + 1));
+  return std::string("SELECT ") + k_listing_columns + " FROM listings" + where +
+         order_by(q.sort) + " LIMIT " + params.bind(static_cast<int64_t>(q.limit + 1));
+}
+
+}  // namespace
+
+PageSql build_page_sql(const ListingQuery& q) {
+  PageSql out;
+  Params params(out);
+  // A city's listings by price: one walk of (city, building_type, price) per building
+  // type asked for (every type when none is), each at most a page long, merged in order.
+  // One walk of the city in price order would have to step over every listing of the
+  // other types, e.g. all the flats and houses above the first studio in -price order.
+  if (!q.postal_code && q.city && sorted_by_price(q.sort)) {
+    std::vector<BuildingType> types = q.building_types;
+    if (types.empty()) types = {BuildingType::studio, BuildingType::apartment, BuildingType::house};
+    if (types.size() == 1) {
+      out.sql = select(q, types[0], params);
+      return out;
+    }
+    std::string merged;
+    for (BuildingType t : types)
+      merged += (merged.empty() ? "SELECT * FROM (" : " UNION ALL SELECT * FROM (") +
+                select(q, t, params) + ")";
+    out.sql = merged + order_by(q.sort) + " LIMIT " +
+              params.bind(static_cast<int64_t>(q.limit + 1));
+    return out;
+  }
+  out.sql = select(q, std::nullopt, params);
   return out;
 }
 

@@ -1,8 +1,9 @@
 // Internal to the store module: the SQL of one page of GET /listings.
 //
 // The access path is chosen here, explicitly, not left to the planner's guesses: a page is
-// driven by postal_code or city when given (their indexes), else by the index of the sort
-// order (or the primary key for sort=id). Conditions on other columns are written with a
+// driven by postal_code or city when given (their indexes; a city's page by price is a
+// merge of one walk per building type), else by the index of the sort order (or the
+// primary key for sort=id). Conditions on other columns are written with a
 // unary `+`, which keeps SQLite from using them to pick another index, and are checked on
 // the rows visited. Values are always bound, never spliced into the SQL.
 #pragma once

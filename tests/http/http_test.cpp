@@ -777,3 +777,49 @@ TEST_CASE("a port already served cannot be taken by a second server") {
   HttpServer second(*api.service, options);
   CHECK_FALSE(second.bind().ok());
 }
+
+TEST_CASE("a city's pages by price merge the building types in exact order") {
+  Api api;
+  const char* types[] = {"STUDIO", "APARTMENT", "HOUSE"};
+  struct Row {
+    int id;
+    double price;
+    std::string type;
+  };
+  std::vector<Row> paris;
+  for (int i = 0; i < 30; ++i) {
+    json b = listing_body(1000 + (i * 7919) % 97 * 10);  // prices with ties, in no order
+    b["building_type"] = types[i % 3];
+    b["postal_address"]["city"] = i % 4 == 0 ? "Lyon" : "Paris";
+    auto res = api.post(b);
+    REQUIRE(res.status == 201);
+    if (i % 4 != 0) paris.push_back({body_of(res)["id"], b["latest_price_eur"], types[i % 3]});
+  }
+  for (std::string sort : {"price", "-price"}) {
+    for (std::string type_query : {"", "&building_type=HOUSE&building_type=STUDIO",
+                                   "&building_type=APARTMENT"}) {
+      CAPTURE(sort);
+      CAPTURE(type_query);
+      std::vector<Row> expected;
+      for (const Row& r : paris)
+        if (type_query.empty() || type_query.find(r.type) != std::string::npos)
+          expected.push_back(r);
+      std::sort(expected.begin(), expected.end(), [&](const Row& a, const Row& b) {
+        if (a.price != b.price) return sort == "price" ? a.price < b.price : a.price > b.price;
+        return sort == "price" ? a.id < b.id : a.id > b.id;
+      });
+      std::vector<int> got;
+      std::string url = "/listings?city=Paris&limit=4&sort=" + sort + type_query;
+      while (!url.empty()) {
+        auto res = api.get(url);
+        REQUIRE(res.status == 200);
+        for (const auto& l : body_of(res)) got.push_back(l["id"]);
+        std::string link = res.get_header_value("Link");
+        url = link.empty() ? "" : link.substr(1, link.find('>') - 1);
+      }
+      std::vector<int> expected_ids;
+      for (const Row& r : expected) expected_ids.push_back(r.id);
+      CHECK(got == expected_ids);
+    }
+  }
+}

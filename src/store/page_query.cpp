@@ -40,13 +40,14 @@ std::string select(const ListingQuery& q, const std::optional<BuildingType>& onl
   auto add = [&](const std::string& condition) {
     where += (where.empty() ? " WHERE " : " AND ") + condition;
   };
-  // The driving index: postal_code, else city (with the building type when the page is
-  // split by type), else the sort's own. Other conditions get a unary + and are checked
+  // The driving index: postal_code (a few listings each, sorted as asked), else city
+  // (with the building type when the page is split by type), else the sort's own. Other conditions get a unary + and are checked
   // on the rows that index visits.
   const bool by_postal = q.postal_code.has_value();
   const bool by_city = !by_postal && q.city.has_value();
   const bool by_price = sorted_by_price(q.sort);
-  const std::string price = by_postal || (by_city && only_type) || (!by_city && by_price)
+  // Price conditions may narrow the walk only where the driving index holds the price.
+  const std::string price = (by_city && only_type) || (!by_postal && !by_city && by_price)
                                 ? "price_cents"
                                 : "+price_cents";
 

@@ -127,7 +127,7 @@ TEST_CASE("data survives reopening; the file is in WAL mode with its schema vers
   }
   auto store = open_store(path);
   CHECK(store->get(1)->fields.price_cents == 777);
-  CHECK(query_int(path, "PRAGMA user_version") == 3);
+  CHECK(query_int(path, "PRAGMA user_version") == 4);
   CHECK(query_int(path, "PRAGMA application_id") == 0x4C535444);
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
@@ -137,7 +137,7 @@ TEST_CASE("data survives reopening; the file is in WAL mode with its schema vers
   CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))) == "wal");
   sqlite3_finalize(stmt);
   sqlite3_close(db);
-  CHECK(migrate_sqlite(path).value() == 3);
+  CHECK(migrate_sqlite(path).value() == 4);
 }
 
 TEST_CASE("a file that is not a listingd database is refused and left untouched") {

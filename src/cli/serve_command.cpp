@@ -1,0 +1,161 @@
+// `listingd serve`: its flags, and the server's life from start to a clean stop on
+// SIGINT or SIGTERM.
+#include <pthread.h>
+#include <signal.h>
+
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "commands.h"
+#include "listingd/server.h"
+#include "listingd/store.h"
+#include "version.h"
+
+namespace listingd::cli {
+namespace {
+
+struct ServeFlags {
+  ServerOptions server;
+  SqliteOptions db;
+  size_t cache_mb = 64;
+  std::string synchronous = "normal";  // becomes db.synchronous once parsed
+};
+
+void add_serve_flags(CLI::App& serve, ServeFlags& f) {
+  serve.add_option("--host", f.server.host, "address to listen on (0.0.0.0: every IPv4 address)")
+      ->envname("LISTINGD_HOST")
+      ->capture_default_str();
+  serve.add_option("--port", f.server.port, "TCP port to listen on (0: any free port)")
+      ->envname("LISTINGD_PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  add_db_flag(serve, f.db.path);
+  serve.add_option("--threads", f.server.threads, "HTTP worker threads (concurrent requests)")
+      ->envname("LISTINGD_THREADS")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  serve.add_option("--max-body-bytes", f.server.max_body_bytes,
+                   "largest request body accepted; larger ones get 413")
+      ->envname("LISTINGD_MAX_BODY_BYTES")
+      ->check(CLI::Range(1024, 64 * 1024 * 1024))
+      ->capture_default_str();
+  serve.add_option("--cors-origin", f.server.cors_origins,
+                   "browser origins allowed to call the API: exact (https://example.com), "
+                   "any port (http://localhost:*), or * for all; repeat or separate with commas")
+      ->envname("LISTINGD_CORS_ORIGIN")
+      ->delimiter(',')
+      ->capture_default_str();
+  serve.add_option("--synchronous", f.synchronous,
+                   "SQLite durability: normal (safe in WAL mode, fast; a power cut may lose "
+                   "the last commits, never corrupt) or full (fsync every commit)")
+      ->envname("LISTINGD_SYNCHRONOUS")
+      ->check(CLI::IsMember({"normal", "full"}, CLI::ignore_case))
+      ->capture_default_str();
+  serve.add_option("--cache-mb", f.cache_mb,
+                   "memory for the cache of listings and price histories, in MiB (0: off)")
+      ->envname("LISTINGD_CACHE_MB")
+      ->check(CLI::Range(0, 65536))
+      ->capture_default_str();
+  serve.add_option("--busy-timeout-ms", f.db.busy_timeout_ms,
+                   "how long a database call waits for a lock before answering 503")
+      ->envname("LISTINGD_BUSY_TIMEOUT_MS")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  serve.add_option("--keep-alive-max", f.server.keep_alive_max_requests,
+                   "requests served on one keep-alive connection before it is closed")
+      ->envname("LISTINGD_KEEP_ALIVE_MAX")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  serve.add_option("--keep-alive-timeout", f.server.keep_alive_timeout_s,
+                   "seconds an idle keep-alive connection is kept open")
+      ->envname("LISTINGD_KEEP_ALIVE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve.add_option("--read-timeout", f.server.read_timeout_s,
+                   "seconds to wait for a client's request data")
+      ->envname("LISTINGD_READ_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve.add_option("--write-timeout", f.server.write_timeout_s,
+                   "seconds to wait for a client to take response data")
+      ->envname("LISTINGD_WRITE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+}
+
+// SIGINT and SIGTERM, blocked in every thread so that one thread of our own can wait for
+// them: the clean way to react to a signal in a multithreaded server.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// Stops the server when a stop signal comes. Requires: the signals were blocked before
+// any thread was started (threads inherit the mask; one that did not block them would
+// take the signal and die of it).
+class StopOnSignal {
+ public:
+  explicit StopOnSignal(HttpServer& server) {
+    waiter_ = std::thread([&server] {
+      const sigset_t signals = stop_signals();
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGINT || sig == SIGTERM) {
+        std::cerr << "listingd: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
+        server.stop();
+      }
+    });
+  }
+  ~StopOnSignal() {
+    // serve() returned without a signal (e.g. a fatal error): wake the waiter to end it.
+    pthread_kill(waiter_.native_handle(), SIGTERM);
+    waiter_.join();
+  }
+
+ private:
+  std::thread waiter_;
+};
+
+int serve(ServeFlags& flags) {
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the store starts its threads
+  if (Status s = check_server_options(flags.server); !s.ok()) {
+    std::cerr << "listingd: " << s.message() << "\n";
+    return 2;
+  }
+  flags.db.synchronous = flags.synchronous == "full" ? Synchronous::full : Synchronous::normal;
+  JsonCache cache(flags.cache_mb * 1024 * 1024);  // outlives the store, which updates it
+  auto store = open_sqlite_store(flags.db, ListingService::cache_updater(cache));
+  if (!store.ok()) {
+    std::cerr << "listingd: " << store.status().message() << "\n";
+    return 1;
+  }
+  SystemClock clock;
+  ListingService service(**store, cache, clock);
+  HttpServer server(service, flags.server);
+  if (Status s = server.bind(); !s.ok()) {
+    std::cerr << "listingd: " << s.message() << "\n";
+    return 1;
+  }
+  StopOnSignal stop_on_signal(server);
+  std::cout << "listingd " << LISTINGD_VERSION << " listening on http://"
+            << flags.server.host << ":" << server.port() << " (database " << flags.db.path
+            << ")" << std::endl;
+  server.serve();
+  return 0;
+}
+
+}  // namespace
+
+Command add_serve_command(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "serve the ListingAPI over HTTP");
+  add_serve_flags(*cmd, *flags);
+  return {cmd, [flags] { return serve(*flags); }};
+}
+
+}  // namespace listingd::cli

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,5 +36,10 @@ class FixedClock final : public Clock {
 
 // RFC 3339 with milliseconds and `Z`, e.g. 2023-01-12T09:23:36.000Z. Thread-safe.
 std::string format_time(int64_t ms);
+
+// The time a text in exactly format_time's form names (years 0000 to 9999, a real date,
+// 00:00:00.000 to 23:59:59.999, `Z`); nullopt for any other text. For every such text,
+// format_time(*parse_time(text)) == text. Thread-safe.
+std::optional<int64_t> parse_time(std::string_view text);
 
 }  // namespace listingd

@@ -11,7 +11,13 @@ struct Migration {
   std::string_view sql;
 };
 
+struct Asset {
+  std::string_view path;  // its path under web/, e.g. "index.html"
+  std::string_view data;
+};
+
 extern const std::string_view openapi_yaml;       // schema/openapi.yaml
 extern const std::vector<Migration> migrations;   // schema/sqlite/*.sql, in order
+extern const std::vector<Asset> web_assets;       // web/*: the browser UI (src/http/ui.cpp)
 
 }  // namespace listingd::embedded

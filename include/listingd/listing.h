@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,7 +73,15 @@ bool is_country_code(std::string_view code);
 // Returns Code::bad_request when the body is not JSON, not an object, not UTF-8 or nested
 // too deeply; Code::invalid when it breaks field rules, with a message that names every
 // offending field by its path: "postal_address.country: ...; rooms_count: ...".
-Result<ListingWrite> parse_listing_write(std::string_view body);
+// Top-level keys in `also_allowed` are ignored like the read-only fields (an import record
+// carries its price history beside the listing); any other unknown key is an error.
+Result<ListingWrite> parse_listing_write(std::string_view body,
+                                         std::span<const std::string_view> also_allowed = {});
+
+// The exact cents of an amount of euros written as a JSON number ("1234.5", "1e3", "-0"),
+// under latest_price_eur's rules: 0 to limits::max_price_cents, at most 2 decimals;
+// nullopt for a text that breaks them or is not a JSON number.
+std::optional<int64_t> parse_euros(std::string_view number);
 
 // The contract's JSON forms. Output is UTF-8 JSON text.
 std::string listing_to_json(const Listing& listing);

@@ -1,7 +1,8 @@
 // listingd/server.h — the HTTP face of listingd: the ListingAPI routes, CORS, and the
 // error mapping (every error a JSON body {"message": ...}, never a 5xx for bad input).
 //
-// An HttpServer is built over a ListingService it does not own, which must outlive it.
+// An HttpServer is built over a ListingService, a TokenStore and a Clock it does not own,
+// which must outlive it.
 // stop() may be called from any thread, also before serve() starts; handlers run on the
 // server's worker pool.
 #pragma once
@@ -18,7 +19,10 @@ namespace listingd {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (see HttpServer::port())
-  size_t threads = 64;  // each serves one connection at a time (keep-alive included)
+  // Workers kept ready, and the most there may be: each serves one connection at a time,
+  // keep-alive included, so more start while every one is busy.
+  size_t threads = 16;
+  size_t max_threads = 1024;
   size_t max_body_bytes = 1024 * 1024;
   size_t keep_alive_max_requests = 1000;
   int keep_alive_timeout_s = 5;
@@ -27,6 +31,22 @@ struct ServerOptions {
   // Origins allowed by CORS: exact ("https://example.com"), any port ("http://localhost:*"),
   // or "*" for every origin.
   std::vector<std::string> cors_origins = {"http://localhost:*", "http://127.0.0.1:*"};
+  size_t max_headers = 100;          // more, or more bytes of them, get 431
+  size_t max_header_bytes = 16 * 1024;
+
+  // Access (see src/http/access.h): reads need a token too; writes from anywhere while no
+  // token exists; who counts as local; proxies whose X-Forwarded-For is believed.
+  bool auth_reads = false;
+  bool allow_anonymous_writes = false;
+  std::vector<std::string> local_clients = {"127.0.0.0/8", "::1"};
+  std::vector<std::string> trusted_proxies;
+
+  // Token buckets per client (token, else address), per second and burst; 0 turns off.
+  double read_rate = 100, read_burst = 200;
+  double write_rate = 10, write_burst = 20;
+
+  // Serve HTTPS with this PEM certificate (chain) and key; both or neither.
+  std::string tls_cert, tls_key;
 };
 
 // What is wrong with `options` (e.g. a --cors-origin that is not an origin), if anything.
@@ -34,7 +54,9 @@ Status check_server_options(const ServerOptions& options);
 
 class HttpServer {
  public:
-  HttpServer(ListingService& service, ServerOptions options);
+  // Requires: check_server_options(options) is ok.
+  HttpServer(ListingService& service, TokenStore& tokens, const Clock& clock,
+             ServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

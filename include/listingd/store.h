@@ -15,9 +15,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "listingd/auth.h"
 #include "listingd/listing.h"
 #include "listingd/listing_query.h"
 #include "listingd/status.h"
@@ -51,6 +53,24 @@ class Store {
   virtual Result<std::vector<PricePoint>> price_history(int64_t id) = 0;
 };
 
+// Where API tokens live (see auth.h). Thread-safe.
+class TokenStore {
+ public:
+  virtual ~TokenStore() = default;
+  // Code::invalid when the name is taken.
+  virtual Status add(const TokenRecord& token) = 0;
+  // Every token, by name.
+  virtual Result<std::vector<TokenRecord>> list() = 0;
+  // Deletes the token: it stops working at once. Code::not_found for an unknown name.
+  virtual Status revoke(const std::string& name) = 0;
+  // The token whose hash this is, if any.
+  virtual Result<std::optional<TokenRecord>> find(const std::string& hash) = 0;
+  // Whether any token exists (the server leaves protected mode once one does).
+  virtual Result<bool> any() = 0;
+  // Records a use of the token at `now_ms` (kept to one write a minute per token).
+  virtual Status touch(const std::string& hash, int64_t now_ms) = 0;
+};
+
 enum class Synchronous { normal, full };
 
 struct SqliteOptions {
@@ -73,6 +93,9 @@ using CommitListener = std::function<void(const Listing& listing, bool price_app
 Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
                                                  CommitListener listener = {});
 
+// The token store of the database file (created and migrated like open_sqlite_store).
+Result<std::unique_ptr<TokenStore>> open_sqlite_token_store(const SqliteOptions& options);
+
 // Applies pending migrations to the file and reports the schema version it ends at.
 Result<int> migrate_sqlite(const std::string& path);
 
@@ -89,9 +112,13 @@ class BulkLoader {
   // Adds a listing with its price history; listing.id 0 = assign the next id. Returns the
   // listing's id. Requires the store's invariants: history non-empty, oldest first, its
   // first entry at listing.created_ms, its last at or before listing.updated_ms and at
-  // the listing's price; Code::invalid otherwise (nothing added). Any other error rolls
-  // back what was added since the last commit and ends the loader.
+  // the listing's price, and an id not in the database yet; Code::invalid otherwise
+  // (nothing added). Any other error rolls back what was added since the last commit and
+  // ends the loader.
   virtual Result<int64_t> add(const Listing& listing, const std::vector<PricePoint>& history) = 0;
+
+  // Whether the database holds a listing with this id (committed, or added by this loader).
+  virtual Result<bool> contains(int64_t id) = 0;
 
   // Commits what is pending. When it returns ok, everything added is durable.
   virtual Status finish() = 0;
@@ -101,5 +128,37 @@ class BulkLoader {
 // bulk loading. Commits every `listings_per_commit` listings (sooner for long histories).
 Result<std::unique_ptr<BulkLoader>> open_sqlite_bulk_loader(const SqliteOptions& options,
                                                             int64_t listings_per_commit = 50'000);
+
+// Every listing with its price history (oldest first), by id, read from one snapshot of
+// the database (one read transaction: consistent however long it takes, and a server
+// writing the file meanwhile neither waits nor is waited for). Memory stays flat: one
+// listing at a time. Never modifies the file; fails on a file that is not a listingd
+// database. For exports.
+struct ListingScan {
+  // Called first, with how many listings the snapshot holds.
+  std::function<void(int64_t count)> on_count{};
+  // Called for each listing; a non-ok Status stops the scan and is returned.
+  std::function<Status(const Listing& listing, const std::vector<PricePoint>& history)> on_listing{};
+};
+Status scan_sqlite(const SqliteOptions& options, const ListingScan& scan);
+
+struct BackupOptions {
+  bool overwrite = false;      // replace `to` when it exists (else Code::invalid)
+  int pages_per_step = 1024;   // database pages copied per step (4 MiB of 4 KiB pages)
+  // Told how many pages are copied so far, of how many; after every step.
+  std::function<void(int64_t done_pages, int64_t total_pages)> progress{};
+};
+
+// Copies the listingd database `from` to the file `to` with SQLite's online backup API,
+// while a server may go on reading and writing `from`: the copy is the database as it was
+// when the backup started (one read snapshot; in WAL mode writers are never blocked, the
+// WAL only grows until the copy ends). The copy is written beside `to` under a temporary
+// name, fsynced, checked (PRAGMA integrity_check, foreign keys, a listingd schema) and
+// only then renamed to `to`, so `to` is either a complete, checked copy or untouched; it
+// is readable by its owner only (it holds token hashes). Code::invalid when `from` is not
+// a listingd database, is `to`, or `to` exists without options.overwrite; Code::internal
+// when the copy fails its check. Thread-safe (a connection of its own); blocking.
+Status backup_sqlite(const std::string& from, const std::string& to,
+                     const BackupOptions& options = {});
 
 }  // namespace listingd

@@ -52,6 +52,10 @@ int run_cli(int argc, char** argv) {
       cli::add_serve_command(app),
       cli::add_migrate_command(app),
       cli::add_seed_command(app),
+      cli::add_backup_command(app),
+      cli::add_export_command(app),
+      cli::add_import_command(app),
+      cli::add_token_command(app),
   };
   CLI11_PARSE(app, argc, argv);
   for (const auto& command : commands)

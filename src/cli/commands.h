@@ -20,5 +20,9 @@ void add_db_flag(CLI::App& cmd, std::string& path);
 Command add_serve_command(CLI::App& app);    // serve_command.cpp
 Command add_migrate_command(CLI::App& app);  // cli.cpp
 Command add_seed_command(CLI::App& app);     // seed_command.cpp
+Command add_backup_command(CLI::App& app);   // backup_command.cpp
+Command add_export_command(CLI::App& app);   // export_command.cpp
+Command add_import_command(CLI::App& app);   // import_command.cpp
+Command add_token_command(CLI::App& app);    // token_command.cpp
 
 }  // namespace listingd::cli

@@ -31,10 +31,56 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   add_db_flag(serve, f.db.path);
-  serve.add_option("--threads", f.server.threads, "HTTP worker threads (concurrent requests)")
+  serve.add_option("--threads", f.server.threads,
+                   "HTTP workers kept ready; each serves one connection at a time")
       ->envname("LISTINGD_THREADS")
-      ->check(CLI::Range(1, 1024))
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  serve.add_option("--max-threads", f.server.max_threads,
+                   "most HTTP workers: more start while every one is busy (slow or idle "
+                   "clients cannot hold them all)")
+      ->envname("LISTINGD_MAX_THREADS")
+      ->check(CLI::Range(1, 16384))
+      ->capture_default_str();
+  serve.add_flag("--auth-reads", f.server.auth_reads,
+                 "reads need a token too (reader or above); by default they are public")
+      ->envname("LISTINGD_AUTH_READS");
+  serve.add_flag("--allow-anonymous-writes", f.server.allow_anonymous_writes,
+                 "while no token exists, accept writes from any address, not only local "
+                 "clients (unsafe on a network)")
+      ->envname("LISTINGD_ALLOW_ANONYMOUS_WRITES");
+  serve.add_option("--local-clients", f.server.local_clients,
+                   "addresses (CIDR) allowed to write while no token exists")
+      ->envname("LISTINGD_LOCAL_CLIENTS")
+      ->delimiter(',')
+      ->capture_default_str();
+  serve.add_option("--trusted-proxy", f.server.trusted_proxies,
+                   "proxies (CIDR) whose X-Forwarded-For names the client; none by default")
+      ->envname("LISTINGD_TRUSTED_PROXY")
+      ->delimiter(',');
+  serve.add_option("--read-rate", f.server.read_rate,
+                   "reads per second per client (token, else address); 0: no limit")
+      ->envname("LISTINGD_READ_RATE")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  serve.add_option("--read-burst", f.server.read_burst, "reads a client may make at once")
+      ->envname("LISTINGD_READ_BURST")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
+  serve.add_option("--write-rate", f.server.write_rate,
+                   "writes per second per client (token, else address); 0: no limit")
+      ->envname("LISTINGD_WRITE_RATE")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  serve.add_option("--write-burst", f.server.write_burst, "writes a client may make at once")
+      ->envname("LISTINGD_WRITE_BURST")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
+  serve.add_option("--tls-cert", f.server.tls_cert,
+                   "serve HTTPS with this PEM certificate (chain); needs --tls-key")
+      ->envname("LISTINGD_TLS_CERT");
+  serve.add_option("--tls-key", f.server.tls_key, "the PEM private key of --tls-cert")
+      ->envname("LISTINGD_TLS_KEY");
   serve.add_option("--max-body-bytes", f.server.max_body_bytes,
                    "largest request body accepted; larger ones get 413")
       ->envname("LISTINGD_MAX_BODY_BYTES")
@@ -134,15 +180,24 @@ int serve(ServeFlags& flags) {
     std::cerr << "listingd: " << store.status().message() << "\n";
     return 1;
   }
+  auto tokens = open_sqlite_token_store(flags.db);
+  if (!tokens.ok()) {
+    std::cerr << "listingd: " << tokens.status().message() << "\n";
+    return 1;
+  }
   SystemClock clock;
   ListingService service(**store, cache, clock);
-  HttpServer server(service, flags.server);
+  HttpServer server(service, **tokens, clock, flags.server);
   if (Status s = server.bind(); !s.ok()) {
     std::cerr << "listingd: " << s.message() << "\n";
     return 1;
   }
   StopOnSignal stop_on_signal(server);
-  std::cout << "listingd " << LISTINGD_VERSION << " listening on http://"
+  if (flags.server.allow_anonymous_writes)
+    std::cerr << "listingd: warning: --allow-anonymous-writes: until a token exists, anyone "
+                 "who can reach this port can create and change listings\n";
+  std::cout << "listingd " << LISTINGD_VERSION << " listening on "
+            << (flags.server.tls_cert.empty() ? "http://" : "https://")
             << flags.server.host << ":" << server.port() << " (database " << flags.db.path
             << ")" << std::endl;
   server.serve();

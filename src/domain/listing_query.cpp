@@ -143,7 +143,11 @@ Result<ListingQuery> parse_listing_query(const QueryParams& params) {
   std::set<std::string> seen;
   std::string cursor;
   bool has_cursor = false;
-  for (const auto& [name, value] : params) {
+  for (const auto& param : params) {
+    // Named, not a structured binding: lambdas capture those only from clang 16 on, and
+    // the fuzzers (tests/fuzz) build this file with clang 14.
+    const std::string& name = param.first;
+    const std::string& value = param.second;
     auto bad = [&](const std::string& why) {
       return Status::BadRequest("query parameter " + name + ": " + why);
     };

@@ -107,7 +107,7 @@ bool take_integer(const json& obj, const char* key, int64_t min, int64_t max,
 // it has more than two decimals. Requires: a valid JSON number without a sign.
 std::optional<int64_t> decimal_to_cents(std::string_view decimal, int64_t max_cents) {
   std::string digits;
-  int exponent = 0;  // value = digits × 10^exponent
+  int64_t exponent = 0;  // value = digits × 10^exponent
   size_t i = 0;
   for (; i < decimal.size() && std::isdigit(static_cast<unsigned char>(decimal[i])); ++i)
     digits += decimal[i];
@@ -117,8 +117,15 @@ std::optional<int64_t> decimal_to_cents(std::string_view decimal, int64_t max_ce
       --exponent;
     }
   }
-  if (i < decimal.size() && (decimal[i] == 'e' || decimal[i] == 'E'))
-    exponent += std::stoi(std::string(decimal.substr(i + 1)));
+  if (i < decimal.size() && (decimal[i] == 'e' || decimal[i] == 'E')) {
+    // Read by hand, saturated: "0e-99999999999" is a valid 0, and std::stoi would throw.
+    const bool minus = ++i < decimal.size() && decimal[i] == '-';
+    if (i < decimal.size() && (decimal[i] == '-' || decimal[i] == '+')) ++i;
+    int64_t e = 0;
+    for (; i < decimal.size() && std::isdigit(static_cast<unsigned char>(decimal[i])); ++i)
+      e = std::min<int64_t>(e * 10 + (decimal[i] - '0'), 1'000'000'000);
+    exponent += minus ? -e : e;
+  }
   // Drop the zeros that do not change the value.
   while (!digits.empty() && digits.back() == '0' && exponent < -2) {
     digits.pop_back();
@@ -128,9 +135,49 @@ std::optional<int64_t> decimal_to_cents(std::string_view decimal, int64_t max_ce
   if (digits.empty()) return 0;
   exponent += 2;  // euros → cents
   if (exponent < 0) return std::nullopt;
-  if (digits.size() + exponent > 18) return max_cents + 1;  // past any sane price
-  digits.append(exponent, '0');
+  if (static_cast<int64_t>(digits.size()) + exponent > 18) return max_cents + 1;  // past any sane price
+  digits.append(static_cast<size_t>(exponent), '0');
   return std::stoll(digits);
+}
+
+// Whether `s` is a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') ++i;
+  else if (!digits()) return false;
+  if (i < s.size() && s[i] == '.' && (++i, !digits())) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+// An amount of euros as cents, or why it is not a price. Requires: a valid JSON number.
+struct Euros {
+  enum class Problem { none, negative, decimals, too_large } problem = Problem::none;
+  int64_t cents = 0;
+};
+
+Euros euros_of(std::string_view number) {
+  if (!number.empty() && number[0] == '-') {
+    number.remove_prefix(1);
+    // -0 (and -0.00, -0e5) is 0; any other digit before the exponent makes it negative.
+    if (number.substr(0, number.find_first_of("eE")).find_first_of("123456789") !=
+        std::string_view::npos)
+      return {Euros::Problem::negative};
+  }
+  auto cents = decimal_to_cents(number, limits::max_price_cents);
+  if (!cents) return {Euros::Problem::decimals};
+  if (*cents > limits::max_price_cents) return {Euros::Problem::too_large};
+  return {Euros::Problem::none, *cents};
 }
 
 // `text`: the number exactly as the client wrote it, when it was not an integer (see
@@ -141,17 +188,14 @@ void take_price(const json& obj, const std::optional<std::string>& text, Problem
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return problems.add(key, "is required");
   if (!it->is_number()) return problems.add(key, "must be a number");
-  std::string digits = it->is_number_float() && text ? *text : it->dump();
-  if (!digits.empty() && digits[0] == '-') {
-    if (it->get<double>() != 0 || digits.find_first_of("123456789") != std::string::npos)
-      return problems.add(key, "must be >= 0");
-    digits.erase(0, 1);  // -0 is 0
+  const Euros euros = euros_of(it->is_number_float() && text ? *text : it->dump());
+  switch (euros.problem) {
+    case Euros::Problem::negative: return problems.add(key, "must be >= 0");
+    case Euros::Problem::decimals: return problems.add(key, "must have at most 2 decimals");
+    case Euros::Problem::too_large:
+      return problems.add(key, "must be at most " + format_euros(limits::max_price_cents));
+    case Euros::Problem::none: out = euros.cents;
   }
-  auto cents = decimal_to_cents(digits, limits::max_price_cents);
-  if (!cents) return problems.add(key, "must have at most 2 decimals");
-  if (*cents > limits::max_price_cents)
-    return problems.add(key, "must be at most " + format_euros(limits::max_price_cents));
-  out = *cents;
 }
 
 void take_surface(const json& obj, Problems& problems, double& out) {
@@ -307,7 +351,15 @@ std::string_view to_string(BuildingType type) {
   return "APARTMENT";
 }
 
-Result<ListingWrite> parse_listing_write(std::string_view body) {
+std::optional<int64_t> parse_euros(std::string_view number) {
+  if (!is_json_number(number)) return std::nullopt;
+  const Euros euros = euros_of(number);
+  if (euros.problem != Euros::Problem::none) return std::nullopt;
+  return euros.cents;
+}
+
+Result<ListingWrite> parse_listing_write(std::string_view body,
+                                         std::span<const std::string_view> also_allowed) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return Status::BadRequest("the request body is empty; send a JSON object");
   if (nesting_depth(body, limits::max_json_depth) > limits::max_json_depth)
@@ -349,7 +401,8 @@ Result<ListingWrite> parse_listing_write(std::string_view body) {
                                   // read-only fields: accepted so a client can send back
                                   // what it read, and ignored
                                   "id", "created_date", "updated_date"};
-    if (std::find(std::begin(known), std::end(known), key) == std::end(known))
+    if (std::find(std::begin(known), std::end(known), key) == std::end(known) &&
+        std::find(also_allowed.begin(), also_allowed.end(), key) == also_allowed.end())
       problems.add(key, "unknown field");
   }
   if (!problems.empty()) return Status::Invalid(problems.joined());

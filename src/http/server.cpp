@@ -11,8 +11,13 @@
 #include <cctype>
 #include <charconv>
 
+#include "access.h"
+#include "client_address.h"
 #include "cors.h"
+#include "rate_limit.h"
+#include "worker_pool.h"
 #include "responses.h"
+#include "ui.h"
 #include "listingd/embedded.h"
 #include "listingd/listing.h"
 #include "listingd/listing_query.h"
@@ -81,7 +86,14 @@ std::string lower(std::string s) {
 // Why a request's framing is refused before its body is read, if it is: what could
 // desynchronize a proxy and listingd (request smuggling), or make the server inflate or
 // wait for a body it cannot bound.
-std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& req) {
+std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& req,
+                                                          const ServerOptions& options) {
+  size_t header_bytes = 0;
+  for (const auto& [name, value] : req.headers) header_bytes += name.size() + value.size() + 4;
+  if (req.headers.size() > options.max_headers || header_bytes > options.max_header_bytes)
+    return {{431, "the request has more than " + std::to_string(options.max_headers) +
+                      " headers or " + std::to_string(options.max_header_bytes) +
+                      " bytes of them"}};
   const size_t lengths = req.get_header_value_count("Content-Length");
   const bool chunked = req.has_header("Transfer-Encoding");
   const std::string length = req.get_header_value("Content-Length");
@@ -197,37 +209,76 @@ class Body {
   std::string text;
 };
 
-// cpp-httplib's server, with the two socket settings its 0.11 gets wrong for us.
-class ListeningServer : public httplib::Server {
+// cpp-httplib's server (plain or TLS), with the two socket settings its 0.11 gets wrong
+// for us.
+// Lets bind() raise the backlog whichever the server's class.
+struct BacklogRaiser {
+  virtual ~BacklogRaiser() = default;
+  virtual void raise_backlog(int backlog) = 0;
+};
+
+template <class Base>
+class Listening : public Base, public BacklogRaiser {
  public:
-  ListeningServer() {
+  template <class... Args>
+  explicit Listening(Args&&... args) : Base(std::forward<Args>(args)...) {
     // Its default sets SO_REUSEPORT, which lets a second server start on a port already
     // served and take half of its connections. SO_REUSEADDR alone allows a quick restart.
-    set_socket_options([](socket_t sock) {
+    this->set_socket_options([](socket_t sock) {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
   }
   // It listens with a backlog of 5: a burst of new connections then waits a second for
   // SYN retries. listen() again on the bound socket raises the backlog.
-  void raise_backlog(int backlog) { ::listen(svr_sock_, backlog); }
+  void raise_backlog(int backlog) override { ::listen(this->svr_sock_, backlog); }
 };
 
+std::unique_ptr<httplib::Server> make_server(const ServerOptions& options) {
+  if (options.tls_cert.empty()) return std::make_unique<Listening<httplib::Server>>();
+  return std::make_unique<Listening<httplib::SSLServer>>(options.tls_cert.c_str(),
+                                                          options.tls_key.c_str());
+}
+
+// The Need of a request: what its route and method require.
+http::Need need_of(Route route, const std::string& method) {
+  if (route == Route::healthz || route == Route::openapi || method == "OPTIONS")
+    return http::Need::nothing;
+  if (method == "POST" || method == "PUT") return http::Need::write;
+  return http::Need::read;
+}
+
 struct HttpServer::Impl {
-  Impl(ListingService& service, ServerOptions options)
-      : service(service), options(std::move(options)), cors(this->options.cors_origins) {}
+  Impl(ListingService& service, TokenStore& tokens, const Clock& clock, ServerOptions opts)
+      : service(service),
+        clock(clock),
+        options(std::move(opts)),
+        cors(options.cors_origins),
+        trusted_proxies(http::AddressSet::parse(options.trusted_proxies).value()),
+        access(tokens, clock,
+               {options.auth_reads, options.allow_anonymous_writes,
+                http::AddressSet::parse(options.local_clients).value()}),
+        read_limiter(options.read_rate, options.read_burst),
+        write_limiter(options.write_rate, options.write_burst),
+        server_ptr(make_server(options)),
+        server(*server_ptr) {}
 
   ListingService& service;
+  const Clock& clock;
   const ServerOptions options;
   const http::CorsPolicy cors;
-  ListeningServer server;
+  const http::AddressSet trusted_proxies;
+  const http::AccessPolicy access;
+  http::RateLimiter read_limiter, write_limiter;
+  std::unique_ptr<httplib::Server> server_ptr;
+  httplib::Server& server;
   int port = 0;
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> serving{false};
 
   void configure() {
-    const size_t threads = std::max<size_t>(1, options.threads);
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    const size_t min_threads = options.threads, max_threads = options.max_threads;
+    server.new_task_queue = [=] { return new http::WorkerPool(min_threads, max_threads); };
     server.set_tcp_nodelay(true);  // else every keep-alive answer waits ~40 ms for an ACK
     server.set_keep_alive_max_count(options.keep_alive_max_requests);
     server.set_keep_alive_timeout(options.keep_alive_timeout_s);
@@ -269,17 +320,21 @@ struct HttpServer::Impl {
         });
     // Byte ranges of JSON answers make no sense for this API, and cpp-httplib would answer
     // them (206, or 416 without a JSON body): ignore Range, as RFC 9110 allows.
-    server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       const_cast<httplib::Request&>(req).ranges.clear();  // the library's own, mutable request
-      if (auto problem = framing_problem(req)) {
+      if (auto problem = framing_problem(req, options)) {
         send_error(res, problem->first, problem->second);
         res.set_header("Connection", "close");  // the body, if any, is not read
         return httplib::Server::HandlerResponse::Handled;
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    server.set_post_routing_handler(
-        [this](const httplib::Request& req, httplib::Response& res) { add_cors(req, res); });
+    server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      add_cors(req, res);
+      // On every answer: never sniff a type, never send the URL elsewhere.
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Referrer-Policy", "no-referrer");
+    });
   }
 
   void add_cors(const httplib::Request& req, httplib::Response& res) const {
@@ -299,6 +354,7 @@ struct HttpServer::Impl {
   void dispatch(const httplib::Request& req, httplib::Response& res,
                 const httplib::ContentReader* reader) {
     Body body(req, res, reader, options.max_body_bytes);
+    if ((req.method == "GET" || req.method == "HEAD") && http::serve_ui(req, res)) return;
     Match m = match_route(req.path);
     if (m.route == Route::none) return send_error(res, 404, "no such resource: " + req.path);
     if (!method_allowed(m.route, req.method)) {
@@ -307,6 +363,7 @@ struct HttpServer::Impl {
                                       allowed_methods(m.route));
     }
     if (req.method == "OPTIONS") return preflight(m.route, req, res);
+    if (!admitted(need_of(m.route, req.method), req, res)) return;
 
     std::optional<int64_t> id;
     if (m.route == Route::listing || m.route == Route::prices) {
@@ -328,6 +385,32 @@ struct HttpServer::Impl {
       case Route::healthz: return http::send_json(req, res, R"({"status":"ok"})");
       case Route::none: return;
     }
+  }
+
+  // Authentication, authorization and the rate limit; answers the request when it is
+  // refused. The limit counts per token when one is presented, else per client address.
+  bool admitted(http::Need need, const httplib::Request& req, httplib::Response& res) {
+    const std::string address = http::client_address(
+        req.remote_addr, req.get_header_value("X-Forwarded-For"), trusted_proxies);
+    http::Access access_ = access.check(need, req.get_header_value("Authorization"), address);
+    http::RateLimiter& limiter = need == http::Need::write ? write_limiter : read_limiter;
+    // Health checks and the contract are never limited: a load balancer polls them.
+    if (need != http::Need::nothing && limiter.enabled()) {
+      auto v = limiter.take(access_.client, clock.now_ms());
+      res.set_header("RateLimit-Limit", std::to_string(v.limit));
+      res.set_header("RateLimit-Remaining", std::to_string(v.remaining));
+      res.set_header("RateLimit-Reset", std::to_string(v.reset_s));
+      if (!v.allowed) {
+        res.set_header("Retry-After", std::to_string(v.retry_after_s));
+        send_error(res, 429, std::string("too many ") + (need == http::Need::write ? "writes" : "requests") +
+                                 "; try again in " + std::to_string(v.retry_after_s) + " s");
+        return false;
+      }
+    }
+    if (access_.status == 0) return true;
+    if (access_.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"listingd\"");
+    send_error(res, access_.status, access_.message);
+    return false;
   }
 
   void preflight(Route route, const httplib::Request& req, httplib::Response& res) const {
@@ -453,6 +536,16 @@ struct HttpServer::Impl {
 };
 
 Status check_server_options(const ServerOptions& options) {
+  for (const auto* list : {&options.local_clients, &options.trusted_proxies}) {
+    auto parsed = http::AddressSet::parse(*list);
+    if (!parsed.ok())
+      return Status::Invalid((list == &options.local_clients ? "--local-clients " : "--trusted-proxy ") +
+                             parsed.status().message());
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty())
+    return Status::Invalid("--tls-cert and --tls-key go together");
+  if (options.max_threads < options.threads)
+    return Status::Invalid("--max-threads must be at least --threads");
   for (const auto& origin : options.cors_origins) {
     if (!http::CorsPolicy::is_valid_pattern(origin))
       return Status::Invalid("--cors-origin " + origin +
@@ -462,21 +555,26 @@ Status check_server_options(const ServerOptions& options) {
   return Status::Ok();
 }
 
-HttpServer::HttpServer(ListingService& service, ServerOptions options)
-    : impl_(std::make_unique<Impl>(service, std::move(options))) {
+HttpServer::HttpServer(ListingService& service, TokenStore& tokens, const Clock& clock,
+                       ServerOptions options)
+    : impl_(std::make_unique<Impl>(service, tokens, clock, std::move(options))) {
   impl_->configure();
 }
 
 HttpServer::~HttpServer() { stop(); }
 
 Status HttpServer::bind() {
+  if (!impl_->server.is_valid())
+    return Status::Invalid("cannot use --tls-cert " + impl_->options.tls_cert + " and --tls-key " +
+                           impl_->options.tls_key + " (missing, unreadable, or not a matching "
+                           "PEM certificate and key)");
   if (impl_->options.port == 0) {
     impl_->port = impl_->server.bind_to_any_port(impl_->options.host);
   } else if (impl_->server.bind_to_port(impl_->options.host, impl_->options.port)) {
     impl_->port = impl_->options.port;
   }
   if (impl_->port > 0) {
-    impl_->server.raise_backlog(1024);
+    dynamic_cast<BacklogRaiser&>(impl_->server).raise_backlog(1024);
     return Status::Ok();
   }
   return Status::Unavailable("cannot listen on " + impl_->options.host + ":" +

@@ -58,4 +58,21 @@ Result<int> migrate(Connection& conn, const std::string& path) {
   return known;
 }
 
+Result<int> check_listingd_database(Connection& conn, const std::string& path) {
+  auto app_id = conn.query_int("PRAGMA application_id");
+  if (!app_id.ok())
+    return Status::Invalid(path + " is not a listingd database (" + app_id.status().message() +
+                           ")");
+  auto version = conn.query_int("PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  if (*app_id != k_application_id || *version < 1)
+    return Status::Invalid(path + " is not a listingd database");
+  const int known = static_cast<int>(embedded::migrations.size());
+  if (*version > known)
+    return Status::Invalid(path + " has schema version " + std::to_string(*version) +
+                           ", newer than this listingd knows (" + std::to_string(known) +
+                           "); upgrade listingd");
+  return static_cast<int>(*version);
+}
+
 }  // namespace listingd::sqlite

@@ -1,6 +1,9 @@
 // RAII wrappers over the SQLite C API (see sqlite.h).
 #include "sqlite.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace listingd::sqlite {
 
 Status error_status(sqlite3* db, int rc, std::string_view what) {
@@ -21,6 +24,25 @@ Status error_status(sqlite3* db, int rc, std::string_view what) {
       return Status::Internal(std::string(what) + ": " +
                               (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
   }
+}
+
+Status open_connection(Connection& conn, const SqliteOptions& options, bool writer) {
+  if (writer) {
+    // Created here, not by SQLite, to set its mode: SQLite gives the -wal and -shm files
+    // the mode of the database file.
+    int fd = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
+  int flags = SQLITE_OPEN_READWRITE | (writer ? SQLITE_OPEN_CREATE : 0);
+  if (Status s = conn.open(options.path, flags); !s.ok()) return s;
+  sqlite3_busy_timeout(conn.handle(), options.busy_timeout_ms);
+  if (writer) {
+    if (auto v = migrate(conn, options.path); !v.ok()) return v.status();
+  }
+  std::string pragmas = std::string("PRAGMA foreign_keys=ON; PRAGMA synchronous=") +
+                        (options.synchronous == Synchronous::full ? "FULL" : "NORMAL") + ";";
+  if (!writer) pragmas += "PRAGMA query_only=ON;";
+  return conn.exec(pragmas);
 }
 
 Connection::~Connection() {

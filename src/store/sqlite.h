@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "listingd/status.h"
+#include "listingd/store.h"
 
 namespace listingd::sqlite {
 
@@ -126,9 +127,19 @@ class Transaction {
   bool open_ = false;
 };
 
+// Opens a connection with the store's settings: busy timeout, foreign keys, synchronous;
+// readers are query-only. The writer creates the file when missing (readable by its owner
+// only: it holds the token hashes), checks it is a listingd database and migrates it,
+// before any setting that would touch the file.
+Status open_connection(Connection& conn, const SqliteOptions& options, bool writer);
+
 // Checks that the file is a listingd database (or a new, empty file) and applies the
 // migrations it lacks. Returns the schema version it ends at. Never modifies a file that
 // is not a listingd database or whose schema is newer than this binary's.
 Result<int> migrate(Connection& conn, const std::string& path);
+
+// Checks, reading only, that the file is a listingd database (not a new, empty one) with a
+// schema this binary knows. Returns its schema version.
+Result<int> check_listingd_database(Connection& conn, const std::string& path);
 
 }  // namespace listingd::sqlite

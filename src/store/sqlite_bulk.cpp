@@ -65,6 +65,13 @@ class SqliteBulkLoader final : public BulkLoader {
   Result<int64_t> add(const Listing& listing, const std::vector<PricePoint>& history) override {
     if (!error_.ok()) return error_;
     if (Status s = check_history(listing, history); !s.ok()) return s;
+    if (listing.id != 0) {  // an id given must be free (an import keeps its records' ids)
+      Result<bool> taken = contains(listing.id);
+      if (!taken.ok()) return fail(taken.status());
+      if (*taken)
+        return Status::Invalid("a listing with id " + std::to_string(listing.id) +
+                               " is already in the database");
+    }
     Result<int64_t> id = insert(listing, history);
     if (!id.ok()) return fail(id.status());
     pending_prices_ += static_cast<int64_t>(history.size());
@@ -72,6 +79,19 @@ class SqliteBulkLoader final : public BulkLoader {
       if (Status s = commit(); !s.ok()) return fail(s);
     }
     return id;
+  }
+
+  Result<bool> contains(int64_t id) override {
+    if (!error_.ok()) return error_;
+    Status s;
+    Statement* stmt = conn_.prepare("SELECT 1 FROM listings WHERE id = ?1", s);
+    if (!stmt) return s;
+    stmt->bind(1, id);
+    const int rc = stmt->step();
+    stmt->reset();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      return sqlite::error_status(conn_.handle(), rc, "look up listing");
+    return rc == SQLITE_ROW;
   }
 
   Status finish() override {

@@ -43,21 +43,6 @@ constexpr const char* k_select_history =
     "ORDER BY created_ms, id";
 constexpr const char* k_listing_exists = "SELECT 1 FROM listings WHERE id = ?1";
 
-// Opens a connection with the store's settings. The writer also checks the file is a
-// listingd database and migrates it, before any setting that would touch the file.
-Status open_connection(Connection& conn, const SqliteOptions& options, bool writer) {
-  int flags = SQLITE_OPEN_READWRITE | (writer ? SQLITE_OPEN_CREATE : 0);
-  if (Status s = conn.open(options.path, flags); !s.ok()) return s;
-  sqlite3_busy_timeout(conn.handle(), options.busy_timeout_ms);
-  if (writer) {
-    if (auto v = sqlite::migrate(conn, options.path); !v.ok()) return v.status();
-  }
-  std::string pragmas = std::string("PRAGMA foreign_keys=ON; PRAGMA synchronous=") +
-                        (options.synchronous == Synchronous::full ? "FULL" : "NORMAL") + ";";
-  if (!writer) pragmas += "PRAGMA query_only=ON;";
-  return conn.exec(pragmas);
-}
-
 // A create (id empty) or update waiting for the writer thread; lives on the stack of the
 // thread that waits for its result.
 struct WriteCommand {
@@ -86,7 +71,7 @@ class SqliteStore final : public Store {
   }
 
   Status open() {
-    if (Status s = open_connection(writer_, options_, true); !s.ok()) return s;
+    if (Status s = sqlite::open_connection(writer_, options_, true); !s.ok()) return s;
     if (Status s = checkpointer_.start(options_.path, options_.busy_timeout_ms); !s.ok())
       return s;
     checkpointer_.watch(writer_);
@@ -184,7 +169,7 @@ class SqliteStore final : public Store {
         }
       }
       conn = std::make_unique<Connection>();
-      status = open_connection(*conn, store.options_, false);
+      status = sqlite::open_connection(*conn, store.options_, false);
       if (!status.ok()) conn.reset();
     }
     ~Reader() {

@@ -1,129 +1,9 @@
-// The ListingAPI over real HTTP: a server on an ephemeral port, over a temporary database
-// file, driven by an HTTP client. Every exchange is also appended (as JSON Lines) to the
-// file named by LISTINGD_EXCHANGES_LOG, which the contract test checks against
-// schema/openapi.yaml.
-#include <doctest/doctest.h>
-#include <httplib.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <mutex>
-#include <nlohmann/json.hpp>
-#include <thread>
-
-#include "listingd/server.h"
-#include "support/temp_dir.h"
+// The ListingAPI over real HTTP (see api.h for the fixture): every endpoint, status code
+// and error path of the contract.
+#include "http/api.h"
 
 using namespace listingd;
-using listingd::testing::TempDir;
-using nlohmann::json;
-
-namespace {
-
-constexpr int64_t t0 = 1673515416000;  // 2023-01-12T09:23:36.000Z
-constexpr int64_t t1 = 1673943452000;  // 2023-01-17T08:17:32.000Z
-constexpr int64_t t2 = 1674326234000;  // 2023-01-21T18:37:14.000Z
-
-void log_exchange(const httplib::Request& req, const httplib::Response& res) {
-  static std::mutex mutex;
-  const char* path = std::getenv("LISTINGD_EXCHANGES_LOG");
-  if (!path) return;
-  json line = {{"method", req.method},
-               {"path", req.path},
-               {"status", res.status},
-               {"content_type", res.get_header_value("Content-Type")},
-               {"body", res.body}};
-  std::lock_guard lock(mutex);
-  std::ofstream(path, std::ios::app)
-      << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-}
-
-// A running server over a fresh database file, and a client to talk to it.
-struct Api {
-  explicit Api(ServerOptions options = {}, size_t cache_bytes = 1 << 20)
-      : clock(t0), cache(cache_bytes) {
-    auto opened = open_sqlite_store({.path = dir.file("listings.db")},
-                                    ListingService::cache_updater(cache));
-    REQUIRE_MESSAGE(opened.ok(), opened.status().message());
-    store = std::move(opened).value();
-    service = std::make_unique<ListingService>(*store, cache, clock);
-    options.host = "127.0.0.1";
-    options.port = 0;
-    server = std::make_unique<HttpServer>(*service, options);
-    REQUIRE(server->bind().ok());
-    thread = std::thread([this] { server->serve(); });
-    client = std::make_unique<httplib::Client>("127.0.0.1", server->port());
-  }
-  ~Api() {
-    server->stop();
-    thread.join();
-  }
-
-  httplib::Response send(const std::string& method, const std::string& path,
-                         const std::string& body = "",
-                         const std::string& content_type = "application/json",
-                         httplib::Headers headers = {}) {
-    httplib::Request req;
-    req.method = method;
-    req.path = path;
-    req.headers = std::move(headers);
-    req.body = body;
-    if (!content_type.empty() && !body.empty()) req.set_header("Content-Type", content_type);
-    auto result = client->send(req);
-    REQUIRE_MESSAGE(result, "no answer to " << method << " " << path);
-    log_exchange(req, *result);
-    return *result;
-  }
-  httplib::Response get(const std::string& path, httplib::Headers headers = {}) {
-    return send("GET", path, "", "", std::move(headers));
-  }
-  httplib::Response post(const json& body) { return send("POST", "/listings", body.dump()); }
-  httplib::Response put(int64_t id, const json& body) {
-    return send("PUT", "/listings/" + std::to_string(id), body.dump());
-  }
-
-  TempDir dir;
-  FixedClock clock;
-  JsonCache cache;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<ListingService> service;
-  std::unique_ptr<HttpServer> server;
-  std::thread thread;
-  std::unique_ptr<httplib::Client> client;
-};
-
-json listing_body(double price = 100000) {
-  return json{{"name", "Appartement lumineux"},
-              {"postal_address",
-               {{"street_address", "8 boulevard Haussmann"},
-                {"postal_code", "75009"},
-                {"city", "Paris"},
-                {"country", "FR"}}},
-              {"description", "Au cœur de Paris"},
-              {"building_type", "APARTMENT"},
-              {"latest_price_eur", price},
-              {"surface_area_m2", 80},
-              {"rooms_count", 4},
-              {"bedrooms_count", 2},
-              {"contact_phone_number", "+33612345678"}};
-}
-
-json body_of(const httplib::Response& res) { return json::parse(res.body); }
-
-// The message of a JSON error body; fails the test when the body is not one.
-std::string message_of(const httplib::Response& res) {
-  CHECK(res.get_header_value("Content-Type") == "application/json; charset=utf-8");
-  json j = json::parse(res.body);
-  REQUIRE(j.is_object());
-  REQUIRE(j["message"].is_string());
-  return j["message"];
-}
-
-}  // namespace
+using namespace listingd::testing;
 
 TEST_CASE("the contract's price-history scenario, over HTTP on a fixed clock") {
   Api api;
@@ -223,8 +103,9 @@ TEST_CASE("ids that are not positive 64-bit integers, and unknown ids, are 404")
 
 TEST_CASE("unknown routes are 404 and wrong methods 405 with Allow, both JSON") {
   Api api;
-  for (std::string path : {"/", "/listing", "/listings/", "/listings/1/prices/2",
-                           "/listings/1/price", "/LISTINGS"}) {
+  // (GET / and /{id}/prices are the browser UI's pages: tests/unit/ui_test.cpp.)
+  for (std::string path : {"/listing", "/listings/", "/listings/1/prices/2",
+                           "/listings/1/price", "/LISTINGS", "/ui/nope.js", "/abc/prices"}) {
     CAPTURE(path);
     auto res = api.get(path);
     CHECK(res.status == 404);
@@ -294,7 +175,7 @@ TEST_CASE("write bodies: 415 unless JSON, 400 unless a JSON object, 422 on field
 }
 
 TEST_CASE("a body over the size limit is 413") {
-  ServerOptions options;
+  ServerOptions options = test_options();
   options.max_body_bytes = 4096;
   Api api(options);
   json big = listing_body();
@@ -378,7 +259,7 @@ TEST_CASE("CORS: allowed origins get the headers, others do not; preflights answ
   CHECK_FALSE(foreign_preflight.has_header("Access-Control-Allow-Origin"));
   CHECK_FALSE(foreign_preflight.has_header("Access-Control-Allow-Methods"));
 
-  ServerOptions options;
+  ServerOptions options = test_options();
   options.cors_origins = {"https://shop.example"};
   Api custom(options);
   CHECK(custom.get("/healthz", {{"Origin", "https://shop.example"}})
@@ -661,7 +542,7 @@ TEST_CASE("numbers too large to read are 400, never 500") {
 }
 
 TEST_CASE("a chunked body is held to the size limit too") {
-  ServerOptions options;
+  ServerOptions options = test_options();
   options.max_body_bytes = 4096;
   Api api(options);
   const std::string big = std::string(64 * 1024, ' ') + listing_body().dump();
@@ -699,11 +580,13 @@ TEST_CASE("stop() before or right after serve() starts still ends it") {
   JsonCache cache(0);
   auto store = open_sqlite_store({.path = dir.file("s.db")});
   REQUIRE(store.ok());
+  auto tokens = open_sqlite_token_store({.path = dir.file("s.db")});
+  REQUIRE(tokens.ok());
   ListingService service(**store, cache, clock);
   for (int i = 0; i < 50; ++i) {
-    ServerOptions options;
+    ServerOptions options = test_options();
     options.port = 0;
-    HttpServer server(service, options);
+    HttpServer server(service, **tokens, clock, options);
     REQUIRE(server.bind().ok());
     if (i % 2 == 0) server.stop();  // before serve() is even called
     std::thread t([&] { server.serve(); });
@@ -712,34 +595,6 @@ TEST_CASE("stop() before or right after serve() starts still ends it") {
   }
 }
 
-namespace {
-// Sends `raw` bytes on a new connection and returns the first answer (headers and a body
-// of its Content-Length), or what came within a second: for requests an HTTP client
-// library would not send.
-std::string raw_exchange(int port, const std::string& raw) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  timeval timeout{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  REQUIRE(::send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size()));
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
-    out.append(buf, n);
-    const size_t end = out.find("\r\n\r\n");
-    const size_t length = out.find("Content-Length: ");
-    if (end != std::string::npos && length != std::string::npos &&
-        out.size() >= end + 4 + std::stoul(out.substr(length + 16)))
-      break;
-  }
-  ::close(fd);
-  return out;
-}
-}  // namespace
 
 TEST_CASE("request framing that could smuggle, inflate or stall is refused up front") {
   Api api;
@@ -772,9 +627,9 @@ TEST_CASE("request framing that could smuggle, inflate or stall is refused up fr
 
 TEST_CASE("a port already served cannot be taken by a second server") {
   Api api;
-  ServerOptions options;
+  ServerOptions options = test_options();
   options.port = api.server->port();
-  HttpServer second(*api.service, options);
+  HttpServer second(*api.service, *api.tokens, api.clock, options);
   CHECK_FALSE(second.bind().ok());
 }
 

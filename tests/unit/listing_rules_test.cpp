@@ -160,6 +160,21 @@ TEST_CASE("latest_price_eur: >= 0, at most 2 decimals, kept as exact cents") {
   CHECK(cents("1.0000000000000001") == -1);
   CHECK(cents("1e-400") == -1);
   CHECK(cents("0.001e1") == 1);
+  // Exponents past any int: once a std::stoi that threw out of the parser (a 500), found
+  // by the fuzzer (tests/fuzz). The value decides, however long the exponent.
+  CHECK(cents("0e99999999999") == 0);
+  CHECK(cents("0e-99999999999") == 0);
+  CHECK(cents("-0e5") == 0);
+  CHECK(cents("1e-99999999999") == -1);
+  CHECK(cents("1E+99999999999999999999") == -1);
+  CHECK(cents("100e-2") == 100);
+  {
+    std::string body = valid_body().dump();
+    body.replace(body.find("710000"), 6, "1e-99999999999");
+    auto r = parse_listing_write(body);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message() == "latest_price_eur: must have at most 2 decimals");
+  }
   CHECK(problems_of(with("/latest_price_eur", -0.01)) == "latest_price_eur: must be >= 0");
   CHECK(problems_of(with("/latest_price_eur", 1.005)) ==
         "latest_price_eur: must have at most 2 decimals");
@@ -276,4 +291,39 @@ TEST_CASE("bodies that are not a JSON object in UTF-8 are bad requests") {
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().code() == Code::bad_request);
   }
+}
+
+TEST_CASE("parse_euros: a JSON number of euros under latest_price_eur's rules") {
+  using listingd::parse_euros;
+  CHECK(parse_euros("0") == 0);
+  CHECK(parse_euros("-0") == 0);
+  CHECK(parse_euros("-0.00e3") == 0);
+  CHECK(parse_euros("1234.5") == 123450);
+  CHECK(parse_euros("1234.56") == 123456);
+  CHECK(parse_euros("12.50") == 1250);
+  CHECK(parse_euros("1e3") == 100000);
+  CHECK(parse_euros("2.5E+1") == 2500);
+  CHECK(parse_euros("1000000000000") == 100000000000000);
+  CHECK(parse_euros("0e-99999999999") == 0);
+  for (const char* bad : {"", "-", "-1", "-0.01", "1.005", "1.0000000000000001", "1000000000000.01",
+                          "1e13", "1e-99999999999", "01", "1.", ".5", "+1", "1e", "1e+", " 1",
+                          "1 ", "0x10", "NaN", "Infinity", "1,5", "\"1\""}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_euros(bad).has_value());
+  }
+}
+
+TEST_CASE("keys allowed beside a write are ignored; others stay unknown") {
+  json body = valid_body();
+  body["price_history"] = json::array({{{"price_eur", 1}}});
+  body["id"] = 7;
+  const std::string_view allowed[] = {"price_history"};
+  auto r = parse_listing_write(body.dump(), allowed);
+  REQUIRE_MESSAGE(r.ok(), r.status().message());
+  CHECK(*r == *parse_listing_write(valid_body().dump()));
+  CHECK(problems_of(body) == "price_history: unknown field");
+  body["other"] = 1;
+  r = parse_listing_write(body.dump(), allowed);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message() == "other: unknown field");
 }

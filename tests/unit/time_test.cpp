@@ -23,3 +23,40 @@ TEST_CASE("clocks") {
   listingd::SystemClock system;
   CHECK(system.now_ms() > 1'600'000'000'000);  // after 2020
 }
+
+TEST_CASE("parse_time reads exactly what format_time writes") {
+  using listingd::parse_time;
+  CHECK(parse_time("1970-01-01T00:00:00.000Z") == 0);
+  CHECK(parse_time("2023-01-12T09:23:36.007Z") == 1673515416007);
+  CHECK(parse_time("2000-02-29T00:00:00.000Z") == 951782400000);  // leap day
+  CHECK(parse_time("1969-12-31T23:59:59.999Z") == -1);
+  CHECK(parse_time("9999-12-31T23:59:59.999Z") == 253402300799999);
+  for (int64_t ms : {int64_t{0}, int64_t{-1}, int64_t{1673515416007}, int64_t{-62167219200000},
+                     int64_t{253402300799999}, int64_t{951868799999}, int64_t{4107542399999}}) {
+    CAPTURE(ms);
+    CHECK(parse_time(format_time(ms)) == ms);
+  }
+  // Every day of four years, leap years and 2100 (not leap) included.
+  for (int64_t day = 0; day < 4 * 366; ++day) {
+    const int64_t ms = 4102444800000 - 2 * 366 * 86400000LL + day * 86400000LL + 45296789;
+    CHECK(parse_time(format_time(ms)) == ms);
+  }
+}
+
+TEST_CASE("parse_time refuses every other form") {
+  using listingd::parse_time;
+  for (const char* text : {
+           "", "2023-01-12T09:23:36Z", "2023-01-12T09:23:36.0Z", "2023-01-12T09:23:36.0000Z",
+           "2023-01-12T09:23:36.000", "2023-01-12T09:23:36.000+00:00", "2023-01-12 09:23:36.000Z",
+           "2023-01-12t09:23:36.000Z", "2023-01-12T09:23:36.000z", " 2023-01-12T09:23:36.000Z",
+           "2023-1-12T09:23:36.000Z", "+023-01-12T09:23:36.000Z", "2023-00-12T09:23:36.000Z",
+           "2023-13-12T09:23:36.000Z", "2023-01-00T09:23:36.000Z", "2023-01-32T09:23:36.000Z",
+           "2023-02-29T00:00:00.000Z", "2100-02-29T00:00:00.000Z", "2023-04-31T00:00:00.000Z",
+           "2023-01-12T24:00:00.000Z", "2023-01-12T23:60:00.000Z", "2023-01-12T23:59:60.000Z",
+           "2023-01-12T09:2a:36.000Z", "2023-01-12T09:23:36.-00Z"}) {
+    CAPTURE(text);
+    CHECK_FALSE(parse_time(text).has_value());
+  }
+  CHECK(parse_time("2024-02-29T00:00:00.000Z").has_value());
+  CHECK(parse_time("2000-02-29T00:00:00.000Z").has_value());
+}

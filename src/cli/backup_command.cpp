@@ -1,0 +1,67 @@
+// `listingd backup`: a consistent copy of the database, taken while a server may be
+// writing it (SQLite's online backup API; see backup_sqlite in listingd/store.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "listingd/store.h"
+
+namespace listingd::cli {
+namespace {
+
+struct BackupFlags {
+  std::string db = "listingd.db";
+  std::string to;
+  bool force = false;
+};
+
+int backup(const BackupFlags& flags) {
+  std::error_code ec;
+  if (!flags.force && std::filesystem::exists(flags.to, ec)) {
+    std::cerr << "listingd: " << flags.to << " already exists; give --force to replace it\n";
+    return 1;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  BackupOptions options;
+  options.overwrite = flags.force;
+  if (isatty(STDERR_FILENO)) {  // a progress line redrawn in place, for a person watching
+    options.progress = [](int64_t done, int64_t total) {
+      std::fprintf(stderr, "\rbacking up: %lld / %lld pages", static_cast<long long>(done),
+                   static_cast<long long>(total));
+      if (done == total) std::fputc('\n', stderr);
+    };
+  }
+  if (Status s = backup_sqlite(flags.db, flags.to, options); !s.ok()) {
+    std::cerr << "\nlistingd: " << s.message() << "\n";
+    return 1;
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  const auto bytes = std::filesystem::file_size(flags.to, ec);
+  char line[256];
+  std::snprintf(line, sizeof line, " (%.1f MiB, integrity ok) in %.1f s",
+                ec ? 0.0 : static_cast<double>(bytes) / (1024 * 1024), took.count());
+  std::cout << "backed up " << flags.db << " to " << flags.to << line << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+Command add_backup_command(CLI::App& app) {
+  auto flags = std::make_shared<BackupFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "backup", "copy the database to a file, consistently, also while a server runs on it");
+  add_db_flag(*cmd, flags->db);
+  cmd->add_option("--to", flags->to, "the backup file to write (checked, then renamed into place)")
+      ->envname("LISTINGD_TO")
+      ->required();
+  cmd->add_flag("--force", flags->force, "replace the file given by --to if it exists")
+      ->envname("LISTINGD_FORCE");
+  return {cmd, [flags] { return backup(*flags); }};
+}
+
+}  // namespace listingd::cli

@@ -1,0 +1,77 @@
+// `listingd export`: every listing with its price history as NDJSON (listingd/transfer.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "listingd/transfer.h"
+
+namespace listingd::cli {
+namespace {
+
+struct ExportFlags {
+  SqliteOptions db;
+  std::string out = "-";
+};
+
+// A progress line redrawn in place on stderr, only for a person watching a terminal.
+TransferProgress terminal_progress() {
+  if (!isatty(STDERR_FILENO)) return {};
+  return [](std::string_view phase, int64_t done, int64_t total) {
+    std::fprintf(stderr, "\r%.*s: %lld / %lld listings", static_cast<int>(phase.size()),
+                 phase.data(), static_cast<long long>(done), static_cast<long long>(total));
+    if (done == total) std::fputc('\n', stderr);
+  };
+}
+
+int export_listings(const ExportFlags& flags) {
+  const auto start = std::chrono::steady_clock::now();
+  Result<int64_t> written = Status::Internal("not run");
+  if (flags.out == "-") {
+    std::ios::sync_with_stdio(false);  // whole lines go out through cout's own buffer
+    written = export_ndjson(flags.db, std::cout, terminal_progress());
+  } else {
+    // Written under another name and renamed when complete: FILE is never half an export.
+    const std::string tmp = flags.out + ".partial";
+    {
+      std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+      if (!file) {
+        std::cerr << "listingd: cannot write " << tmp << "\n";
+        return 1;
+      }
+      written = export_ndjson(flags.db, file, terminal_progress());
+      file.close();
+      if (written.ok() && !file) written = Status::Unavailable("cannot write " + tmp);
+    }
+    if (written.ok() && std::rename(tmp.c_str(), flags.out.c_str()) != 0)
+      written = Status::Unavailable("cannot rename " + tmp + " to " + flags.out);
+    if (!written.ok()) std::remove(tmp.c_str());
+  }
+  if (!written.ok()) {
+    std::cerr << "\nlistingd: " << written.status().message() << "\n";
+    return 1;
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  std::fprintf(stderr, "exported %lld listings from %s in %.1f s\n",
+               static_cast<long long>(*written), flags.db.path.c_str(), took.count());
+  return 0;
+}
+
+}  // namespace
+
+Command add_export_command(CLI::App& app) {
+  auto flags = std::make_shared<ExportFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "export", "write every listing with its price history as NDJSON (one listing a line)");
+  add_db_flag(*cmd, flags->db.path);
+  cmd->add_option("--out", flags->out, "file to write, or - for standard output")
+      ->envname("LISTINGD_OUT")
+      ->capture_default_str();
+  return {cmd, [flags] { return export_listings(*flags); }};
+}
+
+}  // namespace listingd::cli

@@ -1,0 +1,87 @@
+// `listingd import`: reads an export back (NDJSON, listingd/transfer.h), checking every
+// record with the API's rules; a file with errors imports nothing unless --skip-invalid.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "commands.h"
+#include "listingd/transfer.h"
+
+namespace listingd::cli {
+namespace {
+
+struct ImportFlags {
+  SqliteOptions db;
+  std::string file;
+  bool skip_invalid = false;
+};
+
+int import_listings(const ImportFlags& flags) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<char> buffer(1 << 20);
+  std::ifstream in;
+  in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+  in.open(flags.file, std::ios::binary);
+  if (!in) {
+    std::cerr << "listingd: cannot open " << flags.file << "\n";
+    return 1;
+  }
+  ImportOptions options;
+  options.skip_invalid = flags.skip_invalid;
+  const bool tty = isatty(STDERR_FILENO);
+  bool progress_shown = false;  // a progress line is on screen: end it before a message
+  options.on_invalid = [&](int64_t line, const std::string& message) {
+    if (progress_shown) std::fputc('\n', stderr), progress_shown = false;
+    std::fprintf(stderr, "line %lld: %s\n", static_cast<long long>(line), message.c_str());
+  };
+  if (tty) {
+    options.progress = [&](std::string_view phase, int64_t done, int64_t total) {
+      if (total == 0)
+        std::fprintf(stderr, "\r%.*s: %lld records", static_cast<int>(phase.size()), phase.data(),
+                     static_cast<long long>(done));
+      else
+        std::fprintf(stderr, "\r%.*s: %lld / %lld records", static_cast<int>(phase.size()),
+                     phase.data(), static_cast<long long>(done), static_cast<long long>(total));
+      progress_shown = done != total;
+      if (done == total) std::fputc('\n', stderr);
+    };
+  }
+  Result<ImportSummary> summary = import_ndjson(flags.db, in, options);
+  if (progress_shown) std::fputc('\n', stderr);
+  if (!summary.ok()) {
+    std::cerr << "listingd: " << flags.file << ": " << summary.status().message() << "\n";
+    return 1;
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  std::fprintf(stderr, "imported %lld listings from %s into %s in %.1f s",
+               static_cast<long long>(summary->imported), flags.file.c_str(), flags.db.path.c_str(),
+               took.count());
+  if (summary->invalid > 0)
+    std::fprintf(stderr, "; %lld invalid records skipped",
+                 static_cast<long long>(summary->invalid));
+  std::fputc('\n', stderr);
+  return 0;
+}
+
+}  // namespace
+
+Command add_import_command(CLI::App& app) {
+  auto flags = std::make_shared<ImportFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "import",
+      "read listings with their price histories from an export (NDJSON) into the "
+      "database, keeping their ids");
+  cmd->add_option("file", flags->file, "the NDJSON file, as listingd export writes it")->required();
+  add_db_flag(*cmd, flags->db.path);
+  cmd->add_flag("--skip-invalid", flags->skip_invalid,
+                "import the valid records of a file that has invalid ones (else: none)")
+      ->envname("LISTINGD_SKIP_INVALID");
+  return {cmd, [flags] { return import_listings(*flags); }};
+}
+
+}  // namespace listingd::cli

@@ -1,0 +1,430 @@
+// ui.test.js — the browser UI of listingd, in headless Chromium (Debian's, driven by
+// playwright-core), against a real `listingd serve` that run.sh started on a temporary
+// database and seeded with fixtures.js. Tests run in order and build on each other (the
+// listing created by one is there for the next). Each page visited is also saved as a
+// screenshot in $SCREENSHOT_DIR.
+//
+// Environment: LISTINGD_URL (http://127.0.0.1:PORT), SCREENSHOT_DIR.
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+const { RIVOLI, SEEDED, writeBody } = require('./fixtures.js');
+
+const BASE = process.env.LISTINGD_URL;
+const SHOTS = process.env.SCREENSHOT_DIR;
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+  "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+let context;   // one browser with a fresh profile (--user-data-dir) for the whole run
+let profile;
+const ids = {};  // seeded listing name → id
+
+// Text as a reader sees it, with every kind of space (Intl uses narrow no-break ones) as ' '.
+const plain = (s) => s.replace(/\s+/g, ' ').trim();
+
+before(async () => {
+  assert.ok(BASE, 'LISTINGD_URL must name the server');
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'listingd-chromium-'));
+  // launchPersistentContext is how playwright takes a --user-data-dir.
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  context.setDefaultTimeout(15000);
+  for (const listing of await (await fetch(`${BASE}/listings`)).json()) ids[listing.name] = listing.id;
+  for (const { name } of SEEDED) assert.ok(ids[name], `seeded listing missing: ${name}`);
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+});
+
+// A new tab on `url`, recording what the page complains about: script errors, console
+// errors, Content-Security-Policy violations. `expectedErrors`: console messages that the
+// test causes on purpose (Chromium logs every 4xx/5xx answer to fetch as an error).
+async function open(url, { width = 1280, height = 900 } = {}) {
+  const page = await context.newPage();
+  await page.setViewportSize({ width, height });
+  page.problems = [];
+  page.on('pageerror', (err) => page.problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => { if (msg.type() === 'error') page.problems.push(msg.text()); });
+  page.response = await page.goto(BASE + url);
+  return page;
+}
+
+async function close(page, expectedErrors = []) {
+  const unexpected = page.problems.filter((p) => !expectedErrors.some((re) => re.test(p)));
+  await page.close();
+  assert.deepEqual(unexpected, [], 'the page logged errors');
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function waitForCount(page, selector, count) {
+  await page.waitForFunction(([s, n]) => document.querySelectorAll(s).length === n, [selector, count]);
+}
+
+async function texts(page, selector) {
+  return (await page.locator(selector).allTextContents()).map(plain);
+}
+
+test('the home page shows the seeded listings as cards, prices formatted', async () => {
+  const page = await open('/');
+  assert.equal(page.response.status(), 200);
+  await waitForCount(page, '#grid .card', SEEDED.length);
+  assert.deepEqual(await texts(page, '#grid .card-title'), SEEDED.map((l) => l.name));
+  const rivoli = page.locator(`#grid .card[data-id="${ids[RIVOLI.name]}"]`);
+  assert.equal(plain(await rivoli.locator('.card-price').textContent()), '699 000,50 €');
+  assert.equal(plain(await rivoli.locator('.card-facts').textContent()), 'Apartment · 167 m²');
+  assert.equal(plain(await rivoli.locator('.card-rooms').textContent()), '5 rooms, 3 bedrooms');
+  assert.equal(plain(await rivoli.locator('.card-place').textContent()), 'Paris, France');
+  const house = page.locator(`#grid .card[data-id="${ids[SEEDED[1].name]}"]`);
+  assert.equal(plain(await house.locator('.card-price').textContent()), '489 000 €');
+  assert.equal(plain(await page.locator('#grid-status').textContent()), `Showing ${SEEDED.length} listings.`);
+  assert.equal(await page.locator('#more').isVisible(), false);
+  await shot(page, 'home');
+  await close(page);
+});
+
+test('the grid pages through the API, filters and sorts', async () => {
+  const page = await open('/?limit=2');
+  await waitForCount(page, '#grid .card', 2);
+  assert.equal(await page.locator('#more').isVisible(), true);
+  await page.click('#more');
+  await waitForCount(page, '#grid .card', 4);
+  assert.equal(await page.locator('#more').isVisible(), false);
+  assert.deepEqual(await texts(page, '#grid .card-title'), SEEDED.map((l) => l.name));
+
+  // A filter typed and sent with Enter, as a keyboard user would.
+  await page.fill('#f-city', 'Paris');
+  await page.press('#f-city', 'Enter');
+  await waitForCount(page, '#grid .card', 1);
+  assert.deepEqual(await texts(page, '#grid .card-title'), [RIVOLI.name]);
+  assert.match(page.url(), /\?city=Paris&limit=2$/);
+
+  await page.fill('#f-city', '');
+  await page.check('input[name="building_type"][value="HOUSE"]');
+  await page.check('input[name="building_type"][value="STUDIO"]');
+  await page.selectOption('#f-sort', '-price');
+  await page.selectOption('#f-limit', '24');
+  await page.click('#filters button[type="submit"]');
+  await waitForCount(page, '#grid .card', 2);
+  assert.deepEqual(await texts(page, '#grid .card-price'), ['489 000 €', '179 000 €']);
+
+  // Empty: a plain message, no cards.
+  await page.fill('#f-city', 'Nowhere');
+  await page.press('#f-city', 'Enter');
+  await page.locator('#grid-status[data-kind="empty"]').waitFor();
+  assert.equal(await page.locator('#grid .card').count(), 0);
+  assert.equal(plain(await page.locator('#grid-status').textContent()), 'No listing matches these filters.');
+
+  // Back to every listing, by price; the filters are in the page's URL (bookmarkable).
+  await page.click('#filters button[type="reset"]');
+  await waitForCount(page, '#grid .card', 4);
+  await page.goto(`${BASE}/?sort=price&limit=24`);
+  await waitForCount(page, '#grid .card', 4);
+  assert.deepEqual(await texts(page, '#grid .card-price'), ['179 000 €', '489 000 €', '545 000 €', '699 000,50 €']);
+  assert.equal(await page.locator('#f-sort').inputValue(), 'price');
+  await close(page);
+});
+
+test('loading and error states are visible, and Try again recovers', async () => {
+  const page = await context.newPage();
+  page.problems = [];
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  const isPage = (url) => url.pathname === '/listings';  // the grid's API calls
+  await page.route(isPage, async (route) => { await gate; await route.continue(); });
+  await page.goto(`${BASE}/`);
+  const status = page.locator('#grid-status');
+  await status.waitFor();
+  assert.equal(plain(await status.textContent()), 'Loading listings…');
+  assert.equal(await status.getAttribute('data-kind'), 'loading');
+  await shot(page, 'home-loading');
+  release();
+  await waitForCount(page, '#grid .card', 4);
+  await page.unroute(isPage);
+
+  await page.route(isPage, (route) => route.fulfill({
+    status: 503, contentType: 'application/json', body: '{"message":"the database is busy; try again"}',
+  }));
+  await page.reload();
+  await page.locator('#grid-status[data-kind="error"]').waitFor();
+  assert.equal(plain(await status.textContent()),
+    'The listings could not be loaded: the database is busy; try again Try again');
+  await shot(page, 'home-error');
+  await page.unroute(isPage);
+  await status.getByRole('button', { name: 'Try again' }).click();
+  await waitForCount(page, '#grid .card', 4);
+  await page.close();
+});
+
+test('the create form adds a listing, whose card appears without a reload', async () => {
+  const page = await open('/');
+  await waitForCount(page, '#grid .card', 4);
+  await page.evaluate(() => { window.notReloaded = true; });
+  const fields = {
+    '#create-name': 'Loft sur le canal Saint-Martin',
+    '#create-latest_price_eur': '1 250 000',
+    '#create-surface_area_m2': '143,5',
+    '#create-rooms_count': '4',
+    '#create-bedrooms_count': '2',
+    '#create-description': 'Ancien atelier.\nVerrière, 4 m sous plafond.',
+    '#create-postal_address-street_address': '80 quai de Jemmapes',
+    '#create-postal_address-postal_code': '75010',
+    '#create-postal_address-city': 'Paris',
+    '#create-postal_address-country': 'FR',
+  };
+  for (const [selector, value] of Object.entries(fields)) await page.fill(selector, value);
+  await page.selectOption('#create-building_type', 'HOUSE');
+  await page.click('#create-form button[type="submit"]');
+
+  const card = page.locator('#grid .card-new');
+  await card.waitFor();
+  assert.equal(plain(await card.locator('.card-title').textContent()), 'Loft sur le canal Saint-Martin');
+  assert.equal(plain(await card.locator('.card-price').textContent()), '1 250 000 €');
+  assert.equal(await page.evaluate(() => window.notReloaded), true);
+  assert.match(plain(await page.locator('#create-form .form-done').textContent()), /^Created “Loft sur le canal Saint-Martin” \(listing \d+\)/);
+  assert.equal(await page.inputValue('#create-name'), '', 'the form is emptied for the next one');
+
+  const id = Number(await card.getAttribute('data-id'));
+  const stored = await (await fetch(`${BASE}/listings/${id}`)).json();
+  assert.equal(stored.latest_price_eur, 1250000);
+  assert.equal(stored.surface_area_m2, 143.5);
+  assert.equal(stored.building_type, 'HOUSE');
+  assert.equal(stored.contact_phone_number, null);
+  await close(page);
+});
+
+test("a bad listing is refused: the browser's own checks, then the server's 422 message", async () => {
+  const page = await open('/');
+  await waitForCount(page, '#grid .card', 5);
+  const posts = [];
+  page.on('request', (req) => { if (req.method() === 'POST') posts.push(req.url()); });
+
+  // Checked in the browser: nothing is sent.
+  await page.fill('#create-rooms_count', '2');
+  await page.fill('#create-bedrooms_count', '3');
+  await page.fill('#create-postal_address-country', 'fr');
+  await page.click('#create-form button[type="submit"]');
+  await page.locator('#create-error').waitFor();
+  assert.equal(plain(await page.locator('#create-name-error').textContent()), 'Title: must not be blank');
+  assert.equal(plain(await page.locator('#create-bedrooms_count-error').textContent()),
+    'Bedrooms: must not be more than rooms_count');
+  assert.equal(plain(await page.locator('#create-postal_address-country-error').textContent()),
+    'Country code: must be an ISO 3166-1 alpha-2 country code in upper case, e.g. FR, DE, BE');
+  assert.equal(await page.getAttribute('#create-name', 'aria-invalid'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'create-name');
+  assert.deepEqual(posts, []);
+
+  // Valid in the browser, refused by the server (XX is no assigned country code).
+  const bad = { ...writeBody(RIVOLI), name: 'Nulle part', postal_address: { ...RIVOLI.postal_address, country: 'XX' } };
+  const answer = await fetch(`${BASE}/listings`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(bad),
+  });
+  assert.equal(answer.status, 422);
+  const serverMessage = (await answer.json()).message;
+
+  await page.fill('#create-name', bad.name);
+  await page.fill('#create-description', 'Un test.');
+  await page.fill('#create-latest_price_eur', '100000');
+  await page.fill('#create-surface_area_m2', '50');
+  await page.fill('#create-rooms_count', '2');
+  await page.fill('#create-bedrooms_count', '1');
+  await page.fill('#create-postal_address-street_address', '1 rue du Test');
+  await page.fill('#create-postal_address-postal_code', '00000');
+  await page.fill('#create-postal_address-city', 'Ailleurs');
+  await page.fill('#create-postal_address-country', 'XX');
+  await page.click('#create-form button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector('#create-error strong')?.textContent
+    .startsWith('The server refused'));
+  assert.equal(await page.textContent('#create-error .form-error-message'), serverMessage);
+  assert.match(serverMessage, /^postal_address\.country: /);
+  assert.equal(await page.getAttribute('#create-postal_address-country', 'aria-invalid'), 'true');
+  assert.equal(posts.length, 1);
+  assert.equal(await page.locator('#grid .card').count(), 5, 'no card for a refused listing');
+  await page.locator('section.create').screenshot({ path: path.join(SHOTS, 'create-refused.png') });
+  await close(page, [/status of 422/]);
+});
+
+test('opening a card shows its price history: the table and a step chart, one point per entry', async () => {
+  const page = await open('/');
+  const id = ids[RIVOLI.name];
+  // A click anywhere on the card (here its middle, not its title) follows its link.
+  await page.click(`#grid .card[data-id="${id}"]`);
+  await page.waitForURL(`${BASE}/${id}/prices`);
+  await waitForCount(page, '#price-table tbody tr', 3);
+  assert.equal(await page.textContent('h1'), RIVOLI.name);
+  assert.equal(await page.title(), `${RIVOLI.name} — price history — listingd`);
+  assert.equal(plain(await page.textContent('#listing-price')), '699 000,50 €');
+  assert.deepEqual(await texts(page, '#price-table tbody td:nth-child(2)'), ['710 000 €', '695 000 €', '699 000,50 €']);
+  assert.deepEqual(await texts(page, '#price-table tbody td:nth-child(3)'), ['first price', '−15 000 €', '+4 000,50 €']);
+  assert.deepEqual(await texts(page, '#price-table tbody td:nth-child(4)'), ['—', '−2,1 %', '+0,6 %']);
+  assert.equal(await page.locator('#chart svg circle.point').count(), 3);
+  const d = await page.getAttribute('#chart svg path.chart-line', 'd');
+  assert.match(d, /^M[\d.]+,[\d.]+(H[\d.]+V[\d.]+){2}H[\d.]+$/, 'a step line: flat, then a step at each entry');
+  const facts = plain(await page.textContent('#listing-facts'));
+  assert.match(facts, /12 rue de Rivoli, 75004 Paris, France/);
+  assert.match(facts, /\+33612345678/);
+  await shot(page, 'prices');
+  await close(page);
+});
+
+test('editing the price adds a row to the table and a point to the chart at once', async () => {
+  const id = ids[RIVOLI.name];
+  const page = await open(`/${id}/prices`);
+  await waitForCount(page, '#price-table tbody tr', 3);
+  assert.equal(await page.inputValue('#edit-name'), RIVOLI.name);
+  assert.equal(await page.inputValue('#edit-latest_price_eur'), '699000.5');
+  await page.fill('#edit-latest_price_eur', '720000');
+  await page.click('#edit-form button[type="submit"]');
+  await waitForCount(page, '#price-table tbody tr', 4);
+  assert.equal(await page.locator('#chart svg circle.point').count(), 4);
+  assert.deepEqual((await texts(page, '#price-table tbody tr:last-child td')).slice(1), ['720 000 €', '+20 999,50 €', '+3,0 %']);
+  assert.equal(plain(await page.textContent('#listing-price')), '720 000 €');
+  assert.match(plain(await page.textContent('#edit-form .form-done')), /^Saved at /);
+
+  // A change that keeps the price adds no entry.
+  await page.fill('#edit-description', 'Lumineux, au 3e étage. Refait à neuf.');
+  await page.click('#edit-form button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector('#listing-description').textContent.includes('neuf'));
+  assert.equal(await page.locator('#price-table tbody tr').count(), 4);
+  const history = await (await fetch(`${BASE}/listings/${id}/prices`)).json();
+  assert.deepEqual(history.map((p) => p.price_eur), [710000, 695000, 699000.5, 720000]);
+  await close(page);
+});
+
+test('/{id}/prices is a real URL: reloaded or opened directly it shows the same page', async () => {
+  const id = ids[RIVOLI.name];
+  const page = await open(`/${id}/prices`);
+  assert.equal(page.response.status(), 200);
+  assert.match(page.response.headers()['content-type'], /^text\/html/);
+  await waitForCount(page, '#price-table tbody tr', 4);
+  const response = await page.reload();
+  assert.equal(response.status(), 200);
+  await waitForCount(page, '#price-table tbody tr', 4);
+  assert.equal(await page.locator('#chart svg circle.point').count(), 4);
+  assert.equal(await page.textContent('h1'), RIVOLI.name);
+  await close(page);
+
+  const missing = await open('/999999/prices');
+  await missing.locator('#page-status[data-kind="error"]').waitFor();
+  assert.equal(plain(await missing.textContent('#page-status')), 'There is no listing 999999. See all listings');
+  assert.equal(await missing.locator('#listing').isVisible(), false);
+  await shot(missing, 'prices-not-found');
+  await close(missing, [/status of 404/]);
+});
+
+test('keyboard only: tab to a card, Enter opens it; every input has a label', async () => {
+  const page = await open('/');
+  await waitForCount(page, '#grid .card', 5);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'skip-link');
+  let onCard = false;
+  for (let i = 0; i < 60 && !onCard; i++) {
+    await page.keyboard.press('Tab');
+    onCard = await page.evaluate(() => document.activeElement.classList.contains('card-link'));
+  }
+  assert.ok(onCard, 'a card link can be reached with Tab');
+  const href = await page.evaluate(() => document.activeElement.getAttribute('href'));
+  await page.keyboard.press('Enter');
+  await page.waitForURL(BASE + href);
+  await page.locator('#price-table tbody tr').first().waitFor();
+
+  for (const url of ['/', href]) {
+    await page.goto(BASE + url);
+    await page.locator('form.listing-form input').first().waitFor();
+    const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+      .filter((el) => el.labels.length === 0 || !el.labels[0].textContent.trim())
+      .map((el) => el.id || el.name));
+    assert.deepEqual(unlabelled, [], `inputs without a label on ${url}`);
+  }
+  await close(page);
+});
+
+test('readable at phone width: no sideways scrolling, the chart fits', async () => {
+  const id = ids[RIVOLI.name];
+  for (const [url, name] of [['/', 'home-phone'], [`/${id}/prices`, 'prices-phone']]) {
+    const page = await open(url, { width: 390, height: 844 });
+    await page.locator(url === '/' ? '#grid .card' : '#chart svg').first().waitFor();
+    const widths = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth, viewport: window.innerWidth,
+      chart: document.querySelector('#chart svg')?.getBoundingClientRect().right ?? 0,
+    }));
+    assert.ok(widths.page <= widths.viewport, `${url}: the page is ${widths.page}px wide in ${widths.viewport}px`);
+    assert.ok(widths.chart <= widths.viewport, `${url}: the chart sticks out`);
+    await shot(page, name);
+    await close(page);
+  }
+});
+
+test('a browser asking for the API still gets JSON, not the UI', async () => {
+  const page = await open('/listings');
+  assert.equal(page.response.status(), 200);
+  assert.match(page.response.headers()['content-type'], /^application\/json/);
+  const listings = JSON.parse(await page.response.text());
+  assert.ok(Array.isArray(listings) && listings.length === 5);
+  for (const url of [`/listings/${ids[RIVOLI.name]}`, `/listings/${ids[RIVOLI.name]}/prices`,
+    '/ui/no-such-file.js']) {
+    const response = await page.goto(BASE + url);
+    assert.match(response.headers()['content-type'], /^application\/json/, url);
+    JSON.parse(await response.text());
+  }
+  await close(page, [/status of 404/]);
+  // The contract, asked as a browser asks for a page (Chromium would download it).
+  const yaml = await fetch(`${BASE}/openapi.yaml`, { headers: { Accept: 'text/html,*/*;q=0.8' } });
+  assert.match(yaml.headers.get('content-type'), /^application\/yaml/);
+});
+
+test('UI answers: content types, strong ETags and 304, security headers, compression', async () => {
+  const id = ids[RIVOLI.name];
+  const cases = [
+    ['/', /^text\/html; charset=utf-8$/, true],
+    [`/${id}/prices`, /^text\/html; charset=utf-8$/, true],
+    ['/ui/home.js', /^text\/javascript; charset=utf-8$/, false],
+    ['/ui/style.css', /^text\/css; charset=utf-8$/, false],
+    ['/ui/icon.svg', /^image\/svg\+xml$/, false],
+  ];
+  for (const [url, type, page] of cases) {
+    const res = await fetch(BASE + url, { headers: { 'Accept-Encoding': 'identity' } });
+    assert.equal(res.status, 200, url);
+    assert.match(res.headers.get('content-type'), type, url);
+    const etag = res.headers.get('etag');
+    assert.match(etag, /^"[0-9a-f]{16}"$/, `${url}: a strong ETag`);
+    assert.equal(res.headers.get('cache-control'), 'no-cache', url);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff', url);
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer', url);
+    assert.equal(res.headers.get('content-security-policy'), page ? CSP : null, url);
+    assert.equal(res.headers.get('x-frame-options'), page ? 'DENY' : null, url);
+    const body = await res.text();
+
+    const again = await fetch(BASE + url, { headers: { 'If-None-Match': etag } });
+    assert.equal(again.status, 304, `${url}: If-None-Match`);
+    // Compressed once, under a tag of its own (fetch decodes it: it must read back the same).
+    for (const encoding of ['br', 'gzip']) {
+      const packed = await fetch(BASE + url, { headers: { 'Accept-Encoding': encoding } });
+      if (body.length >= 1024) {
+        assert.equal(packed.headers.get('content-encoding'), encoding, url);
+        assert.equal(packed.headers.get('etag'), `${etag.slice(0, -1)}-${encoding}"`, url);
+      }
+      assert.equal(await packed.text(), body, `${url} with ${encoding}`);
+    }
+  }
+  // No inline script or style anywhere in the pages (the CSP would block it).
+  for (const url of ['/', `/${id}/prices`]) {
+    const html = await (await fetch(BASE + url)).text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i, url);
+  }
+});

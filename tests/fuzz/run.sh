@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, with AddressSanitizer and UndefinedBehaviorSanitizer)
+# from the sources they exercise, then runs each for a bounded time on the committed seed
+# corpus (tests/fuzz/corpus/<target>). New inputs go to OUT_DIR/corpus, never into the
+# repository. A crash, leak or failed check stops the run: the input that did it is saved
+# as OUT_DIR/crash-<target>-*, and the script exits 1. Turn it into a regression test in
+# tests/unit, fix the bug, and add the input to the corpus.
+#
+# usage: tests/fuzz/run.sh [SECONDS_EACH (default 30)] [OUT_DIR (default build-fuzz)]
+# Reproduce one input: OUT_DIR/fuzz_body FILE
+# Writes OUT_DIR/fuzz-results.json (one {"name", "result"} line per target) for scripts/test.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+seconds=${1:-30}
+out=${2:-$root/build-fuzz}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+"$root/scripts/install-deps" clang-14 libclang-rt-14-dev
+cxx=$(command -v clang++-14 || command -v clang++)
+flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -I"$root/include")
+
+# What each target is built from: its own file and the sources it exercises.
+domain=(src/domain/listing_rules.cpp src/domain/listing_json.cpp src/domain/listing_query.cpp
+        src/domain/countries.cpp src/domain/time.cpp)
+declare -A sources=(
+  [fuzz_body]="tests/fuzz/fuzz_body.cpp ${domain[*]} src/transfer/ndjson.cpp"
+  [fuzz_query]="tests/fuzz/fuzz_query.cpp ${domain[*]}"
+)
+
+# Objects are rebuilt only when their source or a header changed (a header changes all).
+newest_header=$(find "$root/include" -name '*.h' -printf '%T@\n' | sort -n | tail -1)
+compile() {  # compile SOURCE → prints the object's path
+  local src=$1 obj="$out/obj/${1//\//_}.o"
+  mkdir -p "$out/obj"
+  if [ ! -f "$obj" ] || [ "$root/$src" -nt "$obj" ] ||
+     [ "$(stat -c %Y "$obj")" -lt "${newest_header%.*}" ]; then
+    "$cxx" "${flags[@]}" -c "$root/$src" -o "$obj"
+  fi
+}
+all_sources=$(for t in "${!sources[@]}"; do echo ${sources[$t]}; done | tr ' ' '\n' | sort -u)
+pids=()
+for src in $all_sources; do compile "$src" & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p"; done
+for target in "${!sources[@]}"; do
+  objs=()
+  for src in ${sources[$target]}; do objs+=("$out/obj/${src//\//_}.o"); done
+  "$cxx" "${flags[@]}" "${objs[@]}" -o "$out/$target"
+done
+
+results="$out/fuzz-results.json"
+: >"$results"
+failed=0
+for target in fuzz_body fuzz_query; do
+  corpus=${target#fuzz_}
+  mkdir -p "$out/corpus/$corpus"
+  log="$out/$target.log"
+  start=$(date +%s)
+  status=0
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "$out/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_len=65536 -dict="$root/tests/fuzz/$corpus.dict" -print_final_stats=1 \
+    -artifact_prefix="$out/crash-$target-" \
+    "$out/corpus/$corpus" "$root/tests/fuzz/corpus/$corpus" >"$log" 2>&1 || status=$?
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  if [ "$status" = 0 ]; then
+    echo "$target: OK, $runs inputs in $(( $(date +%s) - start )) s, corpus $(ls "$out/corpus/$corpus" | wc -l) new"
+    echo "{\"name\": \"$target\", \"result\": \"OK\"}" >>"$results"
+  else
+    failed=1
+    echo "$target: FAILED (exit $status); the input: $(ls "$out"/crash-"$target"-* 2>/dev/null | head -1)"
+    grep -E 'ERROR|SUMMARY|fuzz_(body|query):|#[0-9]+ 0x' "$log" | head -30
+    echo "{\"name\": \"$target\", \"result\": \"FAIL\"}" >>"$results"
+  fi
+done
+exit $failed

@@ -1,0 +1,262 @@
+// Security over real HTTP: tokens and roles against each endpoint, protected mode, rate
+// limits, trusted proxies, slow clients, header limits, the database file's mode, TLS.
+#include <sys/stat.h>
+
+#include <cstdlib>
+
+#include "http/api.h"
+#include "listingd/auth.h"
+
+using namespace listingd;
+using namespace listingd::testing;
+
+namespace {
+
+// Creates a token of `role` in the server's database; returns it.
+std::string add_token(Api& api, const std::string& name, Role role) {
+  auto token = generate_token();
+  REQUIRE(token.ok());
+  REQUIRE(api.tokens->add({name, role, hash_token(*token), t0, std::nullopt}).ok());
+  return *token;
+}
+
+httplib::Headers bearer(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
+
+}  // namespace
+
+TEST_CASE("each role against each endpoint, with reads public and with --auth-reads") {
+  for (bool auth_reads : {false, true}) {
+    CAPTURE(auth_reads);
+    ServerOptions options = test_options();
+    options.auth_reads = auth_reads;
+    Api api(options);
+    const std::string admin = add_token(api, "admin", Role::admin);
+    REQUIRE(api.send("POST", "/listings", listing_body().dump(), "application/json",
+                     bearer(admin)).status == 201);
+    const std::map<std::string, std::string> tokens = {
+        {"none", ""},
+        {"reader", add_token(api, "reader", Role::reader)},
+        {"writer", add_token(api, "writer", Role::writer)},
+        {"admin", admin},
+        {"unknown", *generate_token()},
+        {"malformed", "lsd_nope"}};
+    struct Endpoint {
+      std::string method, path;
+      bool write;
+    };
+    const Endpoint endpoints[] = {{"GET", "/listings", false},
+                                  {"GET", "/listings?limit=1", false},
+                                  {"GET", "/listings/1", false},
+                                  {"GET", "/listings/1/prices", false},
+                                  {"POST", "/listings", true},
+                                  {"PUT", "/listings/1", true}};
+    for (const auto& [who, token] : tokens) {
+      for (const Endpoint& e : endpoints) {
+        CAPTURE(who);
+        CAPTURE(e.path);
+        CAPTURE(e.method);
+        httplib::Headers h = token.empty() ? httplib::Headers{} : bearer(token);
+        auto res = api.send(e.method, e.path, e.write ? listing_body().dump() : "",
+                            "application/json", h);
+        int expected;
+        if (who == "unknown" || who == "malformed") expected = 401;  // a bad token, always
+        else if (e.write) expected = who == "none" ? 401 : who == "reader" ? 403 : 0;
+        else expected = auth_reads && who == "none" ? 401 : 0;
+        if (expected == 0) {
+          CHECK(res.status / 100 == 2);
+        } else {
+          CHECK(res.status == expected);
+          const std::string message = message_of(res);
+          if (expected == 401) CHECK(res.get_header_value("WWW-Authenticate").rfind("Bearer", 0) == 0);
+          // It says what is needed: a valid token, or a writer's for a write.
+          const bool bad_token = who == "unknown" || who == "malformed";
+          CHECK(message.find(e.write && !bad_token ? "writer" : "token") != std::string::npos);
+        }
+      }
+    }
+    // Health and the contract stay public.
+    CHECK(api.get("/healthz").status == 200);
+    CHECK(api.get("/openapi.yaml").status == 200);
+    // Unknown and malformed tokens get the same answer: nothing tells which part was wrong.
+    CHECK(api.get("/listings/1", bearer("lsd_nope")).body ==
+          api.get("/listings/1", bearer(*generate_token())).body);
+    CHECK(api.get("/listings/1", {{"Authorization", "Basic YTpi"}}).status == 401);
+  }
+}
+
+TEST_CASE("a revoked token stops working at once; last use is recorded") {
+  Api api;
+  const std::string token = add_token(api, "ci", Role::writer);
+  CHECK(api.send("POST", "/listings", listing_body().dump(), "application/json", bearer(token))
+            .status == 201);
+  auto listed = api.tokens->list();
+  REQUIRE(listed->size() == 1);
+  CHECK((*listed)[0].last_used_ms == t0);
+  REQUIRE(api.tokens->revoke("ci").ok());
+  auto res = api.send("POST", "/listings", listing_body().dump(), "application/json", bearer(token));
+  CHECK(res.status == 401);
+  CHECK(api.get("/listings/1", bearer(token)).status == 401);
+}
+
+TEST_CASE("protected mode: no token yet, writes only from local clients") {
+  ServerOptions options = test_options();
+  options.local_clients = {"127.0.0.1/32"};
+  Api api(options);
+  const std::string body = listing_body().dump();
+  const std::string post = "POST /listings HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                           "Content-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string remote = raw_exchange(api.server->port(), post, "127.0.0.2");
+  CHECK(remote.rfind("HTTP/1.1 403", 0) == 0);
+  CHECK(remote.find("listingd token create") != std::string::npos);
+  CHECK(raw_exchange(api.server->port(), post, "127.0.0.1").rfind("HTTP/1.1 201", 0) == 0);
+  // Reads stay public from anywhere.
+  CHECK(raw_exchange(api.server->port(),
+                     "GET /listings/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                     "127.0.0.2")
+            .rfind("HTTP/1.1 200", 0) == 0);
+  // Once a token exists, every write needs one, local or not.
+  const std::string token = add_token(api, "first", Role::writer);
+  CHECK(raw_exchange(api.server->port(), post, "127.0.0.1").rfind("HTTP/1.1 401", 0) == 0);
+  CHECK(api.send("POST", "/listings", body, "application/json", bearer(token)).status == 201);
+}
+
+TEST_CASE("--allow-anonymous-writes lifts protected mode until the first token") {
+  ServerOptions options = test_options();
+  options.local_clients = {"127.0.0.1/32"};
+  options.allow_anonymous_writes = true;
+  Api api(options);
+  const std::string body = listing_body().dump();
+  const std::string post = "POST /listings HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                           "Content-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body;
+  CHECK(raw_exchange(api.server->port(), post, "127.0.0.2").rfind("HTTP/1.1 201", 0) == 0);
+  add_token(api, "first", Role::writer);
+  CHECK(raw_exchange(api.server->port(), post, "127.0.0.2").rfind("HTTP/1.1 401", 0) == 0);
+}
+
+TEST_CASE("X-Forwarded-For counts only from a trusted proxy") {
+  for (bool trusted : {false, true}) {
+    CAPTURE(trusted);
+    ServerOptions options = test_options();
+    options.local_clients = {"127.0.0.1/32"};
+    if (trusted) options.trusted_proxies = {"127.0.0.1/32"};
+    Api api(options);
+    auto res = api.send("POST", "/listings", listing_body().dump(), "application/json",
+                        {{"X-Forwarded-For", "203.0.113.9"}});
+    // Believed, the client is 203.0.113.9, not local; ignored, it is the local peer.
+    CHECK(res.status == (trusted ? 403 : 201));
+  }
+}
+
+TEST_CASE("over the rate limit: 429 with Retry-After and RateLimit headers") {
+  ServerOptions options = test_options();
+  options.write_rate = 1;
+  options.write_burst = 2;
+  options.read_rate = 1000;
+  options.read_burst = 1000;
+  Api api(options);
+  CHECK(api.post(listing_body()).status == 201);
+  auto second = api.post(listing_body());
+  CHECK(second.status == 201);
+  CHECK(second.get_header_value("RateLimit-Limit") == "2");
+  CHECK(second.get_header_value("RateLimit-Remaining") == "0");
+  auto third = api.post(listing_body());
+  CHECK(third.status == 429);
+  CHECK(third.get_header_value("Retry-After") == "1");
+  CHECK(third.get_header_value("RateLimit-Remaining") == "0");
+  CHECK_FALSE(third.get_header_value("RateLimit-Reset").empty());
+  CHECK(message_of(third).find("too many writes") != std::string::npos);
+  CHECK(api.get("/listings").body.find("\"id\":3") == std::string::npos);  // not written
+  // Reads have a budget of their own; a token has one of its own too.
+  CHECK(api.get("/listings/1").status == 200);
+  const std::string token = add_token(api, "batch", Role::writer);
+  CHECK(api.send("POST", "/listings", listing_body().dump(), "application/json", bearer(token))
+            .status == 201);
+}
+
+TEST_CASE("idle connections cannot hold every worker") {
+  ServerOptions options = test_options();
+  options.threads = 2;
+  options.max_threads = 64;
+  Api api(options);
+  std::vector<int> idle;
+  for (int i = 0; i < 10; ++i) {  // five times the workers kept ready, sending nothing
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(api.server->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    idle.push_back(fd);
+  }
+  httplib::Client client("127.0.0.1", api.server->port());
+  client.set_connection_timeout(1, 0);
+  client.set_read_timeout(1, 0);  // a normal client is answered within a second
+  auto res = client.Get("/healthz");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_CASE("too many headers, or too large, are 431") {
+  Api api;
+  std::string many = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  for (int i = 0; i < 120; ++i) many += "X-Filler-" + std::to_string(i) + ": y\r\n";
+  CHECK(raw_exchange(api.server->port(), many + "\r\n").rfind("HTTP/1.1 431", 0) == 0);
+  std::string large = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  for (int i = 0; i < 5; ++i) large += "X-Big-" + std::to_string(i) + ": " + std::string(4000, 'a') + "\r\n";
+  CHECK(raw_exchange(api.server->port(), large + "\r\n").rfind("HTTP/1.1 431", 0) == 0);
+}
+
+TEST_CASE("every answer says nosniff and no-referrer") {
+  Api api;
+  for (std::string path : {"/healthz", "/listings/1", "/nowhere"}) {
+    auto res = api.get(path);
+    CHECK(res.get_header_value("X-Content-Type-Options") == "nosniff");
+    CHECK(res.get_header_value("Referrer-Policy") == "no-referrer");
+  }
+}
+
+TEST_CASE("the database file is created readable by its owner only") {
+  Api api;
+  REQUIRE(api.post(listing_body()).status == 201);
+  for (std::string suffix : {"", "-wal", "-shm"}) {
+    struct stat st {};
+    const std::string path = api.dir.file("listings.db") + suffix;
+    if (::stat(path.c_str(), &st) != 0) continue;  // -wal/-shm may be gone after a checkpoint
+    CAPTURE(path);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+}
+
+TEST_CASE("TLS: HTTPS with a certificate made here; plain HTTP to that port fails") {
+  TempDir dir;
+  const std::string cert = dir.file("cert.pem"), key = dir.file("key.pem");
+  const std::string make = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+                           " -keyout " + key + " -out " + cert + " 2>/dev/null";
+  REQUIRE(std::system(make.c_str()) == 0);
+  ServerOptions options = test_options();
+  options.tls_cert = cert;
+  options.tls_key = key;
+  Api api(options);
+  httplib::SSLClient tls("127.0.0.1", api.server->port());
+  tls.enable_server_certificate_verification(false);  // self-signed, made a moment ago
+  auto res = tls.Get("/healthz");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  httplib::Client plain("127.0.0.1", api.server->port());
+  plain.set_read_timeout(2, 0);
+  auto refused = plain.Get("/healthz");
+  CHECK((!refused || refused->status != 200));
+
+  ServerOptions broken = test_options();
+  broken.tls_cert = dir.file("missing.pem");
+  broken.tls_key = key;
+  FixedClock clock(t0);
+  JsonCache cache(0);
+  HttpServer server(*api.service, *api.tokens, clock, broken);
+  CHECK_FALSE(server.bind().ok());
+}

@@ -1,0 +1,72 @@
+// api.js — the ListingAPI as the pages use it: one function per call, JSON in and out.
+// A refused or failed call throws an ApiError carrying the HTTP status and the server's
+// own message ({"message": ...}), which the pages show as they are.
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;  // 0 when the server could not be reached
+  }
+}
+
+async function call(method, url, body) {
+  const init = { method, headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw new ApiError(0, 'The server could not be reached. Is listingd running?');
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    // Not JSON (e.g. a proxy's error page): reported below by status.
+  }
+  if (!response.ok) {
+    const message = data && typeof data.message === 'string'
+      ? data.message : `The server answered HTTP ${response.status}.`;
+    throw new ApiError(response.status, message);
+  }
+  return { data, response };
+}
+
+// The URL of the next page from a `Link: </listings?...>; rel="next"` header, or null.
+export function nextLink(header) {
+  const match = /<([^>]*)>\s*;\s*rel="?next"?/.exec(header || '');
+  return match ? match[1] : null;
+}
+
+// One page of listings. `query` is a URLSearchParams of the API's paging, filter and sort
+// parameters (it must hold at least `limit`, so that the answer is a page), or the URL of
+// a next page as a string. Resolves to {listings, next} (next: the next page's URL or null).
+export async function listingsPage(query) {
+  const url = typeof query === 'string' ? query : `/listings?${query}`;
+  const { data, response } = await call('GET', url);
+  return { listings: data, next: nextLink(response.headers.get('Link')) };
+}
+
+export async function getListing(id) {
+  return (await call('GET', `/listings/${id}`)).data;
+}
+
+// [{price_eur, created_date}], oldest first.
+export async function getPrices(id) {
+  return (await call('GET', `/listings/${id}/prices`)).data;
+}
+
+// `write`: the listing's writable fields. Resolves to the new listing.
+export async function createListing(write) {
+  return (await call('POST', '/listings', write)).data;
+}
+
+// Replaces every writable field. Resolves to the updated listing.
+export async function updateListing(id, write) {
+  return (await call('PUT', `/listings/${id}`, write)).data;
+}

@@ -1,0 +1,120 @@
+// prices.js — one listing's page (/{id}/prices): its details, its price history as a table
+// (date, price, change from the previous price in € and %) and as a step chart, and the
+// form that edits it (PUT). After a save the listing and its history are read again, so a
+// new price shows in the table and the chart at once.
+
+import { h, showStatus } from './dom.js';
+import { getListing, getPrices, updateListing } from './api.js';
+import { priceStepChart } from './chart.js';
+import {
+  buildingTypeLabel, countryName, formatDateTime, formatPercentChange, formatPrice,
+  formatPriceChange, formatRooms, formatShortDateTime, formatSurface,
+} from './format.js';
+import { setupListingForm } from './listing-form.js';
+
+const id = (/^\/(\d+)\/prices$/.exec(location.pathname) || [])[1];
+const status = document.getElementById('page-status');
+const chartArea = document.getElementById('chart');
+const tableBody = document.querySelector('#price-table tbody');
+
+let history = [];  // the listing's prices, oldest first, as the API gives them
+let chartWidth = 0;
+
+function renderListing(listing) {
+  const address = listing.postal_address;
+  document.title = `${listing.name} — price history — listingd`;
+  document.getElementById('listing-name').textContent = listing.name;
+  document.getElementById('listing-price').textContent = formatPrice(listing.latest_price_eur);
+  document.getElementById('listing-description').textContent = listing.description;
+  const phone = listing.contact_phone_number;
+  const facts = [
+    ['Building type', buildingTypeLabel(listing.building_type)],
+    ['Surface', formatSurface(listing.surface_area_m2)],
+    ['Rooms', formatRooms(listing.rooms_count, listing.bedrooms_count)],
+    ['Address', `${address.street_address}, ${address.postal_code} ${address.city}, ${countryName(address.country)}`],
+    ['Contact', phone ? h('a', { href: `tel:${phone}`, text: phone }) : 'none given'],
+    ['Listed', h('time', { datetime: listing.created_date, text: formatDateTime(listing.created_date) })],
+    ['Updated', h('time', { datetime: listing.updated_date, text: formatDateTime(listing.updated_date) })],
+  ];
+  document.getElementById('listing-facts').replaceChildren(
+    ...facts.flatMap(([term, value]) => [h('dt', { text: term }), h('dd', {}, value)]));
+}
+
+const cents = (eur) => Math.round(eur * 100);
+
+function renderTable() {
+  tableBody.replaceChildren(...history.map((entry, i) => {
+    const previous = i > 0 ? history[i - 1].price_eur : null;
+    const delta = previous === null ? null : (cents(entry.price_eur) - cents(previous)) / 100;
+    const trend = delta > 0 ? 'up' : delta < 0 ? 'down' : 'same';
+    return h('tr', { class: i === history.length - 1 ? 'latest' : null },
+      h('td', {}, h('time', { datetime: entry.created_date, text: formatShortDateTime(entry.created_date) })),
+      h('td', { class: 'num', text: formatPrice(entry.price_eur) }),
+      h('td', { class: `num change ${delta === null ? '' : trend}`,
+        text: delta === null ? 'first price' : formatPriceChange(delta) }),
+      h('td', { class: `num change ${delta === null ? '' : trend}`,
+        text: delta === null || previous === 0 ? '—' : formatPercentChange(delta / previous) }));
+  }));
+}
+
+// Draws the chart at the width of its box (again when that changes, e.g. a phone turned).
+function renderChart() {
+  if (!history.length) return;
+  chartWidth = chartArea.clientWidth || 640;
+  chartArea.replaceChildren(priceStepChart(history, {
+    width: chartWidth, height: chartWidth < 480 ? 220 : 280,
+  }));
+}
+
+new ResizeObserver(() => {
+  if (chartArea.clientWidth !== chartWidth) renderChart();
+}).observe(chartArea);
+
+function renderHistory(prices) {
+  history = prices;
+  renderTable();
+  renderChart();
+}
+
+function show(...sections) {
+  for (const section of sections) document.getElementById(section).hidden = false;
+}
+
+const form = setupListingForm(document.getElementById('edit-form'), {
+  prefix: 'edit',
+  submitLabel: 'Save changes',
+  busyLabel: 'Saving…',
+  async save(body) {
+    const listing = await updateListing(id, body);
+    renderListing(listing);
+    form.fill(listing);
+    try {
+      renderHistory(await getPrices(id));
+    } catch (err) {
+      return `Saved, but the price history could not be read again: ${err.message}`;
+    }
+    return `Saved at ${formatDateTime(listing.updated_date)}.`;
+  },
+});
+
+async function load() {
+  showStatus(status, 'loading', 'Loading the listing…');
+  try {
+    const [listing, prices] = await Promise.all([getListing(id), getPrices(id)]);
+    renderListing(listing);
+    form.fill(listing);
+    show('listing', 'history', 'edit');  // before the chart, which takes its box's width
+    renderHistory(prices);
+    showStatus(status, 'info', '');
+  } catch (err) {
+    document.title = 'Listing not available — listingd';
+    if (err.status === 404) {
+      showStatus(status, 'error', `There is no listing ${id}. `, h('a', { href: '/', text: 'See all listings' }));
+    } else {
+      showStatus(status, 'error', `The listing could not be loaded: ${err.message} `,
+        h('button', { type: 'button', onclick: load, text: 'Try again' }));
+    }
+  }
+}
+
+load();

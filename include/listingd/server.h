@@ -12,9 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "listingd/metrics.h"
 #include "listingd/service.h"
 
 namespace listingd {
+
+enum class LogFormat { json, text };
+enum class LogLevel { debug, info, warn, error, off };
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -45,6 +49,10 @@ struct ServerOptions {
   double read_rate = 100, read_burst = 200;
   double write_rate = 10, write_burst = 20;
 
+  // One line per request on stdout (see src/http/request_log.h).
+  LogFormat log_format = LogFormat::json;
+  LogLevel log_level = LogLevel::info;
+
   // Serve HTTPS with this PEM certificate (chain) and key; both or neither.
   std::string tls_cert, tls_key;
 };
@@ -55,8 +63,9 @@ Status check_server_options(const ServerOptions& options);
 class HttpServer {
  public:
   // Requires: check_server_options(options) is ok.
+  // `metrics`, when given, counts every answer and is served at GET /metrics (admin).
   HttpServer(ListingService& service, TokenStore& tokens, const Clock& clock,
-             ServerOptions options);
+             ServerOptions options, Metrics* metrics = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

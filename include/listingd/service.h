@@ -38,6 +38,9 @@ class ListingService {
   // listing is streamed, each read in a short transaction of its own.
   Result<Store::Page> listings_after(int64_t after_id, size_t count);
 
+  // Whether the database answers reads and takes writes (see Store::check_ready).
+  Status ready() { return store_.check_ready(); }
+
   // Create and update stamp the write with the clock's now.
   Result<Listing> create(const ListingWrite& fields);
   Result<Listing> update(int64_t id, const ListingWrite& fields);

@@ -49,6 +49,10 @@ class Store {
   };
   virtual Result<Page> list_page(const ListingQuery& query) = 0;
 
+  // Ok when the database answers reads and takes writes (the last commit did not fail);
+  // Code::unavailable with the reason otherwise, or while the store is closing.
+  virtual Status check_ready() = 0;
+
   // The price history of listing `id`, oldest first. Code::not_found for an unknown id.
   virtual Result<std::vector<PricePoint>> price_history(int64_t id) = 0;
 };
@@ -90,8 +94,12 @@ using CommitListener = std::function<void(const Listing& listing, bool price_app
 // date. Fails, without modifying the file, when it is not a listingd database or has a
 // schema newer than this binary knows. Writes are committed by a writer thread of the
 // store, in batches (group commit); each is acknowledged only after its commit.
+// Called after each committed batch with the number of writes it held (for metrics).
+using BatchListener = std::function<void(size_t writes)>;
+
 Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
-                                                 CommitListener listener = {});
+                                                 CommitListener listener = {},
+                                                 BatchListener batch_listener = {});
 
 // The token store of the database file (created and migrated like open_sqlite_store).
 Result<std::unique_ptr<TokenStore>> open_sqlite_token_store(const SqliteOptions& options);

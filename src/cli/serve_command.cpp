@@ -2,8 +2,15 @@
 // SIGINT or SIGTERM.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -17,6 +24,8 @@ namespace {
 
 struct ServeFlags {
   ServerOptions server;
+  std::string log_format = "json", log_level = "info";
+  int shutdown_timeout_s = 30;
   SqliteOptions db;
   size_t cache_mb = 64;
   std::string synchronous = "normal";  // becomes db.synchronous once parsed
@@ -75,6 +84,21 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
   serve.add_option("--write-burst", f.server.write_burst, "writes a client may make at once")
       ->envname("LISTINGD_WRITE_BURST")
       ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
+  serve.add_option("--log-format", f.log_format, "request lines on stdout: json or text")
+      ->envname("LISTINGD_LOG_FORMAT")
+      ->check(CLI::IsMember({"json", "text"}))
+      ->capture_default_str();
+  serve.add_option("--log-level", f.log_level,
+                   "debug, info (a line per request), warn, error (5xx only) or off")
+      ->envname("LISTINGD_LOG_LEVEL")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  serve.add_option("--shutdown-timeout", f.shutdown_timeout_s,
+                   "seconds a stop waits for requests in flight before it exits anyway "
+                   "(acknowledged writes are always kept)")
+      ->envname("LISTINGD_SHUTDOWN_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   serve.add_option("--tls-cert", f.server.tls_cert,
                    "serve HTTPS with this PEM certificate (chain); needs --tls-key")
@@ -145,26 +169,46 @@ sigset_t stop_signals() {
 // take the signal and die of it).
 class StopOnSignal {
  public:
-  explicit StopOnSignal(HttpServer& server) {
-    waiter_ = std::thread([&server] {
+  StopOnSignal(HttpServer& server, std::chrono::seconds grace) {
+    waiter_ = std::thread([this, &server, grace] {
       const sigset_t signals = stop_signals();
       int sig = 0;
       sigwait(&signals, &sig);
-      if (sig == SIGINT || sig == SIGTERM) {
-        std::cerr << "listingd: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
-        server.stop();
+      if (done_) return;  // woken by the destructor: serve() already returned
+      std::cerr << "listingd: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                << "): no new connections; finishing requests in flight\n";
+      server.stop();
+      // Requests in flight get `grace` to finish; past that, exit anyway. Acknowledged
+      // writes are committed already, so nothing acknowledged is lost.
+      std::unique_lock lock(mutex_);
+      if (!finished_.wait_for(lock, grace, [this] { return done_.load(); })) {
+        std::cerr << "listingd: requests still running after " << grace.count()
+                  << " s; exiting without them\n";
+        std::_Exit(1);
       }
     });
   }
   ~StopOnSignal() {
-    // serve() returned without a signal (e.g. a fatal error): wake the waiter to end it.
-    pthread_kill(waiter_.native_handle(), SIGTERM);
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    finished_.notify_all();
+    pthread_kill(waiter_.native_handle(), SIGTERM);  // wakes the waiter if no signal came
     waiter_.join();
   }
 
  private:
   std::thread waiter_;
+  std::mutex mutex_;
+  std::condition_variable finished_;
+  std::atomic<bool> done_{false};
 };
+
+uint64_t file_bytes(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
 
 int serve(ServeFlags& flags) {
   const sigset_t signals = stop_signals();
@@ -174,8 +218,17 @@ int serve(ServeFlags& flags) {
     return 2;
   }
   flags.db.synchronous = flags.synchronous == "full" ? Synchronous::full : Synchronous::normal;
+  flags.server.log_format = flags.log_format == "text" ? LogFormat::text : LogFormat::json;
+  const std::map<std::string, LogLevel> levels = {{"debug", LogLevel::debug},
+                                                  {"info", LogLevel::info},
+                                                  {"warn", LogLevel::warn},
+                                                  {"error", LogLevel::error},
+                                                  {"off", LogLevel::off}};
+  flags.server.log_level = levels.at(flags.log_level);
+  Metrics metrics;
   JsonCache cache(flags.cache_mb * 1024 * 1024);  // outlives the store, which updates it
-  auto store = open_sqlite_store(flags.db, ListingService::cache_updater(cache));
+  auto store = open_sqlite_store(flags.db, ListingService::cache_updater(cache),
+                                 [&metrics](size_t writes) { metrics.write_batch(writes); });
   if (!store.ok()) {
     std::cerr << "listingd: " << store.status().message() << "\n";
     return 1;
@@ -187,12 +240,18 @@ int serve(ServeFlags& flags) {
   }
   SystemClock clock;
   ListingService service(**store, cache, clock);
-  HttpServer server(service, **tokens, clock, flags.server);
+  const std::string path = flags.db.path;
+  metrics.set_sources({[&cache] { return cache.stats().hits; },
+                       [&cache] { return cache.stats().misses; },
+                       [&cache] { return cache.stats().evictions; },
+                       [&cache] { return cache.stats().bytes; },
+                       [path] { return file_bytes(path) + file_bytes(path + "-wal"); }});
+  HttpServer server(service, **tokens, clock, flags.server, &metrics);
   if (Status s = server.bind(); !s.ok()) {
     std::cerr << "listingd: " << s.message() << "\n";
     return 1;
   }
-  StopOnSignal stop_on_signal(server);
+  StopOnSignal stop_on_signal(server, std::chrono::seconds(flags.shutdown_timeout_s));
   if (flags.server.allow_anonymous_writes)
     std::cerr << "listingd: warning: --allow-anonymous-writes: until a token exists, anyone "
                  "who can reach this port can create and change listings\n";

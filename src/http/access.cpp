@@ -54,15 +54,16 @@ Access AccessPolicy::check(Need need, const std::string& authorization,
   const bool needs_token = need == Need::admin || (need == Need::read && options_.auth_reads);
   if (need == Need::nothing || (need == Need::read && !needs_token)) return a;
 
-  if (need == Need::write && !token) {
+  if ((need == Need::write || need == Need::admin) && !token) {
     auto any = tokens_.any();
     if (!any.ok()) return {503, "tokens cannot be checked now; try again", address};
     if (!*any) {  // protected mode, unless turned off; it ends with the first token
       if (options_.allow_anonymous_writes || options_.local_clients.contains(address)) return a;
       a.status = 403;
       a.message = "listingd is in protected mode: no API token exists yet, so only local "
-                  "clients may write. Create one on the server with `listingd token create "
-                  "--name NAME --role writer` and send it as Authorization: Bearer <token>";
+                  "clients may write or operate it. Create one on the server with `listingd "
+                  "token create --name NAME --role writer` and send it as Authorization: "
+                  "Bearer <token>";
       return a;
     }
   }

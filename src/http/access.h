@@ -1,6 +1,6 @@
 // Internal to the http module: who may do what. Reads are public unless --auth-reads;
-// writes need a writer token, or, while no token exists at all ("protected mode"), come
-// from a local client; operational endpoints need an admin token.
+// writes need a writer token and operational endpoints an admin token, or, while no token
+// exists at all ("protected mode"), a local client.
 //
 // Thread-safe: the TokenStore is.
 #pragma once

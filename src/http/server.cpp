@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <chrono>
+#include <iostream>
 #include <atomic>
 #include <thread>
 #include <cctype>
@@ -15,6 +17,7 @@
 #include "client_address.h"
 #include "cors.h"
 #include "rate_limit.h"
+#include "request_log.h"
 #include "worker_pool.h"
 #include "responses.h"
 #include "ui.h"
@@ -114,7 +117,7 @@ std::optional<std::pair<int, std::string>> framing_problem(const httplib::Reques
 }
 
 // The routes of the API, by path shape.
-enum class Route { none, listings, listing, prices, openapi, healthz };
+enum class Route { none, listings, listing, prices, openapi, healthz, readyz, metrics };
 
 struct Match {
   Route route = Route::none;
@@ -125,6 +128,8 @@ Match match_route(std::string_view path) {
   if (path == "/listings") return {Route::listings, {}};
   if (path == "/openapi.yaml") return {Route::openapi, {}};
   if (path == "/healthz") return {Route::healthz, {}};
+  if (path == "/readyz") return {Route::readyz, {}};
+  if (path == "/metrics") return {Route::metrics, {}};
   constexpr std::string_view prefix = "/listings/";
   if (path.substr(0, prefix.size()) != prefix) return {};
   std::string_view rest = path.substr(prefix.size());
@@ -132,6 +137,21 @@ Match match_route(std::string_view path) {
   if (slash == std::string_view::npos) return {Route::listing, rest};
   if (rest.substr(slash) == "/prices") return {Route::prices, rest.substr(0, slash)};
   return {};
+}
+
+// The route's name in metrics: its path template, so that ids do not make new series.
+const char* route_label(std::string_view path) {
+  switch (match_route(path).route) {
+    case Route::listings: return "/listings";
+    case Route::listing: return "/listings/{id}";
+    case Route::prices: return "/listings/{id}/prices";
+    case Route::openapi: return "/openapi.yaml";
+    case Route::healthz: return "/healthz";
+    case Route::readyz: return "/readyz";
+    case Route::metrics: return "/metrics";
+    case Route::none: return "other";
+  }
+  return "other";
 }
 
 // The methods each route answers (HEAD goes with GET; OPTIONS is always answered).
@@ -242,15 +262,23 @@ std::unique_ptr<httplib::Server> make_server(const ServerOptions& options) {
 
 // The Need of a request: what its route and method require.
 http::Need need_of(Route route, const std::string& method) {
-  if (route == Route::healthz || route == Route::openapi || method == "OPTIONS")
+  if (route == Route::healthz || route == Route::readyz || route == Route::openapi ||
+      method == "OPTIONS")
     return http::Need::nothing;
+  if (route == Route::metrics) return http::Need::admin;
   if (method == "POST" || method == "PUT") return http::Need::write;
   return http::Need::read;
 }
 
+// When the request being handled on this worker began: set before routing, read when its
+// answer has been written (both on the worker's thread).
+thread_local std::chrono::steady_clock::time_point request_started;
+
 struct HttpServer::Impl {
-  Impl(ListingService& service, TokenStore& tokens, const Clock& clock, ServerOptions opts)
+  Impl(ListingService& service, TokenStore& tokens, const Clock& clock, ServerOptions opts,
+       Metrics* metrics)
       : service(service),
+        metrics(metrics),
         clock(clock),
         options(std::move(opts)),
         cors(options.cors_origins),
@@ -261,9 +289,11 @@ struct HttpServer::Impl {
         read_limiter(options.read_rate, options.read_burst),
         write_limiter(options.write_rate, options.write_burst),
         server_ptr(make_server(options)),
-        server(*server_ptr) {}
+        server(*server_ptr),
+        log(std::cout, options.log_format, options.log_level) {}
 
   ListingService& service;
+  Metrics* const metrics;
   const Clock& clock;
   const ServerOptions options;
   const http::CorsPolicy cors;
@@ -273,6 +303,8 @@ struct HttpServer::Impl {
   std::unique_ptr<httplib::Server> server_ptr;
   httplib::Server& server;
   int port = 0;
+  http::RequestLog log;
+  std::atomic<bool> ready{false};  // serving, and not stopping: what /readyz says first
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> serving{false};
 
@@ -321,6 +353,8 @@ struct HttpServer::Impl {
     // Byte ranges of JSON answers make no sense for this API, and cpp-httplib would answer
     // them (206, or 416 without a JSON body): ignore Range, as RFC 9110 allows.
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      request_started = std::chrono::steady_clock::now();
+      res.set_header("X-Request-Id", http::request_id(req.get_header_value("X-Request-Id")));
       const_cast<httplib::Request&>(req).ranges.clear();  // the library's own, mutable request
       if (auto problem = framing_problem(req, options)) {
         send_error(res, problem->first, problem->second);
@@ -328,6 +362,20 @@ struct HttpServer::Impl {
         return httplib::Server::HandlerResponse::Handled;
       }
       return httplib::Server::HandlerResponse::Unhandled;
+    });
+    // After each answer is written: its log line and its metrics.
+    server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - request_started).count();
+      if (metrics) metrics->request(route_label(req.path), req.method, res.status, seconds);
+      if (res.status == 429 && metrics) metrics->rate_limited();
+      log.write({res.get_header_value("X-Request-Id"),
+                 http::client_address(req.remote_addr, req.get_header_value("X-Forwarded-For"),
+                                      trusted_proxies),
+                 req.method, req.path, res.status,
+                 res.body.size() ? res.body.size()
+                                 : static_cast<size_t>(std::atoi(res.get_header_value("Content-Length").c_str())),
+                 seconds * 1000, clock.now_ms()});
     });
     server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       add_cors(req, res);
@@ -383,6 +431,11 @@ struct HttpServer::Impl {
                                  "application/yaml");
       }
       case Route::healthz: return http::send_json(req, res, R"({"status":"ok"})");
+      case Route::readyz: return readiness(req, res);
+      case Route::metrics:
+        if (!metrics) return send_error(res, 404, "metrics are not collected by this server");
+        res.set_header("Cache-Control", "no-store");
+        return res.set_content(metrics->text(), "text/plain; version=0.0.4; charset=utf-8");
       case Route::none: return;
     }
   }
@@ -411,6 +464,15 @@ struct HttpServer::Impl {
     if (access_.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"listingd\"");
     send_error(res, access_.status, access_.message);
     return false;
+  }
+
+  // 200 while serving with a database that reads and writes; 503 while starting,
+  // stopping, or when the database cannot take writes (disk full, read-only).
+  void readiness(const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
+    Status s = ready ? service.ready() : Status::Unavailable("the server is starting or stopping");
+    if (s.ok()) return http::send_json(req, res, R"({"status":"ready"})");
+    send_error(res, 503, s.message());
   }
 
   void preflight(Route route, const httplib::Request& req, httplib::Response& res) const {
@@ -556,8 +618,8 @@ Status check_server_options(const ServerOptions& options) {
 }
 
 HttpServer::HttpServer(ListingService& service, TokenStore& tokens, const Clock& clock,
-                       ServerOptions options)
-    : impl_(std::make_unique<Impl>(service, tokens, clock, std::move(options))) {
+                       ServerOptions options, Metrics* metrics)
+    : impl_(std::make_unique<Impl>(service, tokens, clock, std::move(options), metrics)) {
   impl_->configure();
 }
 
@@ -586,11 +648,14 @@ int HttpServer::port() const { return impl_->port; }
 
 void HttpServer::serve() {
   impl_->serving = true;
+  impl_->ready = !impl_->stop_requested;
   if (!impl_->stop_requested) impl_->server.listen_after_bind();
+  impl_->ready = false;
   impl_->serving = false;
 }
 
 void HttpServer::stop() {
+  impl_->ready = false;
   impl_->stop_requested = true;
   // cpp-httplib's stop() does nothing until its loop runs: wait for serve() to reach it.
   while (impl_->serving && !impl_->server.is_running()) std::this_thread::yield();

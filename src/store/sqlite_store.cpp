@@ -2,6 +2,9 @@
 // whatever is queued in one transaction (group commit). Reads: a pool of read connections,
 // one per concurrently reading thread, which WAL mode lets run alongside the writer.
 #include <algorithm>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -56,8 +59,10 @@ struct WriteCommand {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(SqliteOptions options, CommitListener listener)
-      : options_(std::move(options)), listener_(std::move(listener)) {}
+  SqliteStore(SqliteOptions options, CommitListener listener, BatchListener batch_listener)
+      : options_(std::move(options)),
+        listener_(std::move(listener)),
+        batch_listener_(std::move(batch_listener)) {}
 
   ~SqliteStore() override {
     {
@@ -100,6 +105,28 @@ class SqliteStore final : public Store {
     if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
     if (rc != SQLITE_ROW) return sqlite::error_status(reader->handle(), rc, "read listing");
     return read_listing(*stmt);
+  }
+
+  Status check_ready() override {
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (stopping_) return Status::Unavailable("the server is shutting down");
+    }
+    {
+      // A failed last commit (disk full) stops counting once the disk has room again, so
+      // readiness recovers by itself, before the next write proves it.
+      std::lock_guard lock(health_mutex_);
+      struct statvfs fs {};
+      const bool room = ::statvfs(options_.path.c_str(), &fs) == 0 &&
+                        static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize >= k_room_for_writes;
+      if (!last_commit_.ok() && !room) return last_commit_;
+    }
+    if (::access(options_.path.c_str(), W_OK) != 0)
+      return Status::Unavailable("the database file cannot be written");
+    Reader reader(*this);
+    if (!reader.ok()) return reader.status;
+    auto one = reader->query_int("SELECT count(*) FROM (SELECT 1 FROM listings LIMIT 1)");
+    return one.ok() ? Status::Ok() : one.status();
   }
 
   Result<Page> list_page(const ListingQuery& query) override {
@@ -243,6 +270,11 @@ class SqliteStore final : public Store {
       if (c->result->ok() && listener_)
         listener_(c->result->value(), c->price_appended);
     }
+    if (s.ok() && batch_listener_) batch_listener_(batch.size());
+    {
+      std::lock_guard lock(health_mutex_);
+      last_commit_ = s;  // what readiness reports until the next batch
+    }
     for (WriteCommand* c : batch) c->done.set_value(std::move(*c->result));
   }
 
@@ -314,12 +346,18 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  // Free disk space that counts as room to write again after a failed commit.
+  static constexpr uint64_t k_room_for_writes = 1024 * 1024;
+
   // Large enough to amortize a commit over many writes, small enough that one batch
   // does not keep its first writer waiting long.
   static constexpr size_t k_max_batch = 256;
 
   const SqliteOptions options_;
   const CommitListener listener_;
+  const BatchListener batch_listener_;
+  std::mutex health_mutex_;
+  Status last_commit_;
   Connection writer_;  // used by the writer thread only (and open() before it starts)
   std::thread writer_thread_;
   sqlite::Checkpointer checkpointer_;
@@ -334,8 +372,10 @@ class SqliteStore final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
-                                                 CommitListener listener) {
-  auto store = std::make_unique<SqliteStore>(options, std::move(listener));
+                                                 CommitListener listener,
+                                                 BatchListener batch_listener) {
+  auto store =
+      std::make_unique<SqliteStore>(options, std::move(listener), std::move(batch_listener));
   if (Status s = store->open(); !s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
 }

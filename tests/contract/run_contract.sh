@@ -6,5 +6,7 @@ set -euo pipefail
 http_tests=$1 openapi=$2 validate=$3
 log=$(mktemp "${TMPDIR:-/tmp}/listingd-exchanges.XXXXXX")
 trap 'rm -f "$log"' EXIT
-LISTINGD_EXCHANGES_LOG=$log "$http_tests" >/dev/null
+out=$(mktemp "${TMPDIR:-/tmp}/listingd-http.XXXXXX")
+trap 'rm -f "$log" "$out"' EXIT
+LISTINGD_EXCHANGES_LOG=$log "$http_tests" >"$out" 2>&1 || { cat "$out"; exit 1; }
 /usr/bin/python3 "$validate" "$openapi" "$log"

@@ -49,15 +49,19 @@ inline ServerOptions test_options() {
   ServerOptions o;
   o.read_rate = 0;
   o.write_rate = 0;
+  o.log_level = LogLevel::off;  // the request-log test turns it on
   return o;
 }
 
 // A running server over a fresh database file, and a client to talk to it.
 struct Api {
-  explicit Api(ServerOptions options = test_options(), size_t cache_bytes = 1 << 20)
+  explicit Api(ServerOptions options = test_options(), size_t cache_bytes = 1 << 20,
+               Metrics* metrics = nullptr)
       : clock(t0), cache(cache_bytes) {
+    BatchListener batches;
+    if (metrics) batches = [metrics](size_t writes) { metrics->write_batch(writes); };
     auto opened = open_sqlite_store({.path = dir.file("listings.db")},
-                                    ListingService::cache_updater(cache));
+                                    ListingService::cache_updater(cache), batches);
     REQUIRE_MESSAGE(opened.ok(), opened.status().message());
     store = std::move(opened).value();
     auto opened_tokens = open_sqlite_token_store({.path = dir.file("listings.db")});
@@ -67,7 +71,7 @@ struct Api {
     options.host = options.host.empty() ? "127.0.0.1" : options.host;
     options.port = 0;
     REQUIRE(check_server_options(options).ok());
-    server = std::make_unique<HttpServer>(*service, *tokens, clock, options);
+    server = std::make_unique<HttpServer>(*service, *tokens, clock, options, metrics);
     REQUIRE(server->bind().ok());
     thread = std::thread([this] { server->serve(); });
     client = std::make_unique<httplib::Client>("127.0.0.1", server->port());

@@ -1,0 +1,43 @@
+// Internal to the http module: one line per answered request on stdout — time, request id,
+// client address, method, path, status, bytes, duration — as JSON (one object per line)
+// or as text. Never a header value, a token or a body: only what is listed here.
+//
+// Thread-safe (one mutex around the write).
+#pragma once
+
+#include <iosfwd>
+#include <mutex>
+#include <string>
+
+#include "listingd/server.h"
+
+namespace listingd::http {
+
+
+struct RequestLine {
+  std::string request_id, client, method, path;
+  int status = 0;
+  size_t bytes = 0;
+  double duration_ms = 0;
+  int64_t time_ms = 0;
+};
+
+class RequestLog {
+ public:
+  RequestLog(std::ostream& out, LogFormat format, LogLevel level)
+      : out_(out), format_(format), level_(level) {}
+  // Request lines are `info`; a 5xx is logged at `error`, so it shows whatever the level.
+  void write(const RequestLine& line);
+
+ private:
+  std::ostream& out_;
+  const LogFormat format_;
+  const LogLevel level_;
+  std::mutex mutex_;
+};
+
+// A request id: the client's X-Request-Id when it is a sane token (1-128 characters of
+// letters, digits, '-', '_', '.'), else a new random one.
+std::string request_id(const std::string& incoming);
+
+}  // namespace listingd::http

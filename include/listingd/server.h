@@ -49,6 +49,9 @@ struct ServerOptions {
   double read_rate = 100, read_burst = 200;
   double write_rate = 10, write_burst = 20;
 
+  // Where POST /admin/backup writes its copies; empty: that endpoint is off.
+  std::string backup_dir;
+
   // One line per request on stdout (see src/http/request_log.h).
   LogFormat log_format = LogFormat::json;
   LogLevel log_level = LogLevel::info;

@@ -38,6 +38,10 @@ class ListingService {
   // listing is streamed, each read in a short transaction of its own.
   Result<Store::Page> listings_after(int64_t after_id, size_t count);
 
+  // A backup of the database into `dir` (created if missing), named after the time:
+  // listingd-20260126T093000Z.db. Returns the file's path.
+  Result<std::string> backup(const std::string& dir);
+
   // Whether the database answers reads and takes writes (see Store::check_ready).
   Status ready() { return store_.check_ready(); }
 

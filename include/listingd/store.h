@@ -49,6 +49,11 @@ class Store {
   };
   virtual Result<Page> list_page(const ListingQuery& query) = 0;
 
+  // Writes a complete, consistent copy of the database to `file` while it stays in use
+  // (for SQLite, the online backup API: see backup_sqlite). Code::invalid when `file`
+  // exists.
+  virtual Status backup_to(const std::string& file) = 0;
+
   // Ok when the database answers reads and takes writes (the last commit did not fail);
   // Code::unavailable with the reason otherwise, or while the store is closing.
   virtual Status check_ready() = 0;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <map>
@@ -100,6 +101,10 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->envname("LISTINGD_SHUTDOWN_TIMEOUT")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  serve.add_option("--backup-dir", f.server.backup_dir,
+                   "where POST /admin/backup writes copies (default: backups/ beside the "
+                   "database)")
+      ->envname("LISTINGD_BACKUP_DIR");
   serve.add_option("--tls-cert", f.server.tls_cert,
                    "serve HTTPS with this PEM certificate (chain); needs --tls-key")
       ->envname("LISTINGD_TLS_CERT");
@@ -225,6 +230,9 @@ int serve(ServeFlags& flags) {
                                                   {"error", LogLevel::error},
                                                   {"off", LogLevel::off}};
   flags.server.log_level = levels.at(flags.log_level);
+  if (flags.server.backup_dir.empty())
+    flags.server.backup_dir =
+        (std::filesystem::path(flags.db.path).parent_path() / "backups").string();
   Metrics metrics;
   JsonCache cache(flags.cache_mb * 1024 * 1024);  // outlives the store, which updates it
   auto store = open_sqlite_store(flags.db, ListingService::cache_updater(cache),

@@ -4,10 +4,12 @@
 
 #include <httplib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <atomic>
 #include <thread>
 #include <cctype>
@@ -111,13 +113,14 @@ std::optional<std::pair<int, std::string>> framing_problem(const httplib::Reques
   const std::string encoding = lower(req.get_header_value("Content-Encoding"));
   if (!encoding.empty() && encoding != "identity")
     return {{415, "compressed request bodies are not accepted; send the JSON as it is"}};
-  if ((req.method == "POST" || req.method == "PUT") && lengths == 0 && !chunked)
+  if ((req.method == "POST" || req.method == "PUT") && lengths == 0 && !chunked &&
+      req.path != "/admin/backup")  // the one POST that takes no body
     return {{411, "a request body is required: send it with a Content-Length"}};
   return std::nullopt;
 }
 
 // The routes of the API, by path shape.
-enum class Route { none, listings, listing, prices, openapi, healthz, readyz, metrics };
+enum class Route { none, listings, listing, prices, openapi, healthz, readyz, metrics, backup };
 
 struct Match {
   Route route = Route::none;
@@ -130,6 +133,7 @@ Match match_route(std::string_view path) {
   if (path == "/healthz") return {Route::healthz, {}};
   if (path == "/readyz") return {Route::readyz, {}};
   if (path == "/metrics") return {Route::metrics, {}};
+  if (path == "/admin/backup") return {Route::backup, {}};
   constexpr std::string_view prefix = "/listings/";
   if (path.substr(0, prefix.size()) != prefix) return {};
   std::string_view rest = path.substr(prefix.size());
@@ -149,6 +153,7 @@ const char* route_label(std::string_view path) {
     case Route::healthz: return "/healthz";
     case Route::readyz: return "/readyz";
     case Route::metrics: return "/metrics";
+    case Route::backup: return "/admin/backup";
     case Route::none: return "other";
   }
   return "other";
@@ -159,11 +164,13 @@ const char* allowed_methods(Route route) {
   switch (route) {
     case Route::listings: return "GET, HEAD, POST, OPTIONS";
     case Route::listing: return "GET, HEAD, PUT, OPTIONS";
+    case Route::backup: return "POST, OPTIONS";
     default: return "GET, HEAD, OPTIONS";
   }
 }
 
 bool method_allowed(Route route, const std::string& method) {
+  if (route == Route::backup) return method == "POST" || method == "OPTIONS";
   if (method == "GET" || method == "HEAD" || method == "OPTIONS") return true;
   if (method == "POST") return route == Route::listings;
   if (method == "PUT") return route == Route::listing;
@@ -265,7 +272,7 @@ http::Need need_of(Route route, const std::string& method) {
   if (route == Route::healthz || route == Route::readyz || route == Route::openapi ||
       method == "OPTIONS")
     return http::Need::nothing;
-  if (route == Route::metrics) return http::Need::admin;
+  if (route == Route::metrics || route == Route::backup) return http::Need::admin;
   if (method == "POST" || method == "PUT") return http::Need::write;
   return http::Need::read;
 }
@@ -420,6 +427,7 @@ struct HttpServer::Impl {
     }
     const bool write = req.method == "POST" || req.method == "PUT";
     switch (m.route) {
+      case Route::backup: return backup(req, res);
       case Route::listings:
         return write ? create_listing(req, body, res) : list_listings(req, res);
       case Route::listing:
@@ -464,6 +472,18 @@ struct HttpServer::Impl {
     if (access_.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"listingd\"");
     send_error(res, access_.status, access_.message);
     return false;
+  }
+
+  // POST /admin/backup: a copy of the database in --backup-dir, made while serving.
+  void backup(const httplib::Request& req, httplib::Response& res) {
+    if (options.backup_dir.empty())
+      return send_error(res, 404, "backups over HTTP are off: start listingd with --backup-dir");
+    auto file = service.backup(options.backup_dir);
+    if (failed(file, res)) return;
+    struct stat st {};
+    ::stat(file->c_str(), &st);
+    nlohmann::json body = {{"file", *file}, {"bytes", static_cast<int64_t>(st.st_size)}};
+    http::send_json(req, res, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 201);
   }
 
   // 200 while serving with a database that reads and writes; 503 while starting,

@@ -1,6 +1,9 @@
 // The ListingAPI use cases (see service.h): cache first for reads, store for writes.
 #include "listingd/service.h"
 
+#include <algorithm>
+#include <filesystem>
+
 namespace listingd {
 
 using Kind = JsonCache::Kind;
@@ -49,6 +52,19 @@ Result<Store::Page> ListingService::listings_after(int64_t after_id, size_t coun
   query.limit = count;
   query.after = PagePosition{after_id, after_id};
   return store_.list_page(query);
+}
+
+Result<std::string> ListingService::backup(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::Unavailable("cannot create the backup directory " + dir);
+  std::string stamp = format_time(clock_.now_ms());  // 2026-01-26T09:30:00.000Z
+  stamp.erase(std::remove_if(stamp.begin(), stamp.end(), [](char c) { return c == '-' || c == ':'; }),
+              stamp.end());
+  stamp = stamp.substr(0, stamp.find('.')) + "Z";  // 20260126T093000Z
+  const std::string file = (std::filesystem::path(dir) / ("listingd-" + stamp + ".db")).string();
+  if (Status s = store_.backup_to(file); !s.ok()) return s;
+  return file;
 }
 
 Result<Listing> ListingService::create(const ListingWrite& fields) {

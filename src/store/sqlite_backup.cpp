@@ -71,7 +71,8 @@ Status check_copy(Connection& copy, const std::string& name) {
   auto integrity = pragma_rows(copy, "PRAGMA integrity_check");
   if (!integrity.ok()) return integrity.status();
   if (integrity->size() != 1 || integrity->front() != "ok")
-    return Status::Internal("the backup failed its integrity check: " + integrity->front());
+    return Status::Internal("the backup failed its integrity check: " +
+                            (integrity->empty() ? std::string("no answer") : integrity->front()));
   auto orphans = pragma_rows(copy, "PRAGMA foreign_key_check");
   if (!orphans.ok()) return orphans.status();
   if (!orphans->empty())

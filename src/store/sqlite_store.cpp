@@ -107,6 +107,8 @@ class SqliteStore final : public Store {
     return read_listing(*stmt);
   }
 
+  Status backup_to(const std::string& file) override { return backup_sqlite(options_.path, file); }
+
   Status check_ready() override {
     {
       std::lock_guard lock(queue_mutex_);

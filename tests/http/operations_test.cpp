@@ -13,47 +13,56 @@ namespace {
 struct CaptureStdout {
   CaptureStdout() : old(std::cout.rdbuf(text.rdbuf())) {}
   ~CaptureStdout() { std::cout.rdbuf(old); }
-  std::vector<json> lines() const {
-    std::vector<json> out;
-    std::istringstream in(text.str());
-    for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
-    return out;
-  }
   std::ostringstream text;
   std::streambuf* old;
 };
 }  // namespace
 
 TEST_CASE("one JSON line per request, with the request id; never a token or a body") {
-  CaptureStdout out;
+  std::string text;
+  std::string generated_id;
   {
-    ServerOptions options = test_options();
-    options.log_level = LogLevel::info;
-    Api api(options);
-    auto created = api.send("POST", "/listings", listing_body().dump(), "application/json",
-                            {{"X-Request-Id", "abc-123"}, {"Authorization", "Bearer lsd_secret"}});
-    CHECK(created.get_header_value("X-Request-Id") == "abc-123");
-    auto generated = api.get("/listings/1");
-    CHECK(generated.get_header_value("X-Request-Id").size() == 16);
-    auto refused = api.get("/listings/1", {{"X-Request-Id", "bad id with spaces"}});
-    CHECK(refused.get_header_value("X-Request-Id") != "bad id with spaces");
+    CaptureStdout out;  // doctest reports to stdout too: no CHECK while capturing
+    {
+      ServerOptions options = test_options();
+      options.log_level = LogLevel::info;
+      Api api(options);
+      api.send("POST", "/listings", listing_body().dump(), "application/json",
+               {{"X-Request-Id", "abc-123"}, {"Authorization", "Bearer lsd_secret"}});
+      generated_id = api.get("/listings/1").get_header_value("X-Request-Id");
+      api.get("/listings/1", {{"X-Request-Id", "bad id with spaces"}});
+    }  // the server stops: every line is written
+    text = out.text.str();
   }
-  const auto lines = out.lines();
+  std::vector<json> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
   REQUIRE(lines.size() == 3);
-  CHECK(lines[0]["request_id"] == "abc-123");
-  CHECK(lines[0]["method"] == "POST");
-  CHECK(lines[0]["path"] == "/listings");
-  CHECK(lines[0]["status"] == 401);  // a bad token, refused
-  CHECK(lines[0]["client"] == "127.0.0.1");
-  CHECK(lines[1]["status"] == 404);
-  CHECK(lines[1]["bytes"].get<int>() > 0);
+  // Lines come in the order answers finish, which need not be the order sent.
+  auto by_id = [&](const std::string& id) {
+    for (const auto& l : lines)
+      if (l["request_id"] == id) return l;
+    return json();
+  };
+  const json post = by_id("abc-123");
+  REQUIRE(post.is_object());
+  CHECK(post["method"] == "POST");
+  CHECK(post["path"] == "/listings");
+  CHECK(post["status"] == 401);  // a bad token, refused
+  CHECK(post["client"] == "127.0.0.1");
+  CHECK(generated_id.size() == 16);
+  const json get = by_id(generated_id);
+  REQUIRE(get.is_object());
+  CHECK(get["status"] == 404);
+  CHECK(get["bytes"].get<int>() > 0);
   for (const auto& l : lines) {
+    CHECK(l["request_id"] != "bad id with spaces");  // replaced by a fresh one
     for (const char* key : {"time", "level", "request_id", "client", "method", "path", "status",
                             "bytes", "duration_ms"})
       CHECK(l.contains(key));
   }
-  CHECK(out.text.str().find("lsd_secret") == std::string::npos);
-  CHECK(out.text.str().find("Appartement") == std::string::npos);
+  CHECK(text.find("lsd_secret") == std::string::npos);
+  CHECK(text.find("Appartement") == std::string::npos);
 }
 
 TEST_CASE("/metrics: Prometheus text; local clients before any token, admins after") {
@@ -93,4 +102,34 @@ TEST_CASE("/readyz: ready while serving with a working database") {
   CHECK(res.status == 200);
   CHECK(body_of(res) == json{{"status", "ready"}});
   CHECK(api.get("/healthz").status == 200);
+}
+
+TEST_CASE("POST /admin/backup: a consistent copy made while serving; admins only") {
+  TempDir backups;
+  ServerOptions options = test_options();
+  options.backup_dir = backups.file("copies");
+  Api api(options);
+  for (int i = 0; i < 5; ++i) REQUIRE(api.post(listing_body(1000 + i)).status == 201);
+  auto res = api.send("POST", "/admin/backup");  // a local client, no token yet
+  REQUIRE(res.status == 201);
+  const std::string file = body_of(res)["file"];
+  CHECK(file.rfind(backups.file("copies") + "/listingd-", 0) == 0);
+  CHECK(body_of(res)["bytes"].get<int64_t>() > 0);
+  {
+    auto copy = open_sqlite_store({.path = file});
+    REQUIRE(copy.ok());
+    ListingQuery all;
+    CHECK((*copy)->list_page(all)->listings.size() == 5);
+  }
+  auto admin = generate_token(), writer = generate_token();
+  REQUIRE(api.tokens->add({"ops", Role::admin, hash_token(*admin), t0, std::nullopt}).ok());
+  REQUIRE(api.tokens->add({"w", Role::writer, hash_token(*writer), t0, std::nullopt}).ok());
+  CHECK(api.send("POST", "/admin/backup").status == 401);
+  CHECK(api.send("POST", "/admin/backup", "", "", {{"Authorization", "Bearer " + *writer}}).status == 403);
+  api.clock.set(t1);  // another name
+  CHECK(api.send("POST", "/admin/backup", "", "", {{"Authorization", "Bearer " + *admin}}).status == 201);
+  CHECK(api.get("/admin/backup").status == 405);
+
+  Api off;  // no --backup-dir given to the server: the endpoint is off
+  CHECK(off.send("POST", "/admin/backup").status == 404);
 }

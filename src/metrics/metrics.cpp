@@ -7,7 +7,9 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <mutex>
+#include <unordered_map>
 
 #include "version.h"
 
@@ -44,6 +46,9 @@ struct Metrics::Impl {
 
   std::mutex sources_mutex;
   Sources sources;
+  // Tells Metrics objects apart (an address can be reused by the next one).
+  const uint64_t id = next_id.fetch_add(1) + 1;
+  static inline std::atomic<uint64_t> next_id{0};
 
   Impl() {
     BuildGauge().Name("listingd_build_info").Help("The running build").Register(registry)
@@ -56,11 +61,30 @@ Metrics::~Metrics() = default;
 
 void Metrics::request(const std::string& route, const std::string& method, int status,
                       double seconds) {
-  impl_->requests.Add({{"route", route}, {"method", method}, {"status", std::to_string(status)}})
-      .Increment();
-  static const prometheus::Histogram::BucketBoundaries buckets{
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
-  impl_->latency.Add({{"route", route}}, buckets).Observe(seconds);
+  // Family::Add looks the labels up under the family's lock; a request thread keeps the
+  // series it has used, so the hot path is one hash lookup and an atomic add.
+  struct Series {
+    prometheus::Counter* requests;
+    prometheus::Histogram* latency;
+  };
+  thread_local std::unordered_map<std::string, Series> known;
+  thread_local uint64_t owner = 0;
+  if (owner != impl_->id) {  // another Metrics (tests make several): start afresh
+    known.clear();
+    owner = impl_->id;
+  }
+  const std::string key = route + ' ' + method + ' ' + std::to_string(status);
+  auto it = known.find(key);
+  if (it == known.end()) {
+    static const prometheus::Histogram::BucketBoundaries buckets{
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+    Series s{&impl_->requests.Add(
+                 {{"route", route}, {"method", method}, {"status", std::to_string(status)}}),
+             &impl_->latency.Add({{"route", route}}, buckets)};
+    it = known.emplace(key, s).first;
+  }
+  it->second.requests->Increment();
+  it->second.latency->Observe(seconds);
 }
 
 void Metrics::write_batch(size_t writes) {

@@ -23,6 +23,11 @@ struct ImportFlags {
 
 int import_listings(const ImportFlags& flags) {
   const auto start = std::chrono::steady_clock::now();
+  if (flags.file == "-") {
+    std::cerr << "listingd: import reads a file, twice (every line is checked before any is "
+                 "written): save standard input to a file first\n";
+    return 2;
+  }
   std::vector<char> buffer(1 << 20);
   std::ifstream in;
   in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));

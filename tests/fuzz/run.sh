@@ -15,6 +15,8 @@ seconds=${1:-30}
 out=${2:-$root/build-fuzz}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+results="$out/fuzz-results.json"
+rm -f "$results"  # none, unless the targets build and run
 
 "$root/scripts/install-deps" clang-14 libclang-rt-14-dev
 cxx=$(command -v clang++-14 || command -v clang++)
@@ -49,7 +51,6 @@ for target in "${!sources[@]}"; do
   "$cxx" "${flags[@]}" "${objs[@]}" -o "$out/$target"
 done
 
-results="$out/fuzz-results.json"
 : >"$results"
 failed=0
 for target in fuzz_body fuzz_query; do

@@ -11,8 +11,10 @@
 
 namespace listingd::http {
 
-// Every JSON answer's Content-Type. The charset parameter also keeps cpp-httplib from
-// compressing bodies on its own: compression is done here, where the ETag is known.
+// Every JSON answer's Content-Type. cpp-httplib compresses on its own the bodies whose
+// Content-Type is exactly "application/json" (or any text/*); the charset parameter keeps
+// it from doing so for JSON, since compression is done here, where the ETag is known.
+// (text/* answers, the UI's, are handed over as content providers for the same reason.)
 inline constexpr const char* k_json = "application/json; charset=utf-8";
 
 void send_error(httplib::Response& res, int status, const std::string& message);

@@ -3,6 +3,7 @@
 // line would cost a system call per request on the hottest path.
 #include "request_log.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ostream>
@@ -89,12 +90,15 @@ void RequestLog::write(const RequestLine& l) {
            std::to_string(l.status) + " " + std::to_string(l.bytes) + " " + duration +
            "ms id=" + l.request_id + "\n";
   }
+  bool was_empty;
   {
     std::lock_guard lock(mutex_);
+    was_empty = pending_.empty();
     // If stdout stops taking lines, memory must not grow without bound: drop them.
     if (pending_.size() < k_max_pending) pending_ += text;
   }
-  wake_.notify_one();
+  // The writer sleeps only on an empty buffer: wake it (a system call) only then.
+  if (was_empty) wake_.notify_one();
 }
 
 void RequestLog::write_loop() {
@@ -110,8 +114,14 @@ void RequestLog::write_loop() {
       out_.flush();
       batch.clear();
     }
+    if (last) {
+      lock.lock();
+      if (pending_.empty()) return;
+      continue;
+    }
+    // Let lines gather: one wake-up and one write per few milliseconds, not per request.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
     lock.lock();
-    if (last && pending_.empty()) return;
   }
 }
 

@@ -88,37 +88,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-// Why a request's framing is refused before its body is read, if it is: what could
-// desynchronize a proxy and listingd (request smuggling), or make the server inflate or
-// wait for a body it cannot bound.
-std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& req,
-                                                          const ServerOptions& options) {
-  size_t header_bytes = 0;
-  for (const auto& [name, value] : req.headers) header_bytes += name.size() + value.size() + 4;
-  if (req.headers.size() > options.max_headers || header_bytes > options.max_header_bytes)
-    return {{431, "the request has more than " + std::to_string(options.max_headers) +
-                      " headers or " + std::to_string(options.max_header_bytes) +
-                      " bytes of them"}};
-  const size_t lengths = req.get_header_value_count("Content-Length");
-  const bool chunked = req.has_header("Transfer-Encoding");
-  const std::string length = req.get_header_value("Content-Length");
-  if (lengths > 1) return {{400, "the request has more than one Content-Length"}};
-  if (lengths == 1 && chunked)
-    return {{400, "the request has both Content-Length and Transfer-Encoding"}};
-  if (lengths == 1 && (length.empty() || length.size() > 18 ||
-                       length.find_first_not_of("0123456789") != std::string::npos))
-    return {{400, "the request's Content-Length is not a number"}};
-  if (chunked && lower(req.get_header_value("Transfer-Encoding")) != "chunked")
-    return {{400, "the only Transfer-Encoding accepted is chunked"}};
-  const std::string encoding = lower(req.get_header_value("Content-Encoding"));
-  if (!encoding.empty() && encoding != "identity")
-    return {{415, "compressed request bodies are not accepted; send the JSON as it is"}};
-  if ((req.method == "POST" || req.method == "PUT") && lengths == 0 && !chunked &&
-      req.path != "/admin/backup")  // the one POST that takes no body
-    return {{411, "a request body is required: send it with a Content-Length"}};
-  return std::nullopt;
-}
-
 // The routes of the API, by path shape.
 enum class Route { none, listings, listing, prices, openapi, healthz, readyz, metrics, backup };
 
@@ -176,6 +145,41 @@ bool method_allowed(Route route, const std::string& method) {
   if (method == "PUT") return route == Route::listing;
   return false;
 }
+
+// Whether a POST or PUT on `route` carries a body (all do but the backup trigger).
+bool takes_body(Route route) { return route != Route::backup; }
+
+// Why a request's framing is refused before its body is read, if it is: what could
+// desynchronize a proxy and listingd (request smuggling), or make the server inflate or
+// wait for a body it cannot bound.
+std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& req,
+                                                          const ServerOptions& options) {
+  size_t header_bytes = 0;
+  for (const auto& [name, value] : req.headers) header_bytes += name.size() + value.size() + 4;
+  if (req.headers.size() > options.max_headers || header_bytes > options.max_header_bytes)
+    return {{431, "the request has more than " + std::to_string(options.max_headers) +
+                      " headers or " + std::to_string(options.max_header_bytes) +
+                      " bytes of them"}};
+  const size_t lengths = req.get_header_value_count("Content-Length");
+  const bool chunked = req.has_header("Transfer-Encoding");
+  const std::string length = req.get_header_value("Content-Length");
+  if (lengths > 1) return {{400, "the request has more than one Content-Length"}};
+  if (lengths == 1 && chunked)
+    return {{400, "the request has both Content-Length and Transfer-Encoding"}};
+  if (lengths == 1 && (length.empty() || length.size() > 18 ||
+                       length.find_first_not_of("0123456789") != std::string::npos))
+    return {{400, "the request's Content-Length is not a number"}};
+  if (chunked && lower(req.get_header_value("Transfer-Encoding")) != "chunked")
+    return {{400, "the only Transfer-Encoding accepted is chunked"}};
+  const std::string encoding = lower(req.get_header_value("Content-Encoding"));
+  if (!encoding.empty() && encoding != "identity")
+    return {{415, "compressed request bodies are not accepted; send the JSON as it is"}};
+  if ((req.method == "POST" || req.method == "PUT") && lengths == 0 && !chunked &&
+      takes_body(match_route(req.path).route))
+    return {{411, "a request body is required: send it with a Content-Length"}};
+  return std::nullopt;
+}
+
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "listingd/server.h"
+#include "listingd/thread_name.h"
 #include "listingd/store.h"
 #include "version.h"
 
@@ -176,6 +177,7 @@ class StopOnSignal {
  public:
   StopOnSignal(HttpServer& server, std::chrono::seconds grace) {
     waiter_ = std::thread([this, &server, grace] {
+      name_this_thread("lsd-signals");
       const sigset_t signals = stop_signals();
       int sig = 0;
       sigwait(&signals, &sig);

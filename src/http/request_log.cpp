@@ -10,6 +10,7 @@
 #include <random>
 
 #include "listingd/clock.h"
+#include "listingd/thread_name.h"
 
 namespace listingd::http {
 namespace {
@@ -53,7 +54,10 @@ constexpr size_t k_max_pending = 8 * 1024 * 1024;
 
 RequestLog::RequestLog(std::ostream& out, LogFormat format, LogLevel level)
     : out_(out), format_(format), level_(level) {
-  if (level_ != LogLevel::off) writer_ = std::thread([this] { write_loop(); });
+  if (level_ != LogLevel::off) writer_ = std::thread([this] {
+      name_this_thread("lsd-log");
+      write_loop();
+    });
 }
 
 RequestLog::~RequestLog() {

@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "listingd/thread_name.h"
+
 namespace listingd::http {
 namespace {
 // How long a worker above the minimum waits for work before it ends.
@@ -26,7 +28,10 @@ void WorkerPool::start_worker() {
   ended_.clear();
   ++alive_;
   auto self = threads_.emplace(threads_.end());
-  *self = std::thread([this, self] { work(self); });
+  *self = std::thread([this, self] {
+    name_this_thread("lsd-http");
+    work(self);
+  });
 }
 
 void WorkerPool::enqueue(std::function<void()> fn) {

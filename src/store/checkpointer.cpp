@@ -1,6 +1,8 @@
 // The background WAL checkpointer (see checkpointer.h).
 #include "checkpointer.h"
 
+#include "listingd/thread_name.h"
+
 namespace listingd::sqlite {
 namespace {
 // How far past the threshold the WAL may grow before the writer helps: 16 x 1000 pages
@@ -14,7 +16,10 @@ Status Checkpointer::start(const std::string& path, int busy_timeout_ms) {
   // Until it has read the file, a connection does not know it is in WAL mode, and its
   // checkpoints do nothing.
   if (auto r = conn_.query_int("PRAGMA journal_mode=WAL"); !r.ok()) return r.status();
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("lsd-checkpoint");
+    loop();
+  });
   return Status::Ok();
 }
 

@@ -4,13 +4,15 @@
 --   BENCH_MODE    get      GET /listings/{id}                       (W1)
 --                 prices   GET /listings/{id}/prices                (W2)
 --                 search   GET /listings?city=..&building_type=..&limit=50&sort=-price (W3)
---                 put      PUT /listings/{id}, full body, random price (W4)
+--                 put      PUT /listings/{id}: the listing as it is, new price (W4)
 --                 post     POST /listings                           (W5)
 --                 mixed    45% get, 45% prices, 10% put             (W6)
 --                 static   GET BENCH_PATH, always the same           (the nginx baseline)
 --   BENCH_ID_MAX  ids are drawn uniformly from 1..BENCH_ID_MAX
 --   BENCH_CITIES  cities for `search`, separated by "|" (rotated in turn)
 --   BENCH_PATH    the path for `static`
+--   BENCH_LISTINGS  for `put`: a file of lines "id<TAB>listing as JSON, without its
+--                 price"; each PUT takes one at random and sends it with a new price
 --
 -- Every mode builds its request in request(), so the client does the same work per request
 -- for listingd and for nginx. There is no response() callback (it slows wrk a lot); wrk
@@ -48,16 +50,36 @@ local function random_id()
   return math.random(1, id_max)
 end
 
--- A full, valid listing; only the price changes from one request to the next, so that
--- every PUT appends a price-history entry.
+local function random_price()
+  return string.format("%d.%02d", math.random(50000, 2000000), math.random(0, 99))
+end
+
+-- A full, valid listing for POST; only the price changes from one request to the next.
 local function listing_body()
   return string.format([[{"name":"Appartement lumineux, benchmark",]] ..
     [["postal_address":{"street_address":"12 rue de Rivoli","postal_code":"75004",]] ..
     [["city":"Paris","country":"FR"},]] ..
     [["description":"Séjour traversant, cuisine équipée, cave.\nProche métro.",]] ..
-    [["building_type":"APARTMENT","latest_price_eur":%d.%02d,"surface_area_m2":67.5,]] ..
+    [["building_type":"APARTMENT","latest_price_eur":%s,"surface_area_m2":67.5,]] ..
     [["rooms_count":3,"bedrooms_count":2,"contact_phone_number":"+33612345678"}]],
-    math.random(50000, 2000000), math.random(0, 99))
+    random_price())
+end
+
+-- The listings `put` changes (BENCH_LISTINGS), read once per wrk thread.
+local put_ids, put_rest = {}, {}
+local function load_put_listings()
+  local path = os.getenv("BENCH_LISTINGS")
+  if not path then return end
+  local file = io.open(path, "r")
+  if not file then return end
+  for line in file:lines() do
+    local id, json = string.match(line, "^(%d+)\t{(.*)$")
+    if id then
+      put_ids[#put_ids + 1] = id
+      put_rest[#put_rest + 1] = json
+    end
+  end
+  file:close()
 end
 
 local function get()
@@ -68,8 +90,12 @@ local function prices()
   return wrk.format("GET", "/listings/" .. random_id() .. "/prices")
 end
 
+-- A listing as it is, with a new price: one price-history entry per PUT, and no other
+-- field changes (a client PUTs back what it read, with the price it changed).
 local function put()
-  return wrk.format("PUT", "/listings/" .. random_id(), json_headers, listing_body())
+  local k = math.random(1, #put_ids)
+  return wrk.format("PUT", "/listings/" .. put_ids[k], json_headers,
+                    '{"latest_price_eur":' .. random_price() .. "," .. put_rest[k])
 end
 
 local function post()
@@ -98,6 +124,10 @@ local make = modes[mode] or error("unknown BENCH_MODE " .. mode)
 
 function init(args)
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  if mode == "put" or mode == "mixed" then
+    load_put_listings()
+    if #put_ids == 0 then error("BENCH_LISTINGS names no readable listings") end
+  end
 end
 
 request = make

@@ -70,7 +70,8 @@ class TokenStore {
   virtual Status add(const TokenRecord& token) = 0;
   // Every token, by name.
   virtual Result<std::vector<TokenRecord>> list() = 0;
-  // Deletes the token: it stops working at once. Code::not_found for an unknown name.
+  // Deletes the token: it stops working at once in this process, and within a second in
+  // another one serving the same file. Code::not_found for an unknown name.
   virtual Status revoke(const std::string& name) = 0;
   // The token whose hash this is, if any.
   virtual Result<std::optional<TokenRecord>> find(const std::string& hash) = 0;

@@ -2,6 +2,7 @@
 // the SQL that writes listings and prices, shared by the store and the bulk loader.
 #pragma once
 
+#include <iterator>
 #include <string>
 
 #include "listingd/listing.h"
@@ -67,6 +68,49 @@ inline Listing read_listing(const Statement& row) {
   l.created_ms = row.int64(13);
   l.updated_ms = row.int64(14);
   return l;
+}
+
+// The columns of the writable fields, in the order bind_fields binds them (?1..?12).
+inline constexpr const char* k_writable_columns[] = {
+    "name", "street_address", "postal_code", "city", "country", "description",
+    "building_type", "price_cents", "surface_area_m2", "rooms_count", "bedrooms_count",
+    "contact_phone_number"};
+
+// Which writable fields differ between two listings: bit k set when column
+// k_writable_columns[k] (parameter ?k+1) differs.
+inline unsigned changed_columns(const ListingWrite& a, const ListingWrite& b) {
+  const bool differ[] = {
+      a.name != b.name,
+      a.postal_address.street_address != b.postal_address.street_address,
+      a.postal_address.postal_code != b.postal_address.postal_code,
+      a.postal_address.city != b.postal_address.city,
+      a.postal_address.country != b.postal_address.country,
+      a.description != b.description,
+      a.building_type != b.building_type,
+      a.price_cents != b.price_cents,
+      a.surface_area_m2 != b.surface_area_m2,
+      a.rooms_count != b.rooms_count,
+      a.bedrooms_count != b.bedrooms_count,
+      a.contact_phone_number != b.contact_phone_number};
+  unsigned mask = 0;
+  for (unsigned k = 0; k < std::size(differ); ++k) mask |= differ[k] ? 1u << k : 0u;
+  return mask;
+}
+
+// The UPDATE of listing ?14 that sets the columns in `changed` (a changed_columns mask,
+// bound by bind_fields) and updated_ms (?13). Only those: SQLite rewrites the entries of
+// every index on a column a statement sets, even to the same value, and a price change
+// would otherwise move the postal-code and city indexes too.
+inline std::string update_listing_sql(unsigned changed) {
+  std::string sql = "UPDATE listings SET ";
+  for (unsigned k = 0; k < std::size(k_writable_columns); ++k) {
+    if (!(changed & (1u << k))) continue;
+    sql += k_writable_columns[k];
+    sql += " = ?";
+    sql += std::to_string(k + 1);
+    sql += ", ";
+  }
+  return sql + "updated_ms = ?13 WHERE id = ?14";
 }
 
 // Binds the writable fields as ?1..?12, the order every listing write uses.

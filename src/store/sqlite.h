@@ -71,9 +71,10 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Opens `path` with `flags` (SQLITE_OPEN_*); the connection is used by one thread at a
-  // time, so SQLite's own mutexes are off.
-  Status open(const std::string& path, int flags);
+  // Opens `path` with `flags` (SQLITE_OPEN_*) through the VFS named `vfs` (nullptr:
+  // SQLite's default); the connection is used by one thread at a time, so SQLite's own
+  // mutexes are off.
+  Status open(const std::string& path, int flags, const char* vfs = nullptr);
   sqlite3* handle() const { return db_; }
 
   // Runs SQL without results (one or more statements).

@@ -12,10 +12,12 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
 #include "listingd/store.h"
+#include "listingd/thread_name.h"
 #include "checkpointer.h"
 #include "listing_rows.h"
 #include "page_query.h"
@@ -34,13 +36,6 @@ using sqlite::read_listing;
 
 const std::string k_select_listing =
     std::string("SELECT ") + k_listing_columns + " FROM listings WHERE id = ?1";
-constexpr const char* k_update_listing =
-    "UPDATE listings SET name = ?1, street_address = ?2, postal_code = ?3, city = ?4, "
-    "country = ?5, description = ?6, building_type = ?7, price_cents = ?8, "
-    "surface_area_m2 = ?9, rooms_count = ?10, bedrooms_count = ?11, "
-    "contact_phone_number = ?12, updated_ms = ?13 WHERE id = ?14";
-constexpr const char* k_select_current =
-    "SELECT price_cents, created_ms, updated_ms FROM listings WHERE id = ?1";
 constexpr const char* k_select_history =
     "SELECT price_cents, created_ms FROM price_history WHERE listing_id = ?1 "
     "ORDER BY created_ms, id";
@@ -80,7 +75,10 @@ class SqliteStore final : public Store {
     if (Status s = checkpointer_.start(options_.path, options_.busy_timeout_ms); !s.ok())
       return s;
     checkpointer_.watch(writer_);
-    writer_thread_ = std::thread([this] { write_loop(); });
+    writer_thread_ = std::thread([this] {
+      name_this_thread("lsd-writer");
+      write_loop();
+    });
     return Status::Ok();
   }
 
@@ -312,20 +310,24 @@ class SqliteStore final : public Store {
 
   Result<Listing> apply_update(int64_t id, WriteCommand& c) {
     Status s;
-    Statement* current = writer_.prepare(k_select_current, s);
+    Statement* current = writer_.prepare(k_select_listing.c_str(), s);
     if (!current) return s;
     current->bind(1, id);
     int rc = current->step();
     if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
     if (rc != SQLITE_ROW) return sqlite::error_status(writer_.handle(), rc, "read listing");
-    const int64_t old_price = current->int64(0);
-    const int64_t created_ms = current->int64(1);
+    const Listing old = read_listing(*current);
+    current->reset();
+    const int64_t old_price = old.fields.price_cents;
     // Never before the previous write: a clock read earlier by a writer queued later, or
     // a clock stepped back, must not put history out of write order.
-    const int64_t now_ms = std::max(c.now_ms, current->int64(2));
-    current->reset();
+    const int64_t now_ms = std::max(c.now_ms, old.updated_ms);
 
-    Statement* update = writer_.prepare(k_update_listing, s);
+    const unsigned changed = sqlite::changed_columns(old.fields, c.fields);
+    auto sql = update_sql_.find(changed);
+    if (sql == update_sql_.end())
+      sql = update_sql_.emplace(changed, sqlite::update_listing_sql(changed)).first;
+    Statement* update = writer_.prepare(sql->second.c_str(), s);
     if (!update) return s;
     bind_fields(*update, c.fields);
     update->bind(13, now_ms).bind(14, id);
@@ -335,7 +337,7 @@ class SqliteStore final : public Store {
       if (s = append_price(id, c.fields.price_cents, now_ms); !s.ok()) return s;
       c.price_appended = true;
     }
-    return Listing{id, c.fields, created_ms, now_ms};
+    return Listing{id, c.fields, old.created_ms, now_ms};
   }
 
   Status append_price(int64_t id, int64_t price_cents, int64_t now_ms) {
@@ -361,6 +363,7 @@ class SqliteStore final : public Store {
   std::mutex health_mutex_;
   Status last_commit_;
   Connection writer_;  // used by the writer thread only (and open() before it starts)
+  std::unordered_map<unsigned, std::string> update_sql_;  // by changed columns; writer only
   std::thread writer_thread_;
   sqlite::Checkpointer checkpointer_;
   std::mutex queue_mutex_;

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "listingd/embedded.h"
 #include "listingd/store.h"
@@ -107,6 +109,57 @@ TEST_CASE("an update that keeps the price appends nothing; ties keep write order
   CHECK((*h)[1].price_cents == 300);
   CHECK((*h)[2].price_cents == 200);
   CHECK((*h)[3].price_cents == 400);
+}
+
+TEST_CASE("an update stores every field it changes, one field or all at once") {
+  // The UPDATE sets only the columns that differ: each one alone, and all together.
+  TempDir dir;
+  auto store = open_store(dir.file("a.db"));
+  const int64_t id = store->create(fields(100), t0)->id;
+  ListingWrite all;
+  all.name = "Maison de ville";
+  all.postal_address = {"Rue Haute 3", "1000", "Bruxelles", "BE"};
+  all.description = "Trois façades";
+  all.building_type = BuildingType::house;
+  all.price_cents = 45000000;
+  all.surface_area_m2 = 140.25;
+  all.rooms_count = 6;
+  all.bedrooms_count = 3;
+  all.contact_phone_number = "+3221234567";
+  const std::vector<std::function<void(ListingWrite&)>> changes = {
+      [&](ListingWrite& w) { w.name = all.name; },
+      [&](ListingWrite& w) { w.postal_address.street_address = all.postal_address.street_address; },
+      [&](ListingWrite& w) { w.postal_address.postal_code = all.postal_address.postal_code; },
+      [&](ListingWrite& w) { w.postal_address.city = all.postal_address.city; },
+      [&](ListingWrite& w) { w.postal_address.country = all.postal_address.country; },
+      [&](ListingWrite& w) { w.description = all.description; },
+      [&](ListingWrite& w) { w.building_type = all.building_type; },
+      [&](ListingWrite& w) { w.price_cents = all.price_cents; },
+      [&](ListingWrite& w) { w.surface_area_m2 = all.surface_area_m2; },
+      [&](ListingWrite& w) { w.rooms_count = all.rooms_count; },
+      [&](ListingWrite& w) {  // more bedrooms need more rooms
+        w.rooms_count = all.rooms_count;
+        w.bedrooms_count = all.bedrooms_count;
+      },
+      [&](ListingWrite& w) { w.contact_phone_number = all.contact_phone_number; }};
+  int64_t now = t0;
+  for (size_t k = 0; k < changes.size(); ++k) {
+    CAPTURE(k);
+    REQUIRE(store->update(id, fields(100), ++now).ok());
+    ListingWrite one = fields(100);
+    changes[k](one);
+    REQUIRE(store->update(id, one, ++now).ok());
+    auto read = store->get(id);
+    REQUIRE(read.ok());
+    CHECK(read->fields == one);
+    CHECK(read->updated_ms == now);
+  }
+  REQUIRE(store->update(id, all, ++now).ok());
+  CHECK(store->get(id)->fields == all);
+  REQUIRE(store->update(id, fields(100), ++now).ok());  // and back, the phone number removed
+  CHECK(store->get(id)->fields == fields(100));
+  CHECK(query_int(dir.file("a.db"),
+                  "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'") == 0);
 }
 
 TEST_CASE("unknown ids are not found, and a failed update changes nothing") {

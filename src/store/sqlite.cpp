@@ -58,8 +58,15 @@ Status open_connection(Connection& conn, const SqliteOptions& options, bool writ
   }
   std::string pragmas = std::string("PRAGMA foreign_keys=ON; PRAGMA synchronous=") +
                         (options.synchronous == Synchronous::full ? "FULL" : "NORMAL") + ";";
-  if (!writer) pragmas += "PRAGMA query_only=ON;";
-  if (writer) pragmas += "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;";
+  if (writer) {
+    // Each write runs in a savepoint, whose statement journal would otherwise spill into a
+    // temporary file past 64 KiB; and a page cache of 64 MB keeps the inner pages of every
+    // table and index, so an update reads about 2 pages from the kernel, not 10 (both
+    // measured on W4).
+    pragmas += "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;";
+  } else {
+    pragmas += "PRAGMA query_only=ON;";
+  }
   return conn.exec(pragmas);
 }
 

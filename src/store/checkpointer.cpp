@@ -5,9 +5,18 @@
 
 namespace listingd::sqlite {
 namespace {
-// How far past the threshold the WAL may grow before the writer helps: 16 x 1000 pages
-// (64 MiB) measured best here, as more updates of one page then coalesce in one copy.
-constexpr int k_catch_up_factor = 16;
+// What is left to copy, in frames, below which the writer copies it to start the WAL over.
+constexpr int k_small_rest = 1000;
+// Past restart_at times this, the writer waits for copies in progress and copies the rest.
+constexpr int k_limit_factor = 4;
+
+// How far copies got: the WAL's generation (high half; it changes when the WAL starts
+// over) and the frames of that generation copied back (low half).
+int64_t progress(uint32_t generation, int copied) {
+  return (int64_t{generation} << 32) | static_cast<uint32_t>(copied);
+}
+uint32_t generation_of(int64_t progress) { return static_cast<uint32_t>(progress >> 32); }
+int copied_of(int64_t progress) { return static_cast<int>(progress & 0xFFFFFFFF); }
 }  // namespace
 
 Status Checkpointer::start(const std::string& path, int busy_timeout_ms) {
@@ -30,14 +39,24 @@ void Checkpointer::watch(Connection& writer) {
 
 int Checkpointer::on_commit(void* self, sqlite3*, const char*, int frames) {
   auto* c = static_cast<Checkpointer*>(self);
-  if (frames >= c->threshold_) {
+  int64_t now = c->progress_.load();
+  if (frames < c->wal_frames_) {  // the WAL started over: nothing of it is copied yet
+    now = progress(generation_of(now) + 1, 0);
+    c->progress_ = now;
+  }
+  c->wal_frames_ = frames;
+  const int left = frames - copied_of(now);
+  const bool start_over = frames >= c->restart_at_;
+  if (start_over && left <= k_small_rest) {
+    c->catch_up_ = true;  // the writer's part; no new copy that it would have to wait for
+  } else if (left >= c->window_ || start_over) {
     {
       std::lock_guard lock(c->mutex_);
       c->pending_ = true;
     }
     c->wake_.notify_one();
   }
-  if (frames >= k_catch_up_factor * c->threshold_) c->catch_up_ = true;
+  if (frames >= k_limit_factor * c->restart_at_) c->must_catch_up_ = true;
   return SQLITE_OK;
 }
 
@@ -49,18 +68,39 @@ void Checkpointer::loop() {
       if (stopping_) return;
       pending_ = false;
     }
-    // PASSIVE: copies what no reader still needs, and never blocks the writer or readers.
     std::lock_guard lock(checkpointing_);
-    sqlite3_wal_checkpoint_v2(conn_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                              nullptr);
+    copy();
   }
 }
 
-void Checkpointer::catch_up(Connection& writer) {
-  if (!catch_up_.exchange(false)) return;
-  std::lock_guard lock(checkpointing_);  // wait for the background pass, then copy the rest
-  sqlite3_wal_checkpoint_v2(writer.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                            nullptr);
+void Checkpointer::copy() {
+  // PASSIVE: copies what no reader still needs, and never blocks the writer or readers.
+  const int64_t before = progress_.load();
+  int wal_frames = 0, copied = 0;
+  if (sqlite3_wal_checkpoint_v2(conn_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames,
+                                &copied) != SQLITE_OK)
+    return;
+  // Recorded unless the WAL started over meanwhile (then what was copied is of the old one).
+  int64_t expected = before;
+  while (generation_of(expected) == generation_of(before) &&
+         !progress_.compare_exchange_weak(expected, progress(generation_of(before), copied))) {
+  }
+}
+
+void Checkpointer::catch_up() {
+  // With this thread's connection, not the writer's: a checkpoint through the writer's
+  // connection would empty its page cache, which the next batches would then read back.
+  if (must_catch_up_.exchange(false)) {  // the copies fell behind: wait for them
+    std::lock_guard lock(checkpointing_);
+    catch_up_ = false;
+    copy();
+    return;
+  }
+  if (!catch_up_.load()) return;
+  std::unique_lock lock(checkpointing_, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // a copy is running: look again after the next batch
+  catch_up_ = false;
+  copy();
 }
 
 void Checkpointer::stop() {

@@ -242,7 +242,7 @@ class SqliteStore final : public Store {
         queue_.erase(queue_.begin(), queue_.begin() + n);
       }
       commit_batch(batch);
-      checkpointer_.catch_up(writer_);
+      checkpointer_.catch_up();
     }
   }
 

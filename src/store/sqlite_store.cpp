@@ -5,10 +5,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -47,9 +47,9 @@ struct WriteCommand {
   std::optional<int64_t> id;
   const ListingWrite& fields;
   int64_t now_ms;
-  std::promise<Result<Listing>> done;
   std::optional<Result<Listing>> result;  // set by the writer
   bool price_appended = false;
+  std::atomic<uint32_t> answered{0};  // 1 once `result` is final; the waiter waits on it
 };
 
 class SqliteStore final : public Store {
@@ -83,12 +83,12 @@ class SqliteStore final : public Store {
   }
 
   Result<Listing> create(const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command{std::nullopt, fields, now_ms, {}, std::nullopt};
+    WriteCommand command{std::nullopt, fields, now_ms};
     return submit(command);
   }
 
   Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command{id, fields, now_ms, {}, std::nullopt};
+    WriteCommand command{id, fields, now_ms};
     return submit(command);
   }
 
@@ -218,14 +218,14 @@ class SqliteStore final : public Store {
 
   // Queues a write for the writer thread and waits until it is committed (or failed).
   Result<Listing> submit(WriteCommand& command) {
-    auto done = command.done.get_future();
     {
       std::lock_guard lock(queue_mutex_);
       if (stopping_) return Status::Unavailable("the server is shutting down");
       queue_.push_back(&command);
     }
     queue_ready_.notify_one();
-    return done.get();
+    command.answered.wait(0, std::memory_order_acquire);
+    return std::move(*command.result);
   }
 
   // The writer thread: takes whatever is queued and commits it in one transaction (group
@@ -275,7 +275,14 @@ class SqliteStore final : public Store {
       std::lock_guard lock(health_mutex_);
       last_commit_ = s;  // what readiness reports until the next batch
     }
-    for (WriteCommand* c : batch) c->done.set_value(std::move(*c->result));
+    for (WriteCommand* c : batch) answer(*c);
+  }
+
+  // Wakes the thread waiting for `c`, which may then end `c`'s life: only the atomic's
+  // address is used after the store (a futex wake, which tolerates that).
+  static void answer(WriteCommand& c) {
+    c.answered.store(1, std::memory_order_release);
+    c.answered.notify_one();
   }
 
   Result<Listing> in_savepoint(WriteCommand& c) {

@@ -44,6 +44,9 @@ constexpr const char* k_listing_exists = "SELECT 1 FROM listings WHERE id = ?1";
 // A create (id empty) or update waiting for the writer thread; lives on the stack of the
 // thread that waits for its result.
 struct WriteCommand {
+  WriteCommand(std::optional<int64_t> id, const ListingWrite& fields, int64_t now_ms)
+      : id(id), fields(fields), now_ms(now_ms) {}
+
   std::optional<int64_t> id;
   const ListingWrite& fields;
   int64_t now_ms;

@@ -6,7 +6,7 @@
 namespace listingd::sqlite {
 namespace {
 // What is left to copy, in frames, below which the writer copies it to start the WAL over.
-constexpr int k_small_rest = 1000;
+constexpr int k_small_rest = 200;
 // Past restart_at times this, the writer waits for copies in progress and copies the rest.
 constexpr int k_limit_factor = 4;
 

@@ -30,8 +30,11 @@ namespace listingd::sqlite {
 
 class Checkpointer {
  public:
-  // Frames of 4 KiB pages: a window of 32 MiB, a restart past 128 MiB.
-  explicit Checkpointer(int window = 8000, int restart_at = 32000)
+  // Frames of 4 KiB pages: a window of 64 MiB, a restart past 256 MiB, the file bounded
+  // at 1 GiB. Measured on W4 (updates/s, three runs each): window 8 000 / restart 32 000
+  // 10 900-11 500; 16 000 / 64 000 11 500-13 000; 16 000 / 128 000 12 100-13 800. Each
+  // restart pauses writes for one copy of the last frames and its fsync (p99 80-110 ms).
+  explicit Checkpointer(int window = 16000, int restart_at = 64000)
       : window_(window), restart_at_(restart_at) {}
   ~Checkpointer() { stop(); }
 

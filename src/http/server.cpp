@@ -1,5 +1,6 @@
-// The HTTP server: routing of the ListingAPI, request checks, and the mapping of every
-// outcome to a status and a JSON body. Handlers stay thin: parse, call the Store, answer.
+// The HTTP server: each request's framing checked (request_body.h), its route found
+// (routes.h), access and rate limits applied, the handler run, and every outcome mapped
+// to a status and a JSON body. Handlers stay thin: parse, call the service, answer.
 #include "listingd/server.h"
 
 #include <httplib.h>
@@ -13,13 +14,14 @@
 #include <atomic>
 #include <thread>
 #include <cctype>
-#include <charconv>
 
 #include "access.h"
 #include "client_address.h"
 #include "cors.h"
 #include "rate_limit.h"
+#include "request_body.h"
 #include "request_log.h"
+#include "routes.h"
 #include "worker_pool.h"
 #include "responses.h"
 #include "ui.h"
@@ -31,33 +33,19 @@
 namespace listingd {
 namespace {
 
+using http::Body;
+using http::Match;
+using http::Route;
+using http::allowed_methods;
+using http::framing_problem;
+using http::is_json_content_type;
 using http::k_json;
+using http::match_route;
+using http::method_allowed;
+using http::need_of;
+using http::parse_id;
+using http::route_label;
 using http::send_error;
-
-// A listing id from a path segment: a positive integer that fits in 64 bits (signed, as
-// SQLite stores it). Anything else names no listing.
-std::optional<int64_t> parse_id(std::string_view s) {
-  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
-  int64_t id = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
-  if (ec != std::errc() || end != s.data() + s.size() || id <= 0) return std::nullopt;
-  return id;
-}
-
-// True when the Content-Type is application/json, with no charset or charset=utf-8.
-bool is_json_content_type(const std::string& header) {
-  std::string lower = header;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  lower.erase(std::remove_if(lower.begin(), lower.end(), [](char c) { return c == ' ' || c == '\t'; }),
-              lower.end());
-  size_t semi = lower.find(';');
-  if (lower.substr(0, semi) != "application/json") return false;
-  if (semi == std::string::npos) return true;
-  std::string params = lower.substr(semi + 1);
-  return params.empty() || params == "charset=utf-8" || params == "charset=\"utf-8\"";
-}
 
 // Percent-encodes a query parameter's name or value (RFC 3986 unreserved kept as is).
 std::string url_encode(const std::string& s) {
@@ -83,162 +71,8 @@ std::string next_page_url(const httplib::Request& req, const std::string& cursor
   return url + "cursor=" + url_encode(cursor);
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-// The routes of the API, by path shape.
-enum class Route { none, listings, listing, prices, openapi, healthz, readyz, metrics, backup };
-
-struct Match {
-  Route route = Route::none;
-  std::string_view id;  // the {id} segment, for listing and prices
-};
-
-Match match_route(std::string_view path) {
-  if (path == "/listings") return {Route::listings, {}};
-  if (path == "/openapi.yaml") return {Route::openapi, {}};
-  if (path == "/healthz") return {Route::healthz, {}};
-  if (path == "/readyz") return {Route::readyz, {}};
-  if (path == "/metrics") return {Route::metrics, {}};
-  if (path == "/admin/backup") return {Route::backup, {}};
-  constexpr std::string_view prefix = "/listings/";
-  if (path.substr(0, prefix.size()) != prefix) return {};
-  std::string_view rest = path.substr(prefix.size());
-  size_t slash = rest.find('/');
-  if (slash == std::string_view::npos) return {Route::listing, rest};
-  if (rest.substr(slash) == "/prices") return {Route::prices, rest.substr(0, slash)};
-  return {};
-}
-
-// The route's name in metrics: its path template, so that ids do not make new series.
-const char* route_label(std::string_view path) {
-  switch (match_route(path).route) {
-    case Route::listings: return "/listings";
-    case Route::listing: return "/listings/{id}";
-    case Route::prices: return "/listings/{id}/prices";
-    case Route::openapi: return "/openapi.yaml";
-    case Route::healthz: return "/healthz";
-    case Route::readyz: return "/readyz";
-    case Route::metrics: return "/metrics";
-    case Route::backup: return "/admin/backup";
-    case Route::none: return "other";
-  }
-  return "other";
-}
-
-// The methods each route answers (HEAD goes with GET; OPTIONS is always answered).
-const char* allowed_methods(Route route) {
-  switch (route) {
-    case Route::listings: return "GET, HEAD, POST, OPTIONS";
-    case Route::listing: return "GET, HEAD, PUT, OPTIONS";
-    case Route::backup: return "POST, OPTIONS";
-    default: return "GET, HEAD, OPTIONS";
-  }
-}
-
-bool method_allowed(Route route, const std::string& method) {
-  if (route == Route::backup) return method == "POST" || method == "OPTIONS";
-  if (method == "GET" || method == "HEAD" || method == "OPTIONS") return true;
-  if (method == "POST") return route == Route::listings;
-  if (method == "PUT") return route == Route::listing;
-  return false;
-}
-
-// Whether a POST or PUT on `route` carries a body (all do but the backup trigger).
-bool takes_body(Route route) { return route != Route::backup; }
-
-// Why a request's framing is refused before its body is read, if it is: what could
-// desynchronize a proxy and listingd (request smuggling), or make the server inflate or
-// wait for a body it cannot bound.
-std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& req,
-                                                          const ServerOptions& options) {
-  size_t header_bytes = 0;
-  for (const auto& [name, value] : req.headers) header_bytes += name.size() + value.size() + 4;
-  if (req.headers.size() > options.max_headers || header_bytes > options.max_header_bytes)
-    return {{431, "the request has more than " + std::to_string(options.max_headers) +
-                      " headers or " + std::to_string(options.max_header_bytes) +
-                      " bytes of them"}};
-  const size_t lengths = req.get_header_value_count("Content-Length");
-  const bool chunked = req.has_header("Transfer-Encoding");
-  const std::string length = req.get_header_value("Content-Length");
-  if (lengths > 1) return {{400, "the request has more than one Content-Length"}};
-  if (lengths == 1 && chunked)
-    return {{400, "the request has both Content-Length and Transfer-Encoding"}};
-  if (lengths == 1 && (length.empty() || length.size() > 18 ||
-                       length.find_first_not_of("0123456789") != std::string::npos))
-    return {{400, "the request's Content-Length is not a number"}};
-  if (chunked && lower(req.get_header_value("Transfer-Encoding")) != "chunked")
-    return {{400, "the only Transfer-Encoding accepted is chunked"}};
-  const std::string encoding = lower(req.get_header_value("Content-Encoding"));
-  if (!encoding.empty() && encoding != "identity")
-    return {{415, "compressed request bodies are not accepted; send the JSON as it is"}};
-  if ((req.method == "POST" || req.method == "PUT") && lengths == 0 && !chunked &&
-      takes_body(match_route(req.path).route))
-    return {{411, "a request body is required: send it with a Content-Length"}};
-  return std::nullopt;
-}
-
 
 }  // namespace
-
-// The body of a POST or PUT, read on demand, and never more than `max_bytes` of it:
-// cpp-httplib 0.11 enforces its payload limit on Content-Length bodies only, so a chunked
-// body is counted here. Whatever a handler leaves unread is drained (up to the same limit)
-// when the request ends, so the next request on a keep-alive connection starts where it
-// should.
-class Body {
- public:
-  enum class Read { ok, too_large, failed };
-
-  Body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader* reader,
-       size_t max_bytes)
-      : req(req), res_(res), reader_(reader), max_bytes_(max_bytes),
-        text(reader ? std::string() : req.body) {}
-  ~Body() {
-    if (reader_ && !consumed_) drain();
-  }
-
-  // Reads the whole body into `text`.
-  Read read() {
-    consumed_ = true;
-    if (!reader_) return Read::ok;
-    bool too_large = false;
-    bool ok = (*reader_)([&](const char* data, size_t n) {
-      if (text.size() + n > max_bytes_) return !(too_large = true);
-      text.append(data, n);
-      return true;
-    });
-    if (too_large || res_.status == 413) return Read::too_large;
-    return ok ? Read::ok : Read::failed;
-  }
-
-  const httplib::Request& req;
-
- private:
-  // Reads and drops the body, keeping the answer already given. When that fails, the
-  // answer asks the client to close the connection. (cpp-httplib 0.11 itself would go on
-  // reading it: a client that ignores the header sees the rest of its body refused as a
-  // malformed request. Behind a reverse proxy, the proxy sends complete requests.)
-  void drain() {
-    const int status = res_.status;
-    size_t seen = 0;
-    auto discard = [&](const char*, size_t n) { return (seen += n) <= max_bytes_; };
-    bool drained = req.is_multipart_form_data()
-        ? (*reader_)([](const httplib::MultipartFormData&) { return true; }, discard)
-        : (*reader_)(discard);
-    res_.status = status;
-    if (!drained) res_.set_header("Connection", "close");
-  }
-  httplib::Response& res_;
-  const httplib::ContentReader* reader_;
-  const size_t max_bytes_;
-  bool consumed_ = false;
-
- public:
-  std::string text;
-};
 
 // cpp-httplib's server (plain or TLS), with the two socket settings its 0.11 gets wrong
 // for us.
@@ -269,16 +103,6 @@ std::unique_ptr<httplib::Server> make_server(const ServerOptions& options) {
   if (options.tls_cert.empty()) return std::make_unique<Listening<httplib::Server>>();
   return std::make_unique<Listening<httplib::SSLServer>>(options.tls_cert.c_str(),
                                                           options.tls_key.c_str());
-}
-
-// The Need of a request: what its route and method require.
-http::Need need_of(Route route, const std::string& method) {
-  if (route == Route::healthz || route == Route::readyz || route == Route::openapi ||
-      method == "OPTIONS")
-    return http::Need::nothing;
-  if (route == Route::metrics || route == Route::backup) return http::Need::admin;
-  if (method == "POST" || method == "PUT") return http::Need::write;
-  return http::Need::read;
 }
 
 // When the request being handled on this worker began: set before routing, read when its

@@ -1,0 +1,77 @@
+// The routes of the ListingAPI (see routes.h).
+#include "routes.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace listingd::http {
+
+Match match_route(std::string_view path) {
+  if (path == "/listings") return {Route::listings, {}};
+  if (path == "/openapi.yaml") return {Route::openapi, {}};
+  if (path == "/healthz") return {Route::healthz, {}};
+  if (path == "/readyz") return {Route::readyz, {}};
+  if (path == "/metrics") return {Route::metrics, {}};
+  if (path == "/admin/backup") return {Route::backup, {}};
+  constexpr std::string_view prefix = "/listings/";
+  if (path.substr(0, prefix.size()) != prefix) return {};
+  std::string_view rest = path.substr(prefix.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return {Route::listing, rest};
+  if (rest.substr(slash) == "/prices") return {Route::prices, rest.substr(0, slash)};
+  return {};
+}
+
+const char* route_label(std::string_view path) {
+  switch (match_route(path).route) {
+    case Route::listings: return "/listings";
+    case Route::listing: return "/listings/{id}";
+    case Route::prices: return "/listings/{id}/prices";
+    case Route::openapi: return "/openapi.yaml";
+    case Route::healthz: return "/healthz";
+    case Route::readyz: return "/readyz";
+    case Route::metrics: return "/metrics";
+    case Route::backup: return "/admin/backup";
+    case Route::none: return "other";
+  }
+  return "other";
+}
+
+const char* allowed_methods(Route route) {
+  switch (route) {
+    case Route::listings: return "GET, HEAD, POST, OPTIONS";
+    case Route::listing: return "GET, HEAD, PUT, OPTIONS";
+    case Route::backup: return "POST, OPTIONS";
+    default: return "GET, HEAD, OPTIONS";
+  }
+}
+
+bool method_allowed(Route route, const std::string& method) {
+  if (route == Route::backup) return method == "POST" || method == "OPTIONS";
+  if (method == "GET" || method == "HEAD" || method == "OPTIONS") return true;
+  if (method == "POST") return route == Route::listings;
+  if (method == "PUT") return route == Route::listing;
+  return false;
+}
+
+bool takes_body(Route route) { return route != Route::backup; }
+
+Need need_of(Route route, const std::string& method) {
+  if (route == Route::healthz || route == Route::readyz || route == Route::openapi ||
+      method == "OPTIONS")
+    return Need::nothing;
+  if (route == Route::metrics || route == Route::backup) return Need::admin;
+  if (method == "POST" || method == "PUT") return Need::write;
+  return Need::read;
+}
+
+std::optional<int64_t> parse_id(std::string_view s) {
+  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (ec != std::errc() || end != s.data() + s.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+}  // namespace listingd::http

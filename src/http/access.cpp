@@ -26,7 +26,7 @@ bool starts_with_bearer(const std::string& header) {
 }  // namespace
 
 Access AccessPolicy::check(Need need, const std::string& authorization,
-                           const std::string& address) const {
+                           const std::string& address, const std::string& host) const {
   Access a;
   a.client = address;
   std::optional<TokenRecord> token;
@@ -58,12 +58,17 @@ Access AccessPolicy::check(Need need, const std::string& authorization,
     auto any = tokens_.any();
     if (!any.ok()) return {503, "tokens cannot be checked now; try again", address};
     if (!*any) {  // protected mode, unless turned off; it ends with the first token
-      if (options_.allow_anonymous_writes || options_.local_clients.contains(address)) return a;
+      if (options_.allow_anonymous_writes) return a;
+      const bool local = options_.local_clients.contains(address);
+      if (local && names_by_address(host)) return a;
       a.status = 403;
       a.message = "listingd is in protected mode: no API token exists yet, so only local "
                   "clients may write or operate it. Create one on the server with `listingd "
                   "token create --name NAME --role writer` and send it as Authorization: "
                   "Bearer <token>";
+      if (local)  // a local address, but a DNS name: perhaps a page of another site
+        a.message += ". A local client must name the server by its address or as "
+                     "localhost (Host: 127.0.0.1 or localhost), not as " + host;
       return a;
     }
   }

@@ -34,8 +34,11 @@ class AccessPolicy {
   AccessPolicy(TokenStore& tokens, const Clock& clock, AccessOptions options)
       : tokens_(tokens), clock_(clock), options_(std::move(options)) {}
 
-  // `authorization`: the Authorization header (may be empty); `address`: the client's.
-  Access check(Need need, const std::string& authorization, const std::string& address) const;
+  // `authorization`: the Authorization header (may be empty); `address`: the client's;
+  // `host`: the Host header (protected mode trusts a local client only when it names this
+  // machine by address, see names_by_address).
+  Access check(Need need, const std::string& authorization, const std::string& address,
+               const std::string& host) const;
 
  private:
   TokenStore& tokens_;

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace listingd::http {
@@ -92,6 +94,27 @@ std::string client_address(const std::string& peer, const std::string& forwarded
     if (!trusted_proxies.contains(hop)) return hop;
   }
   return peer;
+}
+
+bool names_by_address(std::string_view host) {
+  if (host.empty()) return true;
+  std::string name;
+  if (host.front() == '[') {  // [IPv6] or [IPv6]:port
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    name = std::string(host.substr(1, close - 1));
+    return parse_address(name).has_value() && name.find(':') != std::string::npos;
+  }
+  name = std::string(host.substr(0, host.find(':')));
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!name.empty() && name.back() == '.') name.pop_back();  // "localhost." is localhost
+  constexpr std::string_view sub = ".localhost";
+  if (name == "localhost" ||
+      (name.size() > sub.size() && name.compare(name.size() - sub.size(), sub.size(), sub) == 0))
+    return true;
+  in_addr v4{};
+  return inet_pton(AF_INET, name.c_str(), &v4) == 1;  // dotted quad only, as inet_pton wants
 }
 
 }  // namespace listingd::http

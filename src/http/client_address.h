@@ -36,4 +36,11 @@ class AddressSet {
 std::string client_address(const std::string& peer, const std::string& forwarded_for,
                            const AddressSet& trusted_proxies);
 
+// Whether a Host header names the server by address (an IPv4 address, or an IPv6 one in
+// brackets) or as localhost (or a name under .localhost), with or without a port; an
+// absent Host too (no browser sends a request without one). Not a DNS name: a page of
+// another site may have pointed its own name at this machine (DNS rebinding), and its
+// requests then come from a local address, under that name.
+bool names_by_address(std::string_view host);
+
 }  // namespace listingd::http

@@ -281,7 +281,8 @@ struct HttpServer::Impl {
   bool admitted(http::Need need, const httplib::Request& req, httplib::Response& res) {
     const std::string address = http::client_address(
         req.remote_addr, req.get_header_value("X-Forwarded-For"), trusted_proxies);
-    http::Access access_ = access.check(need, req.get_header_value("Authorization"), address);
+    http::Access access_ = access.check(need, req.get_header_value("Authorization"), address,
+                                         req.get_header_value("Host"));
     http::RateLimiter& limiter = need == http::Need::write ? write_limiter : read_limiter;
     // Health checks and the contract are never limited: a load balancer polls them.
     if (need != http::Need::nothing && limiter.enabled()) {

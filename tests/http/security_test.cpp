@@ -112,6 +112,16 @@ TEST_CASE("protected mode: no token yet, writes only from local clients") {
   CHECK(remote.rfind("HTTP/1.1 403", 0) == 0);
   CHECK(remote.find("listingd token create") != std::string::npos);
   CHECK(raw_exchange(api.server->port(), post, "127.0.0.1").rfind("HTTP/1.1 201", 0) == 0);
+  // A local address under a DNS name is a page of another site that pointed its name at
+  // this machine (DNS rebinding): refused. By address it is local.
+  std::string rebound = post;
+  rebound.replace(rebound.find("Host: localhost"), 15, "Host: evil.example:8080");
+  std::string answer = raw_exchange(api.server->port(), rebound, "127.0.0.1");
+  CHECK(answer.rfind("HTTP/1.1 403", 0) == 0);
+  CHECK(answer.find("not as evil.example:8080") != std::string::npos);
+  std::string by_address = post;
+  by_address.replace(by_address.find("Host: localhost"), 15, "Host: 127.0.0.1:8080");
+  CHECK(raw_exchange(api.server->port(), by_address, "127.0.0.1").rfind("HTTP/1.1 201", 0) == 0);
   // Reads stay public from anywhere.
   CHECK(raw_exchange(api.server->port(),
                      "GET /listings/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",

@@ -25,6 +25,17 @@ TEST_CASE("address sets: IPv4 and IPv6 ranges; bad entries named") {
   }
 }
 
+TEST_CASE("a Host header names the server by address or as localhost, not by a DNS name") {
+  for (const char* by_address :
+       {"127.0.0.1", "127.0.0.1:8080", "10.0.0.5:80", "[::1]", "[::1]:8080", "localhost",
+        "LOCALHOST:8080", "localhost.", "app.localhost:3000", ""})
+    CHECK_MESSAGE(names_by_address(by_address), by_address);
+  for (const char* by_name :
+       {"evil.example", "evil.example:8080", "127.0.0.1.evil.example", "localhost.evil.example",
+        "[evil]", "[::1", "127.1", "0x7f.0.0.1", "notlocalhost", "[127.0.0.1]"})
+    CHECK_FALSE_MESSAGE(names_by_address(by_name), by_name);
+}
+
 TEST_CASE("X-Forwarded-For is believed only from trusted proxies, right to left") {
   auto proxies = *AddressSet::parse({"10.0.0.0/8"});
   CHECK(client_address("203.0.113.9", "1.2.3.4", proxies) == "203.0.113.9");  // not a proxy

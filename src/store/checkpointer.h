@@ -14,7 +14,8 @@
 // than the last, and when what is left is small the writer copies it itself between two
 // batches (catch_up), so that the next write starts the WAL over. The writer never waits
 // for a copy in progress for this; only if the copies cannot keep up and the WAL reaches
-// 4 x `restart_at` does it wait and copy the rest, which bounds the file.
+// 4 x `restart_at` does it wait and copy the rest, which bounds the file unless a reader
+// holds on to an old snapshot all that time (a copy stops at the oldest reader's).
 #pragma once
 
 #include <atomic>

@@ -54,6 +54,9 @@ Status open_connection(Connection& conn, const SqliteOptions& options, bool writ
   sqlite3_busy_timeout(conn.handle(), options.busy_timeout_ms);
   if (writer) {
     drop_frames_on_rollback(conn.handle());
+    // The store's Checkpointer copies the WAL back; SQLite's own checkpoint would run
+    // inside some commit (of the token store's, say), on a request's thread.
+    sqlite3_wal_autocheckpoint(conn.handle(), 0);
     if (auto v = migrate(conn, options.path); !v.ok()) return v.status();
   }
   std::string pragmas = std::string("PRAGMA foreign_keys=ON; PRAGMA synchronous=") +

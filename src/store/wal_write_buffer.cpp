@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
+#include <new>
 #include <vector>
 
 namespace listingd::sqlite {
@@ -31,6 +32,13 @@ struct Pending {
   int64_t start = 0;        // file offset of bytes[0]
   int64_t commit_end = 0;   // where the last commit frame in `bytes` ends; 0: none
   int64_t frame_bytes = 0;  // 24 + page size; 0 until known, and writes pass through
+  // Where the WAL's data ends, gathered bytes included: the next append goes there. Only
+  // appends are gathered (non-empty `bytes` end here).
+  int64_t appended_to = 0;
+  // A write of gathered bytes that failed (SQLite was told they were written): every call
+  // fails the same until the transaction is rolled back, so that SQLite never reads what
+  // it believes it wrote from a file that does not hold it.
+  int failed = SQLITE_OK;
 
   int64_t end() const { return start + static_cast<int64_t>(bytes.size()); }
 };
@@ -75,29 +83,54 @@ int flush(WalFile* f) {
     from += piece;
     left -= piece;
   }
-  p.bytes.clear();  // on failure too: the commit fails, and SQLite writes its frames again
+  p.bytes.clear();
   p.commit_end = 0;
+  p.failed = rc;
   return rc;
 }
 
+// A rolled-back transaction's gathered frames: never written, and the WAL's data ends
+// where they began.
 void drop(WalFile* f) {
-  f->pending->bytes.clear();
-  f->pending->commit_end = 0;
+  Pending& p = *f->pending;
+  if (!p.bytes.empty()) p.appended_to = p.start;
+  p.bytes.clear();
+  p.commit_end = 0;
+  p.failed = SQLITE_OK;
 }
+
+// Writes what is gathered before a call that reads or changes the file; fails as a failed
+// write did (see Pending::failed).
+int flush_first(WalFile* f) { return f->pending->failed != SQLITE_OK ? f->pending->failed : flush(f); }
 
 int wal_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
   WalFile* f = wal(file);
   Pending& p = *f->pending;
+  if (p.failed != SQLITE_OK) return p.failed;
   const auto* bytes = static_cast<const unsigned char*>(data);
-  if (offset == 0 && amount >= k_wal_header_bytes) p.frame_bytes = frame_bytes_from_header(bytes);
-  if (!p.bytes.empty() && offset != p.end()) {
+  const int64_t end = offset + amount;
+  if (offset == 0 && amount >= k_wal_header_bytes) {  // a new WAL header: the WAL starts over
     if (int rc = flush(f); rc != SQLITE_OK) return rc;
+    p.frame_bytes = frame_bytes_from_header(bytes);
+    p.appended_to = 0;
   }
-  if (p.frame_bytes == 0) return io(f)->xWrite(f->real, data, amount, offset);
+  // A write anywhere but at the end rewrites what is written (a page changed again after
+  // its frame went out in a cache spill; frame headers given new checksums): it goes to
+  // the file at once, after what is gathered, which it may overwrite. Nothing waits for a
+  // rest that will not come. Gathering starts only where a frame starts, so that a frame
+  // whose header went to the file is never kept waiting for its commit.
+  const bool frame_start =
+      offset == 0 || (offset >= k_wal_header_bytes &&
+                      p.frame_bytes != 0 && (offset - k_wal_header_bytes) % p.frame_bytes == 0);
+  if (p.frame_bytes == 0 || offset != p.appended_to || (p.bytes.empty() && !frame_start)) {
+    if (int rc = flush(f); rc != SQLITE_OK) return rc;
+    p.appended_to = std::max(p.appended_to, end);
+    return io(f)->xWrite(f->real, data, amount, offset);
+  }
+  p.appended_to = end;
 
   // Note the commit frames whose header this write holds. A header cut in two (SQLite
   // writes each header whole) could hide one: then nothing waits.
-  const int64_t end = offset + amount;
   const int64_t frame = p.frame_bytes;
   bool must_write = false;
   if (offset > k_wal_header_bytes) {
@@ -127,7 +160,7 @@ int wal_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 of
 
 int wal_read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
   WalFile* f = wal(file);
-  if (int rc = flush(f); rc != SQLITE_OK) return rc;
+  if (int rc = flush_first(f); rc != SQLITE_OK) return rc;
   const int rc = io(f)->xRead(f->real, out, amount, offset);
   // A WAL that SQLite appends to without starting it over is never given a new header:
   // learn its page size when SQLite reads the header.
@@ -138,7 +171,8 @@ int wal_read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
 
 int wal_close(sqlite3_file* file) {
   WalFile* f = wal(file);
-  const int rc = io(f)->xClose(f->real);  // what is left is uncommitted: dropped
+  // What is left is uncommitted (a commit's bytes go out before its COMMIT returns): dropped.
+  const int rc = io(f)->xClose(f->real);
   delete f->pending;
   f->pending = nullptr;
   return rc;
@@ -146,19 +180,19 @@ int wal_close(sqlite3_file* file) {
 
 int wal_truncate(sqlite3_file* file, sqlite3_int64 size) {
   WalFile* f = wal(file);
-  if (int rc = flush(f); rc != SQLITE_OK) return rc;
+  if (int rc = flush_first(f); rc != SQLITE_OK) return rc;
   return io(f)->xTruncate(f->real, size);
 }
 
 int wal_sync(sqlite3_file* file, int flags) {
   WalFile* f = wal(file);
-  if (int rc = flush(f); rc != SQLITE_OK) return rc;
+  if (int rc = flush_first(f); rc != SQLITE_OK) return rc;
   return io(f)->xSync(f->real, flags);
 }
 
 int wal_file_size(sqlite3_file* file, sqlite3_int64* size) {
   WalFile* f = wal(file);
-  if (int rc = flush(f); rc != SQLITE_OK) return rc;
+  if (int rc = flush_first(f); rc != SQLITE_OK) return rc;
   return io(f)->xFileSize(f->real, size);
 }
 
@@ -187,7 +221,7 @@ int wal_shm_unmap(sqlite3_file* f, int delete_flag) {
 }
 int wal_fetch(sqlite3_file* f, sqlite3_int64 offset, int amount, void** out) {
   WalFile* w = wal(f);
-  if (int rc = flush(w); rc != SQLITE_OK) return rc;
+  if (int rc = flush_first(w); rc != SQLITE_OK) return rc;
   return io(w)->xFetch(w->real, offset, amount, out);
 }
 int wal_unfetch(sqlite3_file* f, sqlite3_int64 offset, void* p) {
@@ -201,8 +235,17 @@ int buffer_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int fla
   f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + wal_file_bytes());
   f->pending = nullptr;
   file->pMethods = nullptr;  // SQLite closes only a file whose pMethods is set
+  f->real->pMethods = nullptr;
   const int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
-  if (rc != SQLITE_OK) return rc;
+  if (rc != SQLITE_OK) {
+    if (f->real->pMethods) f->real->pMethods->xClose(f->real);
+    return rc;
+  }
+  f->pending = new (std::nothrow) Pending;
+  if (!f->pending) {
+    f->real->pMethods->xClose(f->real);
+    return SQLITE_NOMEM;
+  }
   static std::once_flag methods_once;
   std::call_once(methods_once, [&] {
     // As many methods as SQLite's own file has (its iVersion), all of them wrapped.
@@ -213,7 +256,6 @@ int buffer_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int fla
                                      wal_device_characteristics, wal_shm_map, wal_shm_lock,
                                      wal_shm_barrier, wal_shm_unmap, wal_fetch, wal_unfetch};
   });
-  f->pending = new Pending;
   file->pMethods = &wal_methods;
   return SQLITE_OK;
 }

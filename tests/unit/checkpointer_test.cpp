@@ -12,22 +12,33 @@
 
 #include "store/checkpointer.h"
 #include "store/sqlite.h"
+#include "store/wal_write_buffer.h"
 #include "support/temp_dir.h"
 
 using listingd::sqlite::Checkpointer;
 using listingd::sqlite::Connection;
 using listingd::testing::TempDir;
 
-TEST_CASE("under steady writes the WAL is copied back and starts over; it stays bounded") {
+namespace {
+
+struct SteadyWrites {
+  int largest_wal = 0;   // the WAL's largest extent, in frames
+  size_t restarts = 0;   // how many times it started over
+};
+
+// 3 000 commits of a few pages each, with catch_up() between them as the writer thread
+// does, through the WAL write buffer as the store's writer; then a clean stop.
+SteadyWrites steady_writes(int window, int restart_at) {
   TempDir dir;
   const std::string path = dir.file("c.db");
   Connection writer;
-  REQUIRE(writer.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE).ok());
+  REQUIRE(writer.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      listingd::sqlite::wal_write_buffer_vfs())
+              .ok());
+  listingd::sqlite::drop_frames_on_rollback(writer.handle());
   REQUIRE(writer.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                       "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)")
               .ok());
-  // Tiny on purpose: a copy every 40 frames, starting over past 200.
-  constexpr int window = 40, restart_at = 200;
   Checkpointer checkpointer(window, restart_at);
   REQUIRE(checkpointer.start(path, 5000).ok());
   checkpointer.watch(writer);
@@ -44,7 +55,7 @@ TEST_CASE("under steady writes the WAL is copied back and starts over; it stays 
     std::ifstream(path + "-wal", std::ios::binary).read(reinterpret_cast<char*>(header), 16);
     return (uint32_t{header[12]} << 24) | (header[13] << 16) | (header[14] << 8) | header[15];
   };
-  int largest = 0;
+  SteadyWrites result;
   std::set<uint32_t> sequences;
   for (int i = 1; i <= 3000; ++i) {
     // Each commit changes a few pages: a new row, and an older one rewritten.
@@ -52,16 +63,25 @@ TEST_CASE("under steady writes the WAL is copied back and starts over; it stays 
                         "UPDATE t SET v = randomblob(600) WHERE id = " +
                         std::to_string(1 + i * 7919 % 1000) + "; COMMIT;")
                 .ok());
-    checkpointer.catch_up();  // as the writer thread does between batches
+    checkpointer.catch_up();
     const auto rows = writer.query_int("SELECT count(*) FROM t");
     REQUIRE(rows.ok());
     REQUIRE(*rows == i);
-    largest = std::max(largest, wal_frames());
+    result.largest_wal = std::max(result.largest_wal, wal_frames());
     sequences.insert(wal_sequence());
   }
-  CHECK(sequences.size() > 10);  // it started over, again and again
-  // The file never grew past the hard limit, 4 x restart_at, plus one commit's frames.
-  CHECK(largest <= 4 * restart_at + 10);
+  result.restarts = sequences.size() - 1;
   checkpointer.stop();
   CHECK(std::filesystem::file_size(path + "-wal") == 0);  // emptied (TRUNCATE) at the end
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("under steady writes the WAL is copied back in windows and starts over, bounded") {
+  // Tiny on purpose: a copy every 40 frames, starting over past 200. The writer's last copy
+  // may find a background copy running and try again later, or, at 4 x 200 frames, wait.
+  const SteadyWrites w = steady_writes(40, 200);
+  CHECK(w.restarts > 10);
+  CHECK(w.largest_wal <= 4 * 200 + 10);
 }

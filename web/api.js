@@ -1,6 +1,9 @@
 // api.js — the ListingAPI as the pages use it: one function per call, JSON in and out.
 // A refused or failed call throws an ApiError carrying the HTTP status and the server's
-// own message ({"message": ...}), which the pages show as they are.
+// own message ({"message": ...}), which the pages show as they are. Every request
+// carries the tab's API token, if one is set (token.js).
+
+import { currentToken } from './token.js';
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -12,6 +15,8 @@ export class ApiError extends Error {
 
 async function call(method, url, body) {
   const init = { method, headers: { Accept: 'application/json' } };
+  const token = currentToken();
+  if (token) init.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -30,8 +35,10 @@ async function call(method, url, body) {
     // Not JSON (e.g. a proxy's error page): reported below by status.
   }
   if (!response.ok) {
-    const message = data && typeof data.message === 'string'
+    let message = data && typeof data.message === 'string'
       ? data.message : `The server answered HTTP ${response.status}.`;
+    if (response.status === 401 || response.status === 403)
+      message += ' (In this page: “API token” at the top.)';
     throw new ApiError(response.status, message);
   }
   return { data, response };

@@ -10,6 +10,7 @@ import {
   buildingTypeLabel, countryName, formatDateTime, formatPrice, formatRooms, formatSurface,
 } from './format.js';
 import { setupListingForm } from './listing-form.js';
+import { setupTokenForm } from './token.js';
 
 const TEXT_FILTERS = ['city', 'postal_code', 'country', 'min_price', 'max_price',
   'min_surface', 'max_surface', 'min_rooms', 'max_rooms'];
@@ -177,3 +178,5 @@ setupListingForm(document.getElementById('create-form'), {
 
 formFromQuery(new URLSearchParams(location.search));
 search(queryFromForm());
+
+setupTokenForm();

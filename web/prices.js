@@ -11,6 +11,7 @@ import {
   formatPriceChange, formatRooms, formatShortDateTime, formatSurface,
 } from './format.js';
 import { setupListingForm } from './listing-form.js';
+import { setupTokenForm } from './token.js';
 
 const id = (/^\/(\d+)\/prices$/.exec(location.pathname) || [])[1];
 const status = document.getElementById('page-status');
@@ -118,3 +119,5 @@ async function load() {
 }
 
 load();
+
+setupTokenForm();

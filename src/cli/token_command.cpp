@@ -1,5 +1,6 @@
 // `listingd token create|list|revoke`: the API tokens of a database (see listingd/auth.h).
-// A running server sees a change at once: it looks tokens up in the database.
+// A running server on the same file sees a change within a second (it rereads tokens at
+// most once a second).
 #include <iostream>
 #include <memory>
 

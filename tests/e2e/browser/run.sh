@@ -58,7 +58,8 @@ shots=$build/screenshots/browser
 rm -rf "$shots"
 mkdir -p "$shots"
 status=0
-LISTINGD_URL=$url SCREENSHOT_DIR=$shots node --test --test-concurrency=1 "$here/ui.test.js" || status=$?
+LISTINGD_URL=$url SCREENSHOT_DIR=$shots LISTINGD_BIN=$bin LISTINGD_DB=$tmp/ui.db \
+  node --test --test-concurrency=1 "$here/ui.test.js" || status=$?
 echo "screenshots: $shots"
 if [ "$status" -ne 0 ]; then
   echo "--- listingd's log:"

@@ -4,7 +4,9 @@
 // listing created by one is there for the next). Each page visited is also saved as a
 // screenshot in $SCREENSHOT_DIR.
 //
-// Environment: LISTINGD_URL (http://127.0.0.1:PORT), SCREENSHOT_DIR.
+// Environment: LISTINGD_URL (http://127.0.0.1:PORT), SCREENSHOT_DIR; LISTINGD_BIN and
+// LISTINGD_DB, the binary and the server's database, for the last test (it creates the
+// first API token, which ends protected mode: no test after it could write without one).
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -12,6 +14,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const { chromium } = require('playwright-core');
 const { RIVOLI, SEEDED, writeBody } = require('./fixtures.js');
 
@@ -427,4 +430,49 @@ test('UI answers: content types, strong ETags and 304, security headers, compres
     const html = await (await fetch(BASE + url)).text();
     assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i, url);
   }
+});
+
+// Last: it creates the first token, and protected mode ends for the rest of the run.
+test('once tokens exist, the header takes one for the tab and writes work again', async () => {
+  const page = await open('/');
+  await waitForCount(page, '#grid .card', 5);
+  assert.match(await page.locator('#api-token-status').textContent(), /^No token/);
+  const token = execFileSync(process.env.LISTINGD_BIN,
+    ['token', 'create', '--db', process.env.LISTINGD_DB, '--name', 'browser', '--role', 'writer'],
+    { encoding: 'utf8' }).trim();
+  assert.match(token, /^lsd_/);
+  await new Promise((resolve) => setTimeout(resolve, 1200));  // a server rereads tokens each second
+
+  const fill = async (name) => {
+    await page.fill('#create-name', name);
+    await page.fill('#create-latest_price_eur', '350000');
+    await page.fill('#create-surface_area_m2', '60');
+    await page.fill('#create-rooms_count', '3');
+    await page.fill('#create-bedrooms_count', '2');
+    await page.fill('#create-description', 'Calme, sur cour.');
+    await page.fill('#create-postal_address-street_address', '3 rue des Écoles');
+    await page.fill('#create-postal_address-postal_code', '75005');
+    await page.fill('#create-postal_address-city', 'Paris');
+    await page.fill('#create-postal_address-country', 'FR');
+    await page.click('#create-form button[type="submit"]');
+  };
+  await fill('Appartement rue des Écoles');
+  const error = page.locator('#create-form .form-error');
+  await error.waitFor();
+  assert.match(plain(await error.textContent()), /writer or admin token.*API token/);
+
+  await page.click('.token summary');
+  await page.fill('#api-token', token);
+  await page.click('#token-form button[type="submit"]');
+  assert.equal(await page.locator('#api-token-status').textContent(), 'A token is set for this tab.');
+  assert.equal(await page.inputValue('#api-token'), '', 'the token is not left on the screen');
+  await shot(page, 'token-set');
+  await fill('Appartement rue des Écoles');
+  await page.locator('#grid .card-new').waitFor();
+  assert.equal(plain(await page.locator('#grid .card-new .card-title').textContent()), 'Appartement rue des Écoles');
+
+  await page.click('#api-token-forget');
+  assert.match(await page.locator('#api-token-status').textContent(), /^No token/);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('listingd-token')), null);
+  await close(page, [/status of 401/]);
 });

@@ -294,10 +294,13 @@ int buffer_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
   return real_vfs->xCurrentTimeInt64(real_vfs, out);
 }
 
-void on_rollback(void* db) {
-  sqlite3_file* file = nullptr;
-  sqlite3_file_control(static_cast<sqlite3*>(db), "main", SQLITE_FCNTL_JOURNAL_POINTER, &file);
-  if (file && file->pMethods == &wal_methods) drop(wal(file));
+void on_rollback(void* handle) {
+  auto* db = static_cast<sqlite3*>(handle);
+  for (int i = 0; const char* name = sqlite3_db_name(db, i); ++i) {  // main, and any attached
+    sqlite3_file* file = nullptr;
+    sqlite3_file_control(db, name, SQLITE_FCNTL_JOURNAL_POINTER, &file);
+    if (file && file->pMethods == &wal_methods) drop(wal(file));
+  }
 }
 
 }  // namespace

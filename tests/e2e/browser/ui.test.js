@@ -79,6 +79,11 @@ async function waitForCount(page, selector, count) {
   await page.waitForFunction(([s, n]) => document.querySelectorAll(s).length === n, [selector, count]);
 }
 
+// Types each value into the field its selector names.
+async function fillFields(page, fields) {
+  for (const [selector, value] of Object.entries(fields)) await page.fill(selector, value);
+}
+
 async function texts(page, selector) {
   return (await page.locator(selector).allTextContents()).map(plain);
 }
@@ -190,7 +195,7 @@ test('the create form adds a listing, whose card appears without a reload', asyn
     '#create-postal_address-city': 'Paris',
     '#create-postal_address-country': 'FR',
   };
-  for (const [selector, value] of Object.entries(fields)) await page.fill(selector, value);
+  await fillFields(page, fields);
   await page.selectOption('#create-building_type', 'HOUSE');
   await page.click('#create-form button[type="submit"]');
 
@@ -240,16 +245,18 @@ test("a bad listing is refused: the browser's own checks, then the server's 422 
   assert.equal(answer.status, 422);
   const serverMessage = (await answer.json()).message;
 
-  await page.fill('#create-name', bad.name);
-  await page.fill('#create-description', 'Un test.');
-  await page.fill('#create-latest_price_eur', '100000');
-  await page.fill('#create-surface_area_m2', '50');
-  await page.fill('#create-rooms_count', '2');
-  await page.fill('#create-bedrooms_count', '1');
-  await page.fill('#create-postal_address-street_address', '1 rue du Test');
-  await page.fill('#create-postal_address-postal_code', '00000');
-  await page.fill('#create-postal_address-city', 'Ailleurs');
-  await page.fill('#create-postal_address-country', 'XX');
+  await fillFields(page, {
+    '#create-name': bad.name,
+    '#create-description': 'Un test.',
+    '#create-latest_price_eur': '100000',
+    '#create-surface_area_m2': '50',
+    '#create-rooms_count': '2',
+    '#create-bedrooms_count': '1',
+    '#create-postal_address-street_address': '1 rue du Test',
+    '#create-postal_address-postal_code': '00000',
+    '#create-postal_address-city': 'Ailleurs',
+    '#create-postal_address-country': 'XX',
+  });
   await page.click('#create-form button[type="submit"]');
   await page.waitForFunction(() => document.querySelector('#create-error strong')?.textContent
     .startsWith('The server refused'));
@@ -443,20 +450,22 @@ test('once tokens exist, the header takes one for the tab and writes work again'
   assert.match(token, /^lsd_/);
   await new Promise((resolve) => setTimeout(resolve, 1200));  // a server rereads tokens each second
 
-  const fill = async (name) => {
-    await page.fill('#create-name', name);
-    await page.fill('#create-latest_price_eur', '350000');
-    await page.fill('#create-surface_area_m2', '60');
-    await page.fill('#create-rooms_count', '3');
-    await page.fill('#create-bedrooms_count', '2');
-    await page.fill('#create-description', 'Calme, sur cour.');
-    await page.fill('#create-postal_address-street_address', '3 rue des Écoles');
-    await page.fill('#create-postal_address-postal_code', '75005');
-    await page.fill('#create-postal_address-city', 'Paris');
-    await page.fill('#create-postal_address-country', 'FR');
+  const submit = async () => {
+    await fillFields(page, {
+      '#create-name': 'Appartement rue des Écoles',
+      '#create-latest_price_eur': '350000',
+      '#create-surface_area_m2': '60',
+      '#create-rooms_count': '3',
+      '#create-bedrooms_count': '2',
+      '#create-description': 'Calme, sur cour.',
+      '#create-postal_address-street_address': '3 rue des Écoles',
+      '#create-postal_address-postal_code': '75005',
+      '#create-postal_address-city': 'Paris',
+      '#create-postal_address-country': 'FR',
+    });
     await page.click('#create-form button[type="submit"]');
   };
-  await fill('Appartement rue des Écoles');
+  await submit();
   const error = page.locator('#create-form .form-error');
   await error.waitFor();
   assert.match(plain(await error.textContent()), /writer or admin token.*API token/);
@@ -467,7 +476,7 @@ test('once tokens exist, the header takes one for the tab and writes work again'
   assert.equal(await page.locator('#api-token-status').textContent(), 'A token is set for this tab.');
   assert.equal(await page.inputValue('#api-token'), '', 'the token is not left on the screen');
   await shot(page, 'token-set');
-  await fill('Appartement rue des Écoles');
+  await submit();
   await page.locator('#grid .card-new').waitFor();
   assert.equal(plain(await page.locator('#grid .card-new .card-title').textContent()), 'Appartement rue des Écoles');
 

@@ -101,7 +101,9 @@ void drop(WalFile* f) {
 
 // Writes what is gathered before a call that reads or changes the file; fails as a failed
 // write did (see Pending::failed).
-int flush_first(WalFile* f) { return f->pending->failed != SQLITE_OK ? f->pending->failed : flush(f); }
+int flush_first(WalFile* f) {
+  return f->pending->failed != SQLITE_OK ? f->pending->failed : flush(f);
+}
 
 int wal_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
   WalFile* f = wal(file);

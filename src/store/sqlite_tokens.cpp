@@ -97,8 +97,9 @@ class SqliteTokenStore final : public TokenStore {
   Result<std::optional<TokenRecord>> find(const std::string& hash) override {
     std::lock_guard lock(mutex_);
     const auto now = SteadyClock::now();
-    if (auto it = found_.find(hash); it != found_.end() && now < it->second.read_at + k_reread_after)
-      return std::optional<TokenRecord>(it->second.token);
+    const auto kept = found_.find(hash);
+    if (kept != found_.end() && now < kept->second.read_at + k_reread_after)
+      return std::optional<TokenRecord>(kept->second.token);
     Status s;
     Statement* stmt = conn_.prepare(k_select_by_hash, s);
     if (!stmt) return s;

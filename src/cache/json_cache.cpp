@@ -1,5 +1,7 @@
 // The sharded LRU cache of JSON bodies (see cache.h). Each shard is a list in recency
 // order plus a hash map into it, under its own mutex, with its own share of the budget.
+#include <cstdint>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <unordered_map>
@@ -8,12 +10,44 @@
 
 namespace listingd {
 
-std::string make_etag(std::string_view body) {
-  uint64_t h = 14695981039346656037ull;  // FNV-1a, 64 bits: fast, and enough to tell
-  for (unsigned char c : body) {         // versions of one resource apart
-    h ^= c;
-    h *= 1099511628211ull;
+namespace {
+
+uint64_t rotate_left(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+// 64 bits of the body: eight bytes a step on four independent lanes (each step a bijection,
+// so a body that differs in one word always hashes differently), finished with
+// MurmurHash3's fmix64. FNV-1a, a byte a step, was 8.6 % of the server's time on W3's
+// 25 KB pages.
+uint64_t body_hash(std::string_view body) {
+  constexpr uint64_t prime = 1099511628211ull;  // FNV's 64-bit prime (odd)
+  const auto* p = reinterpret_cast<const unsigned char*>(body.data());
+  const size_t n = body.size();
+  uint64_t lane[4] = {14695981039346656037ull, 0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full,
+                      0x165667B19E3779F9ull};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int j = 0; j < 4; ++j) {
+      uint64_t word;
+      std::memcpy(&word, p + i + 8 * j, 8);
+      lane[j] = (lane[j] ^ word) * prime;
+    }
   }
+  uint64_t h = lane[0] ^ rotate_left(lane[1], 16) ^ rotate_left(lane[2], 32) ^
+               rotate_left(lane[3], 48);
+  for (; i < n; ++i) h = (h ^ p[i]) * prime;
+  h ^= n;
+  h ^= h >> 33;  // fmix64
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+}  // namespace
+
+std::string make_etag(std::string_view body) {
+  const uint64_t h = body_hash(body);
   static const char hex[] = "0123456789abcdef";
   std::string etag(18, '"');
   for (int i = 0; i < 16; ++i) etag[1 + i] = hex[(h >> (60 - 4 * i)) & 0xF];

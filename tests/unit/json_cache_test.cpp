@@ -16,6 +16,17 @@ JsonCache::Entry body(const std::string& text) { return std::make_shared<const C
 TEST_CASE("ETags are quoted hashes that tell bodies apart") {
   CHECK(listingd::make_etag("abc") == listingd::make_etag("abc"));
   CHECK(listingd::make_etag("abc") != listingd::make_etag("abd"));
+  // Long bodies: any one byte changed, anywhere (in a 32-byte block or in the tail), or one
+  // byte more, changes the tag.
+  const std::string page(1000, 'x');
+  const std::string tag = listingd::make_etag(page);
+  for (size_t at = 0; at < page.size(); ++at) {
+    std::string changed = page;
+    changed[at] = 'y';
+    CHECK(listingd::make_etag(changed) != tag);
+  }
+  CHECK(listingd::make_etag(page + "x") != tag);
+  CHECK(listingd::make_etag(std::string(32, '\0')) != listingd::make_etag(std::string(33, '\0')));
   CHECK(listingd::make_etag("").size() == 18);
   CHECK(listingd::make_etag("x").front() == '"');
   CHECK(body("hello")->etag == listingd::make_etag("hello"));

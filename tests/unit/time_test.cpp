@@ -1,6 +1,10 @@
 // Times on the wire: RFC 3339, UTC, milliseconds, `Z`.
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <ctime>
+#include <random>
+
 #include "listingd/clock.h"
 
 using listingd::format_time;
@@ -13,6 +17,25 @@ TEST_CASE("format_time writes RFC 3339 with milliseconds in UTC") {
   CHECK(format_time(951782400000) == "2000-02-29T00:00:00.000Z");  // leap day
   CHECK(format_time(253402300799999) == "9999-12-31T23:59:59.999Z");
   CHECK(format_time(-1) == "1969-12-31T23:59:59.999Z");
+  CHECK(format_time(-62135596800000) == "0001-01-01T00:00:00.000Z");
+}
+
+TEST_CASE("format_time agrees with the C library's gmtime_r from year 1 to 9999") {
+  std::mt19937_64 random(7);
+  std::uniform_int_distribution<int64_t> any_ms(-62135596800000, 253402300799999);
+  for (int i = 0; i < 200000; ++i) {
+    const int64_t ms = any_ms(random);
+    int64_t seconds = ms / 1000, millis = ms % 1000;
+    if (millis < 0) millis += 1000, seconds -= 1;
+    const std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                  tm.tm_sec, static_cast<int>(millis));
+    REQUIRE_MESSAGE(format_time(ms) == expected, ms);
+  }
 }
 
 TEST_CASE("clocks") {

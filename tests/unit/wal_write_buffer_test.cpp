@@ -56,6 +56,11 @@ struct Db {
   sqlite3* handle = nullptr;
 };
 
+// A WAL-mode database with a table t of blobs, as every test here starts.
+constexpr const char* k_wal_with_table =
+    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);";
+
 // `SELECT ... FROM series(n)`: n rows (no generate_series in every SQLite build).
 std::string series(int n) {
   return "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < " +
@@ -90,9 +95,7 @@ TEST_CASE("every commit through the WAL write buffer is in the file at once, who
     TempDir dir;
     const std::string path = dir.file("wal.db");
     Db writer(path, Writes::buffered);
-    writer.exec("PRAGMA page_size=" + std::to_string(page_size) +
-                "; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+    writer.exec("PRAGMA page_size=" + std::to_string(page_size) + "; " + k_wal_with_table);
     Db reader(path, Writes::direct);
 
     std::mt19937 random(page_size);
@@ -119,9 +122,7 @@ TEST_CASE("a rolled-back transaction's gathered frames never reach the file") {
   TempDir dir;
   const std::string path = dir.file("wal.db");
   Db writer(path, Writes::buffered);
-  writer.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-              "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);"
-              "INSERT INTO t (v) VALUES (x'01');"
+  writer.exec(std::string(k_wal_with_table) + "INSERT INTO t (v) VALUES (x'01');"
               "PRAGMA wal_checkpoint(TRUNCATE)");
   // A page cache of 10 pages spills a large transaction's pages into the WAL before its
   // commit: frames the buffer gathers, then rolled back. (With every page in the database
@@ -145,9 +146,7 @@ TEST_CASE("a commit whose frames SQLite rewrote in place survives a crash whole"
   TempDir dir;
   const std::string path = dir.file("wal.db");
   Db writer(path, Writes::buffered);
-  writer.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-              "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);"
-              "INSERT INTO t (v) VALUES (x'01')");
+  writer.exec(std::string(k_wal_with_table) + "INSERT INTO t (v) VALUES (x'01')");
   writer.exec(spill_and_rewrite("t"));
   CHECK(rows_after_crash(path, dir.file("crash1.db"), "t") == 301);
   // A rollback next, and more commits: none of them lost either.
@@ -160,8 +159,7 @@ TEST_CASE("two buffered connections and a checkpointer: each one's commits survi
   TempDir dir;
   const std::string path = dir.file("wal.db");
   Db a(path, Writes::buffered);
-  a.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-         "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);"
+  a.exec(std::string(k_wal_with_table) +
          "CREATE TABLE u (id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
   Db b(path, Writes::buffered);  // as the token store beside the writer
   Db checkpointer(path, Writes::direct);

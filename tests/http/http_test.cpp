@@ -604,20 +604,21 @@ TEST_CASE("request framing that could smuggle, inflate or stall is refused up fr
   const std::string length = "Content-Length: " + std::to_string(body.size()) + "\r\n";
   struct Case {
     std::string request, status;
+    bool closes;  // framing that cannot be trusted ends the connection
   };
   for (const Case& c : {
-           Case{head + "\r\n", "411"},  // no length: answered at once, not after a timeout
-           Case{head + length + length + "\r\n" + body, "400"},
-           Case{head + length + "Transfer-Encoding: chunked\r\n\r\n" + body, "400"},
-           Case{head + "Content-Length: abc\r\n\r\n", "400"},
-           Case{head + "Content-Length: -1\r\n\r\n", "400"},
-           Case{head + length + "Content-Encoding: gzip\r\n\r\n" + body, "415"},
+           Case{head + "\r\n", "411", false},  // no length: answered at once, not after a timeout
+           Case{head + length + length + "\r\n" + body, "400", true},
+           Case{head + length + "Transfer-Encoding: chunked\r\n\r\n" + body, "400", true},
+           Case{head + "Content-Length: abc\r\n\r\n", "400", true},
+           Case{head + "Content-Length: -1\r\n\r\n", "400", true},
+           Case{head + length + "Content-Encoding: gzip\r\n\r\n" + body, "415", false},
        }) {
     CAPTURE(c.request.substr(0, 160));
     std::string answer = raw_exchange(api.server->port(), c.request);
     CHECK(answer.rfind("HTTP/1.1 " + c.status, 0) == 0);
     CHECK(answer.find("{\"message\":") != std::string::npos);
-    CHECK(answer.find("Connection: close") != std::string::npos);
+    CHECK((answer.find("Connection: close") != std::string::npos) == c.closes);
   }
   CHECK(api.get("/listings").body == "[]");
   // The well-formed request still works.

@@ -123,6 +123,9 @@ RequestReader::Step RequestReader::advance() {
 RequestReader::Step RequestReader::parse_head(std::string_view head) {
   const size_t line_end = head.find("\r\n");
   const std::string_view request_line = head.substr(0, line_end);
+  if (request_line.size() > limits_.max_request_line)
+    return refuse(414, "the request line is longer than " +
+                           std::to_string(limits_.max_request_line) + " bytes");
   const size_t sp1 = request_line.find(' ');
   const size_t sp2 = sp1 == std::string_view::npos ? sp1 : request_line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || request_line.find(' ', sp2 + 1) != std::string_view::npos)

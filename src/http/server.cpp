@@ -309,6 +309,10 @@ struct HttpServer::Impl final : http::RequestHandler {
   void dispatch(const httplib::Request& req, httplib::Response& res,
                 const httplib::ContentReader* reader) {
     const std::string body = reader ? http::read_body(*reader) : req.body;
+    // One name per resource: a path is never percent-encoded here (/listings%2F1 is not
+    // /listings/1), so what a proxy or a cache matched is what is served.
+    if (std::string_view(req.target).substr(0, req.target.find('?')).find('%') != std::string_view::npos)
+      return send_error(res, 404, "no such resource: " + req.path + " (paths are not percent-encoded)");
     if ((req.method == "GET" || req.method == "HEAD") && http::serve_ui(req, res)) return;
     Match m = match_route(req.path);
     if (m.route == Route::none) return send_error(res, 404, "no such resource: " + req.path);

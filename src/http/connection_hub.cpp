@@ -14,7 +14,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
+#include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 #include "listingd/thread_name.h"
@@ -169,7 +173,7 @@ class RequestStream final : public httplib::Stream {
 }  // namespace
 
 ConnectionHub::ConnectionHub(ConnectionLimits limits, RequestHandler& handler)
-    : limits_(std::move(limits)), handler_(handler) {}
+    : limits_(std::move(limits)), handler_(handler), max_connections_(limits_.max_connections) {}
 
 ConnectionHub::~ConnectionHub() {
   stop();
@@ -184,9 +188,15 @@ void ConnectionHub::start() {
   ::signal(SIGPIPE, SIG_IGN);
   // Each connection is a file descriptor: take what the system allows.
   rlimit nofile{};
-  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = nofile.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    if (nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &nofile);
+      ::getrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    // Past the limit accept() fails: keep room for the database's and the process's files.
+    if (nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur > 256)
+      max_connections_ = std::min<size_t>(max_connections_, nofile.rlim_cur - 128);
   }
   epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -222,7 +232,7 @@ void ConnectionHub::adopt(int fd, SSL_CTX* tls) {
     const bool capped = limits_.max_per_address > 0 && !limits_.uncapped.contains(peer);
     if (stopping_ || !started_) {
       refusal = Refusal{503, "the server is stopping"};
-    } else if (connections_.size() >= limits_.max_connections) {
+    } else if (connections_.size() >= max_connections_) {
       refusal = Refusal{503, "the server has too many open connections; try again shortly"};
     } else if (capped && per_address_[peer] >= limits_.max_per_address) {
       refusal = Refusal{429, "too many open connections from " + peer + " (at most " +
@@ -401,7 +411,7 @@ void ConnectionHub::rest(Connection& c) {
     if (!receive(c)) c.eof = true;
     return next(c, false);
   }
-  arm(c, c.ssl && !c.handshaken ? EPOLLIN | EPOLLOUT : EPOLLIN);
+  arm(c, EPOLLIN);
 }
 
 void ConnectionHub::serve(Connection& c) {
@@ -447,7 +457,8 @@ void ConnectionHub::expire() {
       if (c->state != Connection::State::working && c->deadline <= now) late.push_back(c);
   }
   for (Connection* c : late) {
-    if (c->state == Connection::State::reading && !c->reader.idle() && c->handshaken == !!c->ssl) {
+    const bool speaks_http = !c->ssl || c->handshaken;  // a plain answer, or one over TLS
+    if (c->state == Connection::State::reading && speaks_http && !c->reader.idle()) {
       c->eof = true;  // no lingering: it was too slow already
       const bool head = !c->reader.reading_body();
       refuse(*c, {408, head ? "the request head did not arrive within " +

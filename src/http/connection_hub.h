@@ -88,6 +88,7 @@ class ConnectionHub {
 
   const ConnectionLimits limits_;
   RequestHandler& handler_;
+  size_t max_connections_;  // limits_.max_connections, or less when files are fewer
   WorkerPool* workers_ = nullptr;
   std::unique_ptr<WorkerPool> workers_owner_;
   int epoll_ = -1, wake_ = -1;

@@ -257,6 +257,16 @@ TEST_CASE("TLS: HTTPS with a certificate made here; plain HTTP to that port fail
   auto res = tls.Get("/healthz");
   REQUIRE(res);
   CHECK(res->status == 200);
+  // The same connection again (keep-alive over TLS), with a body that takes many records.
+  tls.set_keep_alive(true);
+  for (int i = 0; i < 3; ++i) {
+    auto written = tls.Post("/listings", listing_body().dump(), "application/json");
+    REQUIRE(written);
+    CHECK(written->status == 201);
+  }
+  auto all = tls.Get("/listings?limit=10");
+  REQUIRE(all);
+  CHECK(json::parse(all->body).size() == 3);
   httplib::Client plain("127.0.0.1", api.server->port());
   plain.set_read_timeout(2, 0);
   auto refused = plain.Get("/healthz");

@@ -145,10 +145,12 @@ inline std::string message_of(const httplib::Response& res) {
 // Sends `raw` bytes on a new connection and returns the first answer (headers and a body
 // of its Content-Length), or what came within a second: for requests an HTTP client
 // library would not send, or from another source address.
-inline std::string raw_exchange(int port, const std::string& raw,
-                                const char* from = "127.0.0.1") {
+// A TCP connection to the server at 127.0.0.1:`port` from the loopback address `from`
+// (127.0.0.2 is "not local" to a server whose --local-clients is 127.0.0.1).
+inline int connect_from(int port, const char* from = "127.0.0.1") {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in source{};  // a loopback address of our choice: 127.0.0.2 is "not local"
+  REQUIRE(fd >= 0);
+  sockaddr_in source{};
   source.sin_family = AF_INET;
   inet_pton(AF_INET, from, &source.sin_addr);
   REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0);
@@ -157,6 +159,12 @@ inline std::string raw_exchange(int port, const std::string& raw,
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
+inline std::string raw_exchange(int port, const std::string& raw,
+                                const char* from = "127.0.0.1") {
+  int fd = connect_from(port, from);
   timeval timeout{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   REQUIRE(::send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size()));

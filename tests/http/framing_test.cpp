@@ -20,19 +20,7 @@ namespace {
 // A client connection from a loopback address of our choice.
 class Raw {
  public:
-  explicit Raw(int port, const char* from = "127.0.0.1") {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in source{};
-    source.sin_family = AF_INET;
-    inet_pton(AF_INET, from, &source.sin_addr);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  }
+  explicit Raw(int port, const char* from = "127.0.0.1") : fd_(connect_from(port, from)) {}
   ~Raw() { ::close(fd_); }
   Raw(const Raw&) = delete;
   Raw& operator=(const Raw&) = delete;

@@ -194,13 +194,7 @@ TEST_CASE("idle connections cannot hold every worker") {
   Api api(options);
   std::vector<int> idle;
   for (int i = 0; i < 10; ++i) {  // five times the workers kept ready, sending nothing
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(api.server->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    idle.push_back(fd);
+    idle.push_back(connect_from(api.server->port()));
   }
   httplib::Client client("127.0.0.1", api.server->port());
   client.set_connection_timeout(1, 0);

@@ -46,6 +46,24 @@ int64_t query_int(const std::string& path, const std::string& sql) {
   return value;
 }
 
+// Every table and index of the database at `path`, with the SQL that made it.
+std::string schema_of(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, sql FROM sqlite_schema "
+                                 "ORDER BY type, name", -1, &stmt, nullptr) == SQLITE_OK);
+  std::string out;
+  while (sqlite3_step(stmt) == SQLITE_ROW)
+    for (int i = 0; i < 4; ++i) {
+      const unsigned char* text = sqlite3_column_text(stmt, i);
+      out += (text ? reinterpret_cast<const char*>(text) : "") + std::string(i == 3 ? "\n" : " | ");
+    }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
 // Lines written to stdout by a server that answers `requests` (method, path, body) with
 // `options`; the server is stopped before they are read, so every line is there.
 std::vector<std::string> log_lines(ServerOptions options,
@@ -220,6 +238,9 @@ TEST_CASE("a database of every older schema version, with data, upgrades and ser
     };
     Api api(test_options(), 1 << 20, nullptr, make_old);
     CHECK(query_int(api.dir.file("listings.db"), "PRAGMA user_version") == latest);
+    // The upgraded schema is the one a new file gets: every table, index and CHECK.
+    Api fresh;
+    CHECK(schema_of(api.dir.file("listings.db")) == schema_of(fresh.dir.file("listings.db")));
 
     auto one = api.get("/listings/1");
     REQUIRE(one.status == 200);

@@ -3,7 +3,8 @@
 #  - SIGTERM stops accepting connections but lets requests in flight finish (exit 0): a
 #    write whose body is still arriving, and a streamed GET /listings still being sent;
 #  - --shutdown-timeout bounds that wait (exit 1, the slow request left unanswered);
-#  - --busy-timeout-ms: a write that waits longer for a lock is a JSON 503;
+#  - --busy-timeout-ms: a write that waits longer for a lock is a JSON 503, and
+#    --log-level error --log-format text logs that 503 alone, as a line of text;
 #  - a database file the server cannot write: writes are 503, /readyz is 503, reads work;
 #  - slow clients: --read-timeout closes a connection whose request stalls, and
 #    --write-timeout one that stops reading its answer.
@@ -137,7 +138,8 @@ fi
 
 # --- --busy-timeout-ms: a write held up by another process's lock is a 503 -------------
 "$bin" migrate --db "$dir/busy.db" >/dev/null
-start busy "$bin" serve --port 0 --db "$dir/busy.db" --busy-timeout-ms 200
+start busy "$bin" serve --port 0 --db "$dir/busy.db" --busy-timeout-ms 200 --log-level error \
+  --log-format text
 # Another process holds the write lock for 3 s.
 /usr/bin/python3 - "$dir/busy.db" <<'EOF' &
 import sqlite3, sys, time
@@ -164,6 +166,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/listings" \
        -H 'Content-Type: application/json' -d "$listing")
 [ "$code" = 201 ] && pass || fail "after the lock was released a write got $code"
 kill -TERM "$pid"; wait "$pid" || true
+# --log-level error --log-format text: the 503 alone, as a line for people.
+lines=$(grep '"POST /listings"' "$dir/busy.out" || true)
+[[ $(wc -l <<<"$lines") = 1 && $lines == *' 503 '* && $lines != \{* ]] && pass ||
+  fail "--log-level error --log-format text: expected one text line for the 503, got: $lines"
 
 # --- a database file the server cannot write: 503 for writes and /readyz -------------
 # As root every file is writable, so the server runs as nobody over a file it may only read.

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -139,7 +140,7 @@ struct Api {
     std::istringstream text(metrics->text());
     for (std::string line; std::getline(text, line);)
       if (line.rfind("listingd_http_requests_total{", 0) == 0)
-        total += std::stol(line.substr(line.rfind(' ') + 1));
+        total += std::llround(std::stod(line.substr(line.rfind(' ') + 1)));
     return total;
   }
 

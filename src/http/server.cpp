@@ -457,26 +457,28 @@ struct HttpServer::Impl final : http::RequestHandler {
     };
     auto stream = std::make_shared<Stream>(Stream{std::move(first).value()});
     res.set_header("Cache-Control", "no-cache");
+    // Every piece in one call: cpp-httplib calls a provider no more once the server stops,
+    // which cut a list in flight short at SIGTERM (tests/e2e/operations.sh).
     res.set_chunked_content_provider(k_json, [this, stream](size_t, httplib::DataSink& sink) {
-      Stream& st = *stream;
-      std::string piece = st.started ? "" : "[";
-      for (const Listing& l : st.next.listings) {
-        if (st.started || piece.size() > 1) piece += ',';
-        piece += listing_to_json(l);
+      for (Stream& st = *stream;;) {
+        std::string piece = st.started ? "" : "[";
+        for (const Listing& l : st.next.listings) {
+          if (st.started || piece.size() > 1) piece += ',';
+          piece += listing_to_json(l);
+        }
+        st.started = true;
+        if (!st.next.has_more) {
+          piece += ']';
+          sink.write(piece.data(), piece.size());
+          sink.done();
+          return true;
+        }
+        const int64_t last_id = st.next.listings.back().id;
+        if (!sink.write(piece.data(), piece.size())) return false;  // the client went away
+        auto next = service.listings_after(last_id, k_piece);
+        if (!next.ok()) return false;  // headers are out: all we can do is cut the answer short
+        st.next = std::move(next).value();
       }
-      st.started = true;
-      if (!st.next.has_more) {
-        piece += ']';
-        sink.write(piece.data(), piece.size());
-        sink.done();
-        return true;
-      }
-      const int64_t last_id = st.next.listings.back().id;
-      if (!sink.write(piece.data(), piece.size())) return false;  // the client went away
-      auto next = service.listings_after(last_id, k_piece);
-      if (!next.ok()) return false;  // headers are out: all we can do is cut the answer short
-      st.next = std::move(next).value();
-      return true;
     });
   }
 

@@ -289,7 +289,7 @@ void ConnectionHub::stop() {
 void ConnectionHub::run() {
   std::vector<epoll_event> events(256);
   auto last_sweep = Clock::now();
-  while (!stopping_) {
+  while (!stopping_ || !drained()) {
     const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 100);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.ptr == nullptr) continue;  // woken to stop
@@ -300,15 +300,24 @@ void ConnectionHub::run() {
       last_sweep = Clock::now();
     }
   }
-  // Stopping: what waits for or is receiving a request closes now; what a worker answers
-  // closes when its answer is out (see serve()).
+}
+
+// While stopping: closes the connections that wait for a request (or linger after a
+// refusal); a request on its way is still read and answered, and its connection closes
+// after the answer (see serve()), within the request's own deadlines. True once every
+// connection is closed.
+bool ConnectionHub::drained() {
   std::vector<Connection*> idle;
   {
     std::lock_guard lock(mutex_);
     for (Connection* c : connections_)
-      if (c->state != Connection::State::working) idle.push_back(c);
+      if (c->state == Connection::State::lingering ||
+          (c->state == Connection::State::reading && c->reader.idle()))
+        idle.push_back(c);
   }
   for (Connection* c : idle) close(*c);
+  std::lock_guard lock(mutex_);
+  return connections_.empty();
 }
 
 // Reads what the socket has (as much as the buffer takes). False when the client has gone
@@ -393,7 +402,7 @@ void ConnectionHub::next(Connection& c, bool in_worker) {
 void ConnectionHub::rest(Connection& c) {
   const auto now = Clock::now();
   std::unique_lock lock(mutex_);
-  if (stopping_) {
+  if (stopping_ && c.reader.idle()) {  // no next request is owed an answer
     lock.unlock();
     return close(c);
   }

@@ -68,14 +68,17 @@ class ConnectionHub {
   // Takes a connected socket; with `tls`, the connection speaks TLS with that context.
   // The hub owns the socket from now on (and closes it at once when over a cap).
   void adopt(int fd, SSL_CTX* tls);
-  // Closes every connection that waits for or is receiving a request, lets the answers in
-  // progress finish (their connections then close), and returns. Idempotent.
+  // Closes every connection that waits for a request; lets the requests on their way
+  // arrive (within their deadlines) and every answer in progress finish, each connection
+  // closing after its answer; then returns. New connections are the caller's to stop
+  // first (cpp-httplib closes its listening socket before it calls this). Idempotent.
   void stop();
 
   struct Connection;
 
  private:
   void run();                          // the connection thread
+  bool drained();
   void on_event(Connection& c, uint32_t events);
   void serve(Connection& c);           // a worker answers c's requests while it has whole ones
   void next(Connection& c, bool in_worker);

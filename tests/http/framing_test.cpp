@@ -17,10 +17,26 @@ using std::chrono::milliseconds;
 
 namespace {
 
+// The status of each answer in `bytes`, in order: each status line's (an answer follows
+// the body before it directly; no body these tests see holds a status line).
+std::vector<int> statuses(const std::string& bytes) {
+  std::vector<int> out;
+  for (size_t at = 0; (at = bytes.find("HTTP/1.1 ", at)) != std::string::npos; at += 9) {
+    const std::string code = bytes.substr(at + 9, 4);
+    if (code.size() == 4 && std::isdigit(code[0]) && std::isdigit(code[1]) &&
+        std::isdigit(code[2]) && code[3] == ' ')
+      out.push_back(std::stoi(code));
+  }
+  return out;
+}
+
 // A client connection from a loopback address of our choice.
 class Raw {
  public:
-  explicit Raw(int port, const char* from = "127.0.0.1") : fd_(connect_from(port, from)) {}
+  // The answers it reads are framing answers whose status, body and connection each test
+  // checks itself: they count as seen by the test, not by the contract test.
+  explicit Raw(Api& api, const char* from = "127.0.0.1")
+      : api_(api), fd_(connect_from(api.server->port(), from)) {}
   ~Raw() { ::close(fd_); }
   Raw(const Raw&) = delete;
   Raw& operator=(const Raw&) = delete;
@@ -50,27 +66,16 @@ class Raw {
       }
       out.append(buf, static_cast<size_t>(n));
     }
+    api_.unseen += static_cast<long>(statuses(out).size());
     return out;
   }
   bool closed() const { return closed_; }
 
  private:
+  Api& api_;
   int fd_ = -1;
   bool closed_ = false;
 };
-
-// The status of each answer in `bytes`, in order: each status line's (an answer follows
-// the body before it directly; no body these tests see holds a status line).
-std::vector<int> statuses(const std::string& bytes) {
-  std::vector<int> out;
-  for (size_t at = 0; (at = bytes.find("HTTP/1.1 ", at)) != std::string::npos; at += 9) {
-    const std::string code = bytes.substr(at + 9, 4);
-    if (code.size() == 4 && std::isdigit(code[0]) && std::isdigit(code[1]) &&
-        std::isdigit(code[2]) && code[3] == ' ')
-      out.push_back(std::stoi(code));
-  }
-  return out;
-}
 
 std::string post_listing_request(const std::string& extra_headers = "") {
   const std::string body = listing_body().dump();
@@ -115,7 +120,7 @@ TEST_CASE("a body no route reads is consumed whole: no byte of it is read as a r
         CAPTURE(method);
         CAPTURE(path);
         CAPTURE(sized);
-        Raw raw(api.server->port());
+        Raw raw(api);
         std::string head = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\n";
         raw.send(sized ? head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body
                        : head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(body));
@@ -140,7 +145,7 @@ TEST_CASE("a body over the limit is refused at once, with the connection, on eve
     for (bool sized : {true, false}) {
       CAPTURE(method);
       CAPTURE(sized);
-      Raw raw(api.server->port());
+      Raw raw(api);
       std::string head = method + " /listings HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n";
       raw.send(sized ? head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body
                      : head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(body));
@@ -158,7 +163,7 @@ TEST_CASE("a body over the limit is refused at once, with the connection, on eve
 TEST_CASE("a refused body (415 for its encoding, 405) is still consumed, not run") {
   Api api;
   const std::string hidden = std::string(4096, 'x') + post_listing_request();
-  Raw raw(api.server->port());
+  Raw raw(api);
   raw.send("POST /listings HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
            "Content-Encoding: gzip\r\nContent-Length: " + std::to_string(hidden.size()) + "\r\n\r\n" + hidden);
   raw.send("PATCH /listings/1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
@@ -196,7 +201,7 @@ TEST_CASE("what cannot be answered well is answered at once, not after a timeout
   };
   for (const Case& c : cases) {
     CAPTURE(c.request);
-    Raw raw(api.server->port());
+    Raw raw(api);
     const auto start = SteadyClock::now();
     raw.send(c.request);
     const std::string answer = raw.read(milliseconds(1500));
@@ -210,7 +215,7 @@ TEST_CASE("what cannot be answered well is answered at once, not after a timeout
 
 TEST_CASE("pipelined requests are all answered, in order; a bad one ends the connection") {
   Api api;
-  Raw raw(api.server->port());
+  Raw raw(api);
   raw.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" + post_listing_request() +
            "GET /listings/1 HTTP/1.1\r\nHost: localhost\r\n\r\n" +
            "PUT /listings/1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
@@ -219,7 +224,7 @@ TEST_CASE("pipelined requests are all answered, in order; a bad one ends the con
   CHECK(statuses(answer) == std::vector<int>{200, 201, 200, 200, 200});
   CHECK(raw.closed());
 
-  Raw bad(api.server->port());
+  Raw bad(api);
   bad.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\nNOT A REQUEST\r\n\r\n" + post_listing_request());
   CHECK(statuses(bad.read()) == std::vector<int>{200, 400});
   CHECK(bad.closed());
@@ -229,7 +234,7 @@ TEST_CASE("pipelined requests are all answered, in order; a bad one ends the con
 TEST_CASE("chunked bodies: extensions and trailers are read and dropped") {
   Api api;
   const std::string body = listing_body().dump();
-  Raw raw(api.server->port());
+  Raw raw(api);
   raw.send("POST /listings HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
            "Transfer-Encoding: chunked\r\n\r\n" +
            [&] {
@@ -240,7 +245,7 @@ TEST_CASE("chunked bodies: extensions and trailers are read and dropped") {
   CHECK(statuses(raw.read()) == std::vector<int>{201, 200});
   // A chunk whose size is not hexadecimal, or whose data does not end with CRLF: 400.
   for (std::string bad : {"zz\r\nabc\r\n0\r\n\r\n", "3\r\nabcd\r\n0\r\n\r\n", "3\r\nabc\r\n0\r\nno colon\r\n\r\n"}) {
-    Raw r(api.server->port());
+    Raw r(api);
     r.send("POST /listings HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
            "Transfer-Encoding: chunked\r\n\r\n" + bad + k_last);
     CHECK(statuses(r.read()) == std::vector<int>{400});
@@ -253,7 +258,7 @@ TEST_CASE("header values are taken as sent: not percent-decoded, not cut at NUL"
   REQUIRE(token.ok());
   REQUIRE(api.tokens->add({"w", Role::writer, hash_token(*token), t0, std::nullopt}).ok());
   auto post = [&](const std::string& authorization) {
-    Raw raw(api.server->port());
+    Raw raw(api);
     raw.send(post_listing_request("Authorization: " + authorization + "\r\n") + k_last);
     return statuses(raw.read());
   };
@@ -270,7 +275,7 @@ TEST_CASE("one name per resource: percent-encoded paths and leading zeros are 40
   for (std::string path : {"/listings%2F1", "/listings/01", "/%6Cistings/1", "/listings/1%2Fprices",
                            "/listings/0001/prices", "/ui/style%2Ecss"}) {
     CAPTURE(path);
-    Raw raw(api.server->port());
+    Raw raw(api);
     raw.send("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     const std::string answer = raw.read();
     CHECK(statuses(answer) == std::vector<int>{404});
@@ -283,7 +288,7 @@ TEST_CASE("a request head must arrive whole within --header-timeout, however it 
   ServerOptions options = test_options();
   options.header_timeout_s = 1;
   Api api(options);
-  Raw raw(api.server->port());
+  Raw raw(api);
   const auto start = SteadyClock::now();
   raw.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ");
   std::string answer;
@@ -305,8 +310,8 @@ TEST_CASE("one client address holds a bounded number of connections; local ones 
   options.max_connections_per_client = 8;
   Api api(options);
   std::vector<std::unique_ptr<Raw>> held;
-  for (int i = 0; i < 8; ++i) held.push_back(std::make_unique<Raw>(api.server->port(), "127.0.0.9"));
-  Raw over(api.server->port(), "127.0.0.9");
+  for (int i = 0; i < 8; ++i) held.push_back(std::make_unique<Raw>(api, "127.0.0.9"));
+  Raw over(api, "127.0.0.9");
   const std::string refused = over.read();
   CHECK(statuses(refused) == std::vector<int>{429});
   CHECK(refused.find("too many open connections") != std::string::npos);
@@ -315,7 +320,7 @@ TEST_CASE("one client address holds a bounded number of connections; local ones 
   held.pop_back();
   bool admitted = false;
   for (int i = 0; i < 20 && !admitted; ++i) {
-    Raw again(api.server->port(), "127.0.0.9");
+    Raw again(api, "127.0.0.9");
     again.send(k_last);
     admitted = statuses(again.read()) == std::vector<int>{200};
     if (!admitted) std::this_thread::sleep_for(milliseconds(50));
@@ -323,7 +328,7 @@ TEST_CASE("one client address holds a bounded number of connections; local ones 
   CHECK(admitted);
   // The same from a local address is not capped.
   std::vector<std::unique_ptr<Raw>> local;
-  for (int i = 0; i < 40; ++i) local.push_back(std::make_unique<Raw>(api.server->port(), "127.0.0.1"));
+  for (int i = 0; i < 40; ++i) local.push_back(std::make_unique<Raw>(api, "127.0.0.1"));
   local.back()->send(k_last);
   CHECK(statuses(local.back()->read()) == std::vector<int>{200});
 }
@@ -338,7 +343,7 @@ TEST_CASE("2 000 slow or idle connections, from one or many addresses, hold no w
   for (int i = 0; i < 2000; ++i) {
     // Half from 127.0.0.1, half from 100 other addresses; half idle, half mid-head.
     const std::string from = i % 2 ? "127.0.0.1" : "127.0.3." + std::to_string(1 + i % 200);
-    slow.push_back(std::make_unique<Raw>(api.server->port(), from.c_str()));
+    slow.push_back(std::make_unique<Raw>(api, from.c_str()));
     if (i % 4 < 2) slow.back()->send("GET /listings HTTP/1.1\r\nHo");
   }
   httplib::Client client("127.0.0.1", api.server->port());
@@ -348,6 +353,7 @@ TEST_CASE("2 000 slow or idle connections, from one or many addresses, hold no w
     for (size_t i = round % 4; i < slow.size(); i += 4) slow[i]->send("s");  // a byte now and then
     const auto start = SteadyClock::now();
     auto res = client.Get("/healthz");
+    record(api.server->port(), "GET", "/healthz", res);
     REQUIRE(res);
     CHECK(res->status == 200);
     // The bound here is loose (the machine is shared); scripts/bench measures it.

@@ -582,7 +582,7 @@ void check_tokens(const Params& p, const ChildLog& log, const std::set<std::stri
     states.push_back(now);
     if (answered) acked = states.size() - 1;
   }
-  for (size_t k = 0; k < states.size(); ++k) {
+  for (size_t k = states.size(); k-- > 0;) {  // the latest state it matches (they repeat)
     if (states[k] != found) continue;
     if (p.mode == Synchronous::full && k < acked)
       out.fail("tokens: " + str(static_cast<int64_t>(acked - k)) +
@@ -687,7 +687,18 @@ Outcome run_cut(const Params& p, const std::string& template_db,
       if (!got.ok()) out.fail("the store cannot read listing " + str(found.begin()->first));
     }
   }
-  if (!out.failures.empty()) out.failures.push_back("the cut: " + log.cut_at + "; " + log.power);
+  if (!out.failures.empty()) {
+    out.failures.push_back("the cut: " + log.cut_at + "; " + log.power);
+    if (const char* keep = std::getenv("LISTINGD_POWER_LOSS_KEEP")) {  // for a post-mortem
+      const std::string to = std::string(keep) + "/" + std::to_string(p.seed);
+      std::error_code ec;
+      std::filesystem::create_directories(to, ec);
+      std::filesystem::copy(dir, to, std::filesystem::copy_options::overwrite_existing |
+                                              std::filesystem::copy_options::recursive,
+                            ec);
+      out.failures.push_back("its files (after the checks) and log: " + to);
+    }
+  }
   return out;
 }
 
@@ -739,46 +750,24 @@ TEST_CASE("power loss: acknowledged writes survive with full, a suffix at most i
       std::chrono::system_clock::now().time_since_epoch().count() & 0xffffffffff));
   const int64_t cuts = env_int("LISTINGD_POWER_LOSS_CUTS", sanitizers ? 80 : 300);
   const int64_t budget_s = env_int("LISTINGD_POWER_LOSS_SECONDS", 60);
-  std::vector<std::pair<uint64_t, uint64_t>> plan;  // (cut seed, cut event)
-  if (const char* repro = std::getenv("LISTINGD_POWER_LOSS_REPRO")) {
-    const std::string r = repro;
-    const auto colon = r.find(':');
-    plan.push_back({std::stoull(r.substr(0, colon)),
-                    colon == std::string::npos ? 0 : std::stoull(r.substr(colon + 1))});
-  } else {
-    // How many events a whole run makes, per scenario and mode: cut points are drawn below it.
-    std::map<std::pair<int, int>, uint64_t> events;
-    for (uint64_t s = 1; events.size() < 4 && s < 200; ++s) {
-      Params p = params_for(mix(seed ^ (s << 40)), 0);
-      const std::pair<int, int> key{static_cast<int>(p.scenario), static_cast<int>(p.mode)};
-      if (events.count(key)) continue;
-      p.clients = 3;
-      p.tokens = p.backup = true;
-      p.reopen = p.faults = false;
-      Outcome o = run_cut(p, template_db, base, import_file);
-      for (const auto& f : o.failures) FAIL_CHECK("power loss, " << describe(p) << ": " << f);
-      events[key] = o.events > 0 ? static_cast<uint64_t>(o.events) : 1000;
-    }
-    std::mt19937_64 rng(seed);
-    for (int64_t i = 0; i < cuts; ++i) {
-      const uint64_t s = mix(seed + static_cast<uint64_t>(i));
-      Params p = params_for(s, 0);
-      const uint64_t n = events[{static_cast<int>(p.scenario), static_cast<int>(p.mode)}];
-      plan.push_back({s, 1 + rng() % (n + n / 10 + 1)});  // a tenth of them: after the end
-    }
+  std::optional<std::pair<uint64_t, uint64_t>> repro;  // (a cut's seed, its event)
+  if (const char* r = std::getenv("LISTINGD_POWER_LOSS_REPRO")) {
+    const std::string text = r;
+    const auto colon = text.find(':');
+    repro = {std::stoull(text.substr(0, colon)),
+             colon == std::string::npos ? 0 : std::stoull(text.substr(colon + 1))};
   }
-  std::cout << "power loss: seed " << seed << ", " << plan.size() << " cut points, at most "
-            << budget_s << " s (reproduce one: LISTINGD_POWER_LOSS_REPRO=SEED:CUT)" << std::endl;
+  std::cout << "power loss: seed " << seed << ", " << (repro ? 1 : cuts)
+            << " cut points, at most " << budget_s
+            << " s (reproduce one: LISTINGD_POWER_LOSS_REPRO=SEED:CUT)" << std::endl;
 
   const auto start = std::chrono::steady_clock::now();
   int64_t done = 0, failed = 0, max_lost_normal = 0, normal_with_loss = 0, normal_runs = 0;
   std::map<std::string, int64_t> where;  // what the cuts interrupted
-  for (const auto& [cut_seed, cut_at] : plan) {
-    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(budget_s)) break;
-    const Params p = params_for(cut_seed, cut_at);
+  auto run = [&](const Params& p) {
     Outcome o = run_cut(p, template_db, base, import_file);
     ++done;
-    std::string kind = o.cut_at.substr(o.cut_at.find(' ') + 1);
+    const std::string kind = o.cut_at.substr(o.cut_at.find(' ') + 1);
     where[kind.empty() ? "?" : kind]++;
     if (p.mode == Synchronous::normal && p.scenario == Scenario::writes) {
       ++normal_runs;
@@ -790,10 +779,33 @@ TEST_CASE("power loss: acknowledged writes survive with full, a suffix at most i
       std::string text;
       for (const auto& f : o.failures) text += "\n  " + f;
       FAIL_CHECK("power loss, " << describe(p) << text
-                                << "\n  reproduce: LISTINGD_POWER_LOSS_REPRO=" << cut_seed << ":"
-                                << cut_at << " " << "power_loss_tests");
-      if (failed >= 5) break;
+                                << "\n  reproduce: LISTINGD_POWER_LOSS_REPRO=" << p.seed << ":"
+                                << p.cut_at << " power_loss_tests");
     }
+    return o;
+  };
+  // How many events a whole run of each kind makes (the first run of a kind is cut after
+  // its last event, and says): the cut points of that kind are drawn below it, a tenth of
+  // them after the end.
+  std::map<std::string, uint64_t> events;
+  std::mt19937_64 rng(seed);
+  for (int64_t i = 0; i < (repro ? 1 : cuts) && failed < 5; ++i) {
+    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(budget_s)) break;
+    if (repro) {
+      run(params_for(repro->first, repro->second));
+      break;
+    }
+    Params p = params_for(mix(seed + static_cast<uint64_t>(i)), 0);
+    const std::string kind = std::to_string(static_cast<int>(p.scenario)) +
+                             (p.mode == Synchronous::full ? "f" : "n") + std::to_string(p.clients) +
+                             (p.backup ? "b" : "") + (p.fresh ? "n" : "");
+    if (!events.count(kind)) {
+      const Outcome o = run(p);
+      events[kind] = o.events > 0 ? static_cast<uint64_t>(o.events) : 1000;
+    }
+    const uint64_t n = events[kind];
+    p.cut_at = 1 + rng() % (n + n / 10 + 1);
+    run(p);
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -809,6 +821,9 @@ TEST_CASE("power loss: acknowledged writes survive with full, a suffix at most i
 int main(int argc, char** argv) {
   // Before any database is opened: the WAL write buffer stacks on the default VFS.
   FaultVfs::install();
+  // The files of the cut points need no real disk (the VFS is the disk that matters): on
+  // tmpfs the syncs of the parent's checks cost nothing.
+  if (!std::getenv("TMPDIR") && ::access("/dev/shm", W_OK) == 0) ::setenv("TMPDIR", "/dev/shm", 1);
   doctest::Context context(argc, argv);
   return context.run();
 }

@@ -218,7 +218,11 @@ std::string str(int64_t v) { return std::to_string(v); }
   vfs.set_hook([&](const FileEvent& e) -> int {
     if (p.cut_at != 0 && e.ordinal >= p.cut_at) {
       const char* op = e.op == FileOp::write ? "write" : e.op == FileOp::sync ? "sync" : "truncate";
-      const std::string file = std::filesystem::path(std::string(e.path)).filename().string();
+      std::string file = std::filesystem::path(std::string(e.path)).filename().string();
+      if (file.rfind("backup.db.tmp-", 0) == 0) file = "backup copy" + file.substr(20);
+      else if (file == "db" && e.op != FileOp::truncate) file = "db (checkpoint)";
+      else if (file == "db-wal" && e.op == FileOp::write && e.offset == 0)
+        file = "db-wal header (the WAL starts over)";
       cut(str(static_cast<int64_t>(e.ordinal)) + " " + op + " " + file);
     }
     // Disk full on some WAL writes: whole batches fail (and must then leave nothing).
@@ -423,10 +427,14 @@ ChildLog read_log(const std::string& path) {
   ChildLog log;
   std::ifstream in(path);
   std::string line;
+  bool after_cut = false;
   while (std::getline(in, line)) {
     std::istringstream f(line);
     std::string tag;
     f >> tag;
+    // What the child did after the power went out (threads not stopped yet, reading files
+    // being rewritten) never happened: no answer reached a client then.
+    if (after_cut && tag != "P") continue;
     if (tag == "S") {
       int64_t op;
       LoggedOp o;
@@ -464,6 +472,7 @@ ChildLog read_log(const std::string& path) {
       log.errors.push_back(line.substr(2));
     } else if (tag == "X") {
       log.cut_at = line.substr(2);
+      after_cut = true;
     } else if (tag == "P") {
       log.power = line.substr(2);
     } else if (tag == "N") {
@@ -662,7 +671,8 @@ Outcome run_cut(const Params& p, const std::string& template_db,
 
   // The files, opened afresh with SQLite's own VFS.
   std::set<std::string> tokens;
-  const bool has_schema = check_file(dir + "/db", out, &tokens);
+  const bool has_schema = (!fresh || std::filesystem::exists(dir + "/db")) &&
+                          check_file(dir + "/db", out, &tokens);
   std::map<int64_t, State> found;
   if (has_schema) found = read_listings(dir + "/db", out);
   else if (!fresh) out.fail("the database lost its schema");

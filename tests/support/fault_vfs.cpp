@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -53,6 +54,13 @@ State& state() {
   return *s;
 }
 
+// Set when the power is cut: from then on every file call of every thread stops for good,
+// as the machine would.
+std::atomic<bool> powered_off{false};
+void stop_if_powered_off() {
+  while (powered_off.load()) ::pause();
+}
+
 sqlite3_vfs* real_vfs = nullptr;
 sqlite3_vfs fault_vfs;
 sqlite3_io_methods file_methods;
@@ -68,7 +76,10 @@ struct File {
 constexpr int file_bytes() { return (sizeof(File) + 7) / 8 * 8; }
 File* as_file(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
 sqlite3_file* real(sqlite3_file* f) { return as_file(f)->real; }
-const sqlite3_io_methods* io(sqlite3_file* f) { return real(f)->pMethods; }
+const sqlite3_io_methods* io(sqlite3_file* f) {
+  stop_if_powered_off();  // every call to the real file goes through here
+  return real(f)->pMethods;
+}
 
 std::vector<unsigned char> read_whole(const std::string& path) {
   std::vector<unsigned char> out;
@@ -348,6 +359,7 @@ uint64_t FaultVfs::events() const {
 std::string FaultVfs::cut_power(PowerLoss loss, std::mt19937_64& rng) {
   State& s = state();
   std::lock_guard lock(s.mutex);
+  powered_off = true;
   // in_order: the disk wrote every change made before this event, none after.
   uint64_t first = UINT64_MAX, last = 0;
   for (auto& [key, r] : s.records) {

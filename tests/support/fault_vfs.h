@@ -24,7 +24,8 @@
 // SQLITE_IOCAP_POWERSAFE_OVERWRITE); a sync makes everything written to the file before it
 // durable, through any of its handles (fsync is per inode); files are known by inode, so a
 // rename (the backup's) keeps their record; creations, deletions and renames themselves
-// are taken as durable. The -shm file is shared memory, not data: it is left as it is
+// are taken as durable (a file unlinked behind SQLite's back keeps its record, so a new file
+// that reuses its inode would be taken for it: use a fresh directory per run). The -shm file is shared memory, not data: it is left as it is
 // (SQLite rebuilds it from the WAL after a crash).
 //
 // Thread-safety: every method may be called from any thread. One lock serializes the
@@ -83,8 +84,10 @@ class FaultVfs {
 
   // Cuts the power now: rewrites every recorded file that still exists as `loss` says the
   // disk would hold it (choices drawn from `rng`). Returns a line saying what was kept and
-  // lost, for the test's log. Afterwards the process must _exit() without using SQLite
-  // (other threads stay blocked on the VFS's lock). Requires start_recording().
+  // lost, for the test's log. From its start, every file call of any thread through the
+  // VFS blocks for good (the machine is off); the process must then _exit() without using
+  // SQLite. What other threads saw or did meanwhile must be ignored (a read may have
+  // overlapped the rewrite). Requires start_recording().
   std::string cut_power(PowerLoss loss, std::mt19937_64& rng);
 
   // Events (writes, syncs, truncations of named files) seen so far.

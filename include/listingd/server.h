@@ -23,15 +23,21 @@ enum class LogLevel { debug, info, warn, error, off };
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (see HttpServer::port())
-  // Workers kept ready, and the most there may be: each serves one connection at a time,
-  // keep-alive included, so more start while every one is busy.
+  // Workers kept ready, and the most there may be: each answers one request at a time
+  // (a connection waiting for or sending its request holds none), and more start while
+  // every one is busy.
   size_t threads = 16;
   size_t max_threads = 1024;
   size_t max_body_bytes = 1024 * 1024;
   size_t keep_alive_max_requests = 1000;
-  int keep_alive_timeout_s = 5;
-  int read_timeout_s = 5;
-  int write_timeout_s = 5;
+  int keep_alive_timeout_s = 5;  // a connection may wait this long for its next request
+  int header_timeout_s = 5;      // a request head must arrive whole within this, from its first byte
+  int read_timeout_s = 5;        // the longest pause while a request arrives
+  int write_timeout_s = 5;       // the longest pause while an answer is written
+  // Open connections, in all and from one client address; addresses of local_clients and
+  // trusted_proxies have no cap of their own (0: none for anyone).
+  size_t max_connections = 10000;
+  size_t max_connections_per_client = 128;
   // Origins allowed by CORS: exact ("https://example.com"), any port ("http://localhost:*"),
   // or "*" for every origin.
   std::vector<std::string> cors_origins = {"http://localhost:*", "http://127.0.0.1:*"};

@@ -143,6 +143,13 @@ def build(env, workloads):
         "rss_peak_mb": round(rss_peak / 1024, 1) if rss_peak else None,
         "rss_growth_mb": round(growth_mb, 1) if growth_mb is not None else None,
     }
+    x1_peak = num(env.get("x1_rss_peak_kb"), int)
+    x1 = {
+        "exit_status": env.get("x1_status"),
+        "time_s": num(env.get("x1_time_s")),
+        "bytes": num(env.get("x1_bytes"), int),
+        "rss_peak_mb": round(x1_peak / 1024, 1) if x1_peak else None,
+    }
     startup = {"normal": num(env.get("startup_ms_normal")),
                "full": num(env.get("startup_ms_full"))}
 
@@ -165,6 +172,11 @@ def build(env, workloads):
         target("W7 RSS growth < 32 MB", w7["rss_growth_mb"],
                growth_mb is not None and growth_mb < 32 and w7["http_status"] == "200",
                f"{growth_mb:.1f} MB" if growth_mb is not None else "n/a"),
+        target("X1 export peak RSS < 32 MB", x1["rss_peak_mb"],
+               x1["rss_peak_mb"] is not None and x1["rss_peak_mb"] < 32 and
+               x1["exit_status"] == "0",
+               f"{x1['rss_peak_mb']:.1f} MB for {(x1['bytes'] or 0) / 1e6:.0f} MB out"
+               if x1["rss_peak_mb"] is not None else "n/a"),
         target("start-up < 200 ms", startup["full"],
                startup["full"] is not None and startup["full"] < 200,
                f"{startup['full']:.0f} ms" if startup["full"] is not None else "n/a"),
@@ -179,6 +191,7 @@ def build(env, workloads):
         "synchronous": {name: {"full": by_name.get(name), "normal": by_name.get(name + "-normal")}
                         for name in ("W2-hot", "W4", "W5", "W6", "W4-c1")},
         "w7_stream_all": w7,
+        "x1_export": x1,
         "nginx": {**nginx, "worker_processes": env.get("nginx_workers", "auto")} if nginx
         else None,
         "ratio_w2_hot_to_nginx": round(ratio, 3) if ratio is not None else None,
@@ -217,6 +230,11 @@ def print_report(r):
           f"{fmt(w7['time_s'], '.2f')} s, {fmt((w7['bytes'] or 0) / 1e6, '.1f')} MB; "
           f"RSS {fmt(w7['rss_before_mb'], '.1f')} MB before, peak {fmt(w7['rss_peak_mb'], '.1f')}"
           f" MB, growth {fmt(w7['rss_growth_mb'], '.1f')} MB")
+    x1 = r.get("x1_export") or {}
+    if x1:
+        print(f"X1 listingd export (all, with histories): exit {x1['exit_status']}, "
+              f"{fmt(x1['time_s'], '.2f')} s, {fmt((x1['bytes'] or 0) / 1e6, '.1f')} MB; "
+              f"peak RSS {fmt(x1['rss_peak_mb'], '.1f')} MB")
     print("synchronous=full (default) vs normal, req/s and p50/p99 ms:")
     for name, pair in r["synchronous"].items():
         f, n = pair["full"], pair["normal"]

@@ -1,8 +1,10 @@
 // The command line (CLI11): the subcommands, and how every flag can also come from a
-// LISTINGD_<NAME> environment variable or a --config file. Each subcommand lives in a file
-// of its own (commands.h).
+// LISTINGD_<NAME> environment variable or a --config file: a flag wins over the
+// environment, which wins over the file. Each subcommand lives in a file of its own
+// (commands.h).
 #include "listingd/cli.h"
 
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -35,17 +37,56 @@ Command add_migrate_command(CLI::App& app) {
           }};
 }
 
+// CLI11 reads the config file before the environment and lets an environment variable set
+// only what the file left unset, so the file would win. A variable is the nearer, more
+// specific setting (a service's env file, a container's -e): this reader drops the file's
+// value of every option whose variable is set (and not empty, as CLI11 reads it), so the
+// environment fills it in after.
+class EnvOverConfigFile : public CLI::ConfigTOML {
+ public:
+  explicit EnvOverConfigFile(const CLI::App& app) : app_(app) {}
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(input);
+    std::erase_if(items, [this](const CLI::ConfigItem& item) { return env_is_set(item); });
+    return items;
+  }
+
+ private:
+  bool env_is_set(const CLI::ConfigItem& item) const {
+    const CLI::App* app = &app_;
+    for (const std::string& parent : item.parents) {
+      app = find_subcommand(*app, parent);
+      if (!app) return false;  // an unknown section: left for CLI11 to refuse
+    }
+    const CLI::Option* option = app->get_option_no_throw("--" + item.name);
+    if (!option || option->get_envname().empty()) return false;
+    const char* value = std::getenv(option->get_envname().c_str());
+    return value && *value;
+  }
+
+  static const CLI::App* find_subcommand(const CLI::App& app, const std::string& name) {
+    for (const CLI::App* sub : app.get_subcommands({}))
+      if (sub->check_name(name)) return sub;
+    return nullptr;
+  }
+
+  const CLI::App& app_;
+};
+
 }  // namespace cli
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"listingd: the ListingAPI (listings and their price history) over HTTP, "
                "stored in one SQLite file.\nEvery flag can also be set by the environment "
                "variable LISTINGD_<FLAG> (e.g. LISTINGD_PORT=9000) or in a --config file "
-               "(TOML or INI, with a section per command: [serve], [migrate], ...)."};
+               "(TOML or INI, with a section per command: [serve], [migrate], ...). A flag "
+               "wins over the environment, which wins over the config file."};
   app.set_version_flag("--version", std::string("listingd ") + LISTINGD_VERSION);
   app.set_config("--config", "", "read flags from this TOML/INI file (before the command: "
                                  "listingd --config FILE serve)");
   app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error
+  app.config_formatter(std::make_shared<cli::EnvOverConfigFile>(app));
   app.require_subcommand(1);
 
   const std::vector<cli::Command> commands = {

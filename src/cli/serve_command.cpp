@@ -43,13 +43,13 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->capture_default_str();
   add_db_flag(serve, f.db.path);
   serve.add_option("--threads", f.server.threads,
-                   "HTTP workers kept ready; each serves one connection at a time")
+                   "HTTP workers kept ready; each answers one request at a time")
       ->envname("LISTINGD_THREADS")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   serve.add_option("--max-threads", f.server.max_threads,
-                   "most HTTP workers: more start while every one is busy (slow or idle "
-                   "clients cannot hold them all)")
+                   "most HTTP workers: more start while every one is busy (a connection "
+                   "that waits for or sends its request holds none)")
       ->envname("LISTINGD_MAX_THREADS")
       ->check(CLI::Range(1, 16384))
       ->capture_default_str();
@@ -150,8 +150,25 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->envname("LISTINGD_KEEP_ALIVE_TIMEOUT")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  serve.add_option("--header-timeout", f.server.header_timeout_s,
+                   "seconds a request head (request line and headers) may take to arrive "
+                   "whole, from its first byte")
+      ->envname("LISTINGD_HEADER_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve.add_option("--max-connections", f.server.max_connections,
+                   "open client connections, in all")
+      ->envname("LISTINGD_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  serve.add_option("--max-connections-per-client", f.server.max_connections_per_client,
+                   "open connections from one client address (0: no cap); local clients "
+                   "and trusted proxies have none")
+      ->envname("LISTINGD_MAX_CONNECTIONS_PER_CLIENT")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
   serve.add_option("--read-timeout", f.server.read_timeout_s,
-                   "seconds to wait for a client's request data")
+                   "seconds a client may pause while sending a request")
       ->envname("LISTINGD_READ_TIMEOUT")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();

@@ -16,32 +16,23 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& req,
-                                                          const ServerOptions& options) {
-  size_t header_bytes = 0;
-  for (const auto& [name, value] : req.headers) header_bytes += name.size() + value.size() + 4;
-  if (req.headers.size() > options.max_headers || header_bytes > options.max_header_bytes)
-    return {{431, "the request has more than " + std::to_string(options.max_headers) +
-                      " headers or " + std::to_string(options.max_header_bytes) +
-                      " bytes of them"}};
-  const size_t lengths = req.get_header_value_count("Content-Length");
-  const bool chunked = req.has_header("Transfer-Encoding");
-  const std::string length = req.get_header_value("Content-Length");
-  if (lengths > 1) return {{400, "the request has more than one Content-Length"}};
-  if (lengths == 1 && chunked)
-    return {{400, "the request has both Content-Length and Transfer-Encoding"}};
-  if (lengths == 1 && (length.empty() || length.size() > 18 ||
-                       length.find_first_not_of("0123456789") != std::string::npos))
-    return {{400, "the request's Content-Length is not a number"}};
-  if (chunked && lower(req.get_header_value("Transfer-Encoding")) != "chunked")
-    return {{400, "the only Transfer-Encoding accepted is chunked"}};
+std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& req) {
   const std::string encoding = lower(req.get_header_value("Content-Encoding"));
   if (!encoding.empty() && encoding != "identity")
     return {{415, "compressed request bodies are not accepted; send the JSON as it is"}};
-  if ((req.method == "POST" || req.method == "PUT") && lengths == 0 && !chunked &&
+  if ((req.method == "POST" || req.method == "PUT") && !req.has_header("Content-Length") &&
       takes_body(match_route(req.path).route))
     return {{411, "a request body is required: send it with a Content-Length"}};
   return std::nullopt;
+}
+
+std::string read_body(const httplib::ContentReader& reader) {
+  std::string body;
+  reader([&](const char* data, size_t n) {
+    body.append(data, n);
+    return true;
+  });
+  return body;
 }
 
 bool is_json_content_type(const std::string& header) {

@@ -66,7 +66,8 @@ Need need_of(Route route, const std::string& method) {
 }
 
 std::optional<int64_t> parse_id(std::string_view s) {
-  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (s.empty() || s.front() == '0' ||  // one spelling per id: /listings/01 is not /listings/1
+      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
   int64_t id = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);

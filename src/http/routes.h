@@ -35,7 +35,7 @@ bool takes_body(Route route);
 Need need_of(Route route, const std::string& method);
 
 // A listing id from a path segment: a positive integer that fits in 64 bits (signed, as
-// SQLite stores it). Anything else names no listing.
+// SQLite stores it), written without leading zeros. Anything else names no listing.
 std::optional<int64_t> parse_id(std::string_view s);
 
 }  // namespace listingd::http

@@ -17,12 +17,12 @@
 
 #include "access.h"
 #include "client_address.h"
+#include "connection_hub.h"
 #include "cors.h"
 #include "rate_limit.h"
 #include "request_body.h"
 #include "request_log.h"
 #include "routes.h"
-#include "worker_pool.h"
 #include "responses.h"
 #include "ui.h"
 #include "listingd/embedded.h"
@@ -33,7 +33,6 @@
 namespace listingd {
 namespace {
 
-using http::Body;
 using http::Match;
 using http::Route;
 using http::allowed_methods;
@@ -74,16 +73,24 @@ std::string next_page_url(const httplib::Request& req, const std::string& cursor
 
 }  // namespace
 
-// cpp-httplib's server (plain or TLS), with the two socket settings its 0.11 gets wrong
-// for us.
-// Lets bind() raise the backlog whichever the server's class.
-struct BacklogRaiser {
-  virtual ~BacklogRaiser() = default;
+// What HttpServer needs of cpp-httplib's server beyond its public face, whichever its class.
+struct ServerHooks {
+  virtual ~ServerHooks() = default;
   virtual void raise_backlog(int backlog) = 0;
+  // From now on each accepted connection goes to `hub`.
+  virtual void hand_connections_to(http::ConnectionHub& hub) = 0;
+  // Answers the one request `stream` holds (see http::RequestHandler::answer).
+  virtual bool answer(httplib::Stream& stream, bool close_connection) = 0;
 };
 
+// Set by the logger when the answer just written closes its connection.
+thread_local bool answer_closes = false;
+
+// cpp-httplib's server (plain or TLS) as listingd uses it: it binds, accepts, routes a
+// request and writes its answer; the connections themselves, and the reading of requests,
+// are the ConnectionHub's (cpp-httplib 0.11 reads past a request's end, see DESIGN.md).
 template <class Base>
-class Listening : public Base, public BacklogRaiser {
+class Listening final : public Base, public ServerHooks {
  public:
   template <class... Args>
   explicit Listening(Args&&... args) : Base(std::forward<Args>(args)...) {
@@ -97,6 +104,35 @@ class Listening : public Base, public BacklogRaiser {
   // It listens with a backlog of 5: a burst of new connections then waits a second for
   // SYN retries. listen() again on the bound socket raises the backlog.
   void raise_backlog(int backlog) override { ::listen(this->svr_sock_, backlog); }
+  void hand_connections_to(http::ConnectionHub& hub) override { hub_ = &hub; }
+  bool answer(httplib::Stream& stream, bool close_connection) override {
+    bool closed = false;
+    answer_closes = false;
+    const bool written = this->process_request(stream, close_connection, closed, nullptr);
+    return written && !closed && !answer_closes;
+  }
+
+ private:
+  // Called by cpp-httplib's accepting loop for each new connection.
+  bool process_and_close_socket(socket_t sock) override {
+    SSL_CTX* tls = nullptr;
+    if constexpr (std::is_base_of_v<httplib::SSLServer, Base>) tls = this->ssl_context();
+    hub_->adopt(sock, tls);
+    return true;
+  }
+  http::ConnectionHub* hub_ = nullptr;
+};
+
+// cpp-httplib's accepting loop gives each connection to a task queue: this one hands it
+// to the hub at once, and stopping the loop stops the hub.
+class HandToHub final : public httplib::TaskQueue {
+ public:
+  explicit HandToHub(http::ConnectionHub& hub) : hub_(hub) {}
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override { hub_.stop(); }
+
+ private:
+  http::ConnectionHub& hub_;
 };
 
 std::unique_ptr<httplib::Server> make_server(const ServerOptions& options) {
@@ -105,11 +141,31 @@ std::unique_ptr<httplib::Server> make_server(const ServerOptions& options) {
                                                           options.tls_key.c_str());
 }
 
+http::ConnectionLimits connection_limits(const ServerOptions& o) {
+  http::ConnectionLimits limits;
+  limits.request.max_body_bytes = o.max_body_bytes;
+  limits.request.max_headers = o.max_headers;
+  limits.request.max_header_bytes = o.max_header_bytes;
+  limits.header_timeout = std::chrono::seconds(o.header_timeout_s);
+  limits.idle_timeout = std::chrono::seconds(o.keep_alive_timeout_s);
+  limits.read_timeout = std::chrono::seconds(o.read_timeout_s);
+  limits.write_timeout = std::chrono::seconds(o.write_timeout_s);
+  limits.keep_alive_max_requests = o.keep_alive_max_requests;
+  limits.max_connections = o.max_connections;
+  limits.max_per_address = o.max_connections_per_client;
+  std::vector<std::string> uncapped = o.local_clients;
+  uncapped.insert(uncapped.end(), o.trusted_proxies.begin(), o.trusted_proxies.end());
+  limits.uncapped = http::AddressSet::parse(uncapped).value();
+  limits.min_workers = o.threads;
+  limits.max_workers = o.max_threads;
+  return limits;
+}
+
 // When the request being handled on this worker began: set before routing, read when its
 // answer has been written (both on the worker's thread).
 thread_local std::chrono::steady_clock::time_point request_started;
 
-struct HttpServer::Impl {
+struct HttpServer::Impl final : http::RequestHandler {
   Impl(ListingService& service, TokenStore& tokens, const Clock& clock, ServerOptions opts,
        Metrics* metrics)
       : service(service),
@@ -125,7 +181,11 @@ struct HttpServer::Impl {
         write_limiter(options.write_rate, options.write_burst),
         server_ptr(make_server(options)),
         server(*server_ptr),
-        log(std::cout, options.log_format, options.log_level) {}
+        hooks(dynamic_cast<ServerHooks&>(server)),
+        log(std::cout, options.log_format, options.log_level),
+        hub(connection_limits(options), *this) {
+    hooks.hand_connections_to(hub);
+  }
 
   ListingService& service;
   Metrics* const metrics;
@@ -137,26 +197,38 @@ struct HttpServer::Impl {
   http::RateLimiter read_limiter, write_limiter;
   std::unique_ptr<httplib::Server> server_ptr;
   httplib::Server& server;
+  ServerHooks& hooks;
   int port = 0;
   http::RequestLog log;
+  http::ConnectionHub hub;
   std::atomic<bool> ready{false};  // serving, and not stopping: what /readyz says first
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> serving{false};
 
+  // http::RequestHandler: the hub hands over each whole request, and says what it refused.
+  bool answer(httplib::Stream& stream, bool close_connection) override {
+    return hooks.answer(stream, close_connection);
+  }
+  void refused(const std::string& peer, const std::string& request_line,
+               const http::Refusal& refusal) override {
+    const size_t space = request_line.find(' ');
+    const std::string method = request_line.substr(0, space);
+    std::string path = space == std::string::npos ? "" : request_line.substr(space + 1);
+    path = path.substr(0, path.find('?'));
+    if (metrics) metrics->request(route_label(path), method, refusal.status, 0);
+    log.write({http::request_id(""), peer, method, path, refusal.status, 0, 0, clock.now_ms()});
+  }
+
   void configure() {
-    const size_t min_threads = options.threads, max_threads = options.max_threads;
-    server.new_task_queue = [=] { return new http::WorkerPool(min_threads, max_threads); };
-    server.set_tcp_nodelay(true);  // else every keep-alive answer waits ~40 ms for an ACK
+    server.new_task_queue = [this] { return new HandToHub(hub); };
     server.set_keep_alive_max_count(options.keep_alive_max_requests);
     server.set_keep_alive_timeout(options.keep_alive_timeout_s);
-    server.set_read_timeout(options.read_timeout_s, 0);
-    server.set_write_timeout(options.write_timeout_s, 0);
     server.set_payload_max_length(options.max_body_bytes);
 
     auto handler = [this](const httplib::Request& req, httplib::Response& res) {
       dispatch(req, res, nullptr);
     };
-    // POST and PUT read their body themselves, after the checks that can refuse it.
+    // POST and PUT read their body themselves: cpp-httplib would parse a form body.
     auto body_handler = [this](const httplib::Request& req, httplib::Response& res,
                                const httplib::ContentReader& reader) {
       dispatch(req, res, &reader);
@@ -191,9 +263,8 @@ struct HttpServer::Impl {
       request_started = std::chrono::steady_clock::now();
       res.set_header("X-Request-Id", http::request_id(req.get_header_value("X-Request-Id")));
       const_cast<httplib::Request&>(req).ranges.clear();  // the library's own, mutable request
-      if (auto problem = framing_problem(req, options)) {
+      if (auto problem = framing_problem(req)) {
         send_error(res, problem->first, problem->second);
-        res.set_header("Connection", "close");  // the body, if any, is not read
         return httplib::Server::HandlerResponse::Handled;
       }
       return httplib::Server::HandlerResponse::Unhandled;
@@ -202,6 +273,7 @@ struct HttpServer::Impl {
     server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - request_started).count();
+      answer_closes = res.get_header_value("Connection") == "close";
       if (metrics) metrics->request(route_label(req.path), req.method, res.status, seconds);
       if (res.status == 429 && metrics) metrics->rate_limited();
       log.write({res.get_header_value("X-Request-Id"),
@@ -236,7 +308,11 @@ struct HttpServer::Impl {
   // `reader` reads the request body; null when the library has already read it.
   void dispatch(const httplib::Request& req, httplib::Response& res,
                 const httplib::ContentReader* reader) {
-    Body body(req, res, reader, options.max_body_bytes);
+    const std::string body = reader ? http::read_body(*reader) : req.body;
+    // One name per resource: a path is never percent-encoded here (/listings%2F1 is not
+    // /listings/1), so what a proxy or a cache matched is what is served.
+    if (std::string_view(req.target).substr(0, req.target.find('?')).find('%') != std::string_view::npos)
+      return send_error(res, 404, "no such resource: " + req.path + " (paths are not percent-encoded)");
     if ((req.method == "GET" || req.method == "HEAD") && http::serve_ui(req, res)) return;
     Match m = match_route(req.path);
     if (m.route == Route::none) return send_error(res, 404, "no such resource: " + req.path);
@@ -335,25 +411,14 @@ struct HttpServer::Impl {
   }
 
   // Reads and parses a write body, or answers the request with why it cannot.
-  std::optional<ListingWrite> read_write_body(Body& body, httplib::Response& res) const {
-    if (!is_json_content_type(body.req.get_header_value("Content-Type"))) {
+  std::optional<ListingWrite> read_write_body(const httplib::Request& req, const std::string& body,
+                                              httplib::Response& res) const {
+    if (!is_json_content_type(req.get_header_value("Content-Type"))) {
       send_error(res, 415, "the request body must be JSON in UTF-8: send Content-Type: "
                            "application/json (with no charset, or charset=utf-8)");
       return std::nullopt;
     }
-    switch (body.read()) {
-      case Body::Read::ok: break;
-      case Body::Read::too_large:
-        send_error(res, 413, "the request body is larger than " +
-                                 std::to_string(options.max_body_bytes) + " bytes");
-        res.set_header("Connection", "close");  // the rest of it is not read
-        return std::nullopt;
-      case Body::Read::failed:
-        send_error(res, 400, "the request body could not be read");
-        res.set_header("Connection", "close");
-        return std::nullopt;
-    }
-    auto parsed = parse_listing_write(body.text);
+    auto parsed = parse_listing_write(body);
     if (!parsed.ok()) {
       send_error(res, http::http_status(parsed.status().code()), parsed.status().message());
       return std::nullopt;
@@ -392,26 +457,28 @@ struct HttpServer::Impl {
     };
     auto stream = std::make_shared<Stream>(Stream{std::move(first).value()});
     res.set_header("Cache-Control", "no-cache");
+    // Every piece in one call: cpp-httplib calls a provider no more once the server stops,
+    // which cut a list in flight short at SIGTERM (tests/e2e/operations.sh).
     res.set_chunked_content_provider(k_json, [this, stream](size_t, httplib::DataSink& sink) {
-      Stream& st = *stream;
-      std::string piece = st.started ? "" : "[";
-      for (const Listing& l : st.next.listings) {
-        if (st.started || piece.size() > 1) piece += ',';
-        piece += listing_to_json(l);
+      for (Stream& st = *stream;;) {
+        std::string piece = st.started ? "" : "[";
+        for (const Listing& l : st.next.listings) {
+          if (st.started || piece.size() > 1) piece += ',';
+          piece += listing_to_json(l);
+        }
+        st.started = true;
+        if (!st.next.has_more) {
+          piece += ']';
+          sink.write(piece.data(), piece.size());
+          sink.done();
+          return true;
+        }
+        const int64_t last_id = st.next.listings.back().id;
+        if (!sink.write(piece.data(), piece.size())) return false;  // the client went away
+        auto next = service.listings_after(last_id, k_piece);
+        if (!next.ok()) return false;  // headers are out: all we can do is cut the answer short
+        st.next = std::move(next).value();
       }
-      st.started = true;
-      if (!st.next.has_more) {
-        piece += ']';
-        sink.write(piece.data(), piece.size());
-        sink.done();
-        return true;
-      }
-      const int64_t last_id = st.next.listings.back().id;
-      if (!sink.write(piece.data(), piece.size())) return false;  // the client went away
-      auto next = service.listings_after(last_id, k_piece);
-      if (!next.ok()) return false;  // headers are out: all we can do is cut the answer short
-      st.next = std::move(next).value();
-      return true;
     });
   }
 
@@ -427,8 +494,8 @@ struct HttpServer::Impl {
     http::send_entity(req, res, (*entry)->body, (*entry)->etag);
   }
 
-  void create_listing(const httplib::Request& req, Body& body, httplib::Response& res) {
-    auto fields = read_write_body(body, res);
+  void create_listing(const httplib::Request& req, const std::string& body, httplib::Response& res) {
+    auto fields = read_write_body(req, body, res);
     if (!fields) return;
     auto listing = service.create(*fields);
     if (failed(listing, res)) return;
@@ -436,9 +503,9 @@ struct HttpServer::Impl {
     http::send_json(req, res, listing_to_json(*listing), 201);
   }
 
-  void update_listing(int64_t id, const httplib::Request& req, Body& body,
+  void update_listing(int64_t id, const httplib::Request& req, const std::string& body,
                       httplib::Response& res) {
-    auto fields = read_write_body(body, res);
+    auto fields = read_write_body(req, body, res);
     if (!fields) return;
     auto listing = service.update(id, *fields);
     if (failed(listing, res)) return;
@@ -485,7 +552,7 @@ Status HttpServer::bind() {
     impl_->port = impl_->options.port;
   }
   if (impl_->port > 0) {
-    dynamic_cast<BacklogRaiser&>(impl_->server).raise_backlog(1024);
+    impl_->hooks.raise_backlog(1024);
     return Status::Ok();
   }
   return Status::Unavailable("cannot listen on " + impl_->options.host + ":" +
@@ -496,6 +563,7 @@ Status HttpServer::bind() {
 int HttpServer::port() const { return impl_->port; }
 
 void HttpServer::serve() {
+  impl_->hub.start();
   impl_->serving = true;
   impl_->ready = !impl_->stop_requested;
   if (!impl_->stop_requested) impl_->server.listen_after_bind();

@@ -9,4 +9,4 @@ trap 'rm -f "$log"' EXIT
 out=$(mktemp "${TMPDIR:-/tmp}/listingd-http.XXXXXX")
 trap 'rm -f "$log" "$out"' EXIT
 LISTINGD_EXCHANGES_LOG=$log "$http_tests" >"$out" 2>&1 || { cat "$out"; exit 1; }
-/usr/bin/python3 "$validate" "$openapi" "$log"
+/usr/bin/python3 "$validate" "$openapi" "$log" --require-via client,raw,tls

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Contract test: checks recorded HTTP exchanges against the ListingAPI OpenAPI document.
 
-usage: validate.py OPENAPI_YAML EXCHANGES_FILE
+usage: validate.py OPENAPI_YAML EXCHANGES_FILE [--require-via raw,tls]
 
 EXCHANGES_FILE is JSON Lines, one exchange a line:
 
     {"method": "GET", "path": "/listings/3/prices", "status": 200,
-     "content_type": "application/json", "body": "<raw response body text>"}
+     "content_type": "application/json", "body": "<raw response body text>",
+     "headers": {"etag": "...", ...}, "request_headers": {"if-none-match": "..."},
+     "via": "client"}
+
+`headers` (the answer's, names in lower case, repeated ones joined with ", "),
+`request_headers` and `via` (client, raw or tls: how the test got the answer) may be
+absent in old logs; then no header is checked.
 
 Each exchange is checked against the document: its path must match a path template (or,
 for a path the API does not have, be an error answer with an `Error` body); its method
@@ -15,6 +21,17 @@ must be documented for that operation; and its body must validate against the do
 JSON schema (JSON Schema 2020-12, `$ref`s resolved against the whole document, formats not
 asserted). HEAD answers and 204/304 answers must have no body; a HEAD status must be one
 documented for GET. OPTIONS (the CORS preflight) must answer 204 on every documented path.
+
+Headers: each header documented for the answer's response must be there when it says
+`required: true`, and its value must validate against its schema (an `integer` schema
+wants an integer). Beyond what a schema can say, the rules the document states in words:
+an answer with a body says its `Content-Type` (JSON ones with `charset=utf-8`); a 405 and
+a preflight say `Allow`, listing exactly the path's methods (HEAD with GET, and OPTIONS);
+a 201 names the created listing in `Location`; a paged GET /listings (with a query) has
+an `ETag`; a 304 carries a tag the request's `If-None-Match` named (or its uncompressed form); `RateLimit-Limit`,
+`-Remaining` and `-Reset` come together, as integers, remaining at most the limit; an
+`ETag`, wherever it is, has the form of components/headers/ETag. With `--require-via
+raw,tls`, the log must also hold answers got each of those ways.
 
 The document itself must be YAML, say `openapi: 3.1.x`, and every `$ref` in it must resolve.
 
@@ -192,6 +209,26 @@ def find_response(operation, status):
     return None
 
 
+def header_names_value(headers, name):
+    """The value of header `name` (any case) in a recorded header mapping, or None."""
+    return (headers or {}).get(name.lower())
+
+
+def allow_set(text):
+    return {m.strip().upper() for m in (text or "").split(",") if m.strip()}
+
+
+def etag_tags(text):
+    """The entity tags of an If-None-Match value, without any W/ prefix, each as the tag of
+    the uncompressed body (a compressed variant's tag revalidates the same content)."""
+    return [base_tag(t) for t in (text or "").split(",") if t.strip()]
+
+
+def base_tag(tag):
+    """`W/"abc-br"` -> `"abc"`."""
+    return re.sub(r'-(gzip|br)"$', '"', tag.strip().removeprefix("W/"))
+
+
 class Contract:
     """The document, ready to check exchanges against."""
 
@@ -229,6 +266,144 @@ class Contract:
 
     def check(self, exchange):
         """Raises ContractError when `exchange` breaks the contract."""
+        self.check_body(exchange)
+        if isinstance(exchange.get("headers"), dict):
+            self.check_headers(exchange)
+
+    def path_methods(self, template):
+        """The methods a path of the document answers: its operations, HEAD with GET,
+        and OPTIONS (the preflight, answered on every path)."""
+        path_item = deref(self.doc, self.doc["paths"][template])
+        methods = {m.upper() for m in path_item if m in OPERATION_METHODS}
+        if "GET" in methods:
+            methods.add("HEAD")
+        methods.add("OPTIONS")
+        return methods
+
+    def operation_response(self, exchange):
+        """(template, documented response or None) for an exchange on a documented path."""
+        method = exchange["method"].upper()
+        path = re.split(r"[?#]", exchange["path"], maxsplit=1)[0]
+        template = next((t for t, regex in self.templates if regex.fullmatch(path)), None)
+        if template is None:
+            return None, None
+        path_item = deref(self.doc, self.doc["paths"][template])
+        operation = path_item.get("get" if method == "HEAD" else method.lower())
+        if not isinstance(operation, dict):
+            return template, None
+        response = find_response(operation, exchange["status"])
+        return template, deref(self.doc, response) if response is not None else None
+
+    def check_header_value(self, name, value, header):
+        """Raises ContractError unless `value` fits the documented header object."""
+        schema = deref(self.doc, header).get("schema") or {}
+        instance = value
+        if deref(self.doc, schema).get("type") == "integer":
+            if not re.fullmatch(r"-?[0-9]+", value.strip()):
+                raise ContractError(f"header {name}: {value!r} is not an integer")
+            instance = int(value)
+        validator = self.validators.get(id(schema))
+        if validator is None:
+            validator = jsonschema.Draft202012Validator(schema, resolver=self.resolver)
+            self.validators[id(schema)] = validator
+        errors = list(validator.iter_errors(instance))
+        if errors:
+            raise ContractError(f"header {name}: {value!r}: " +
+                                "; ".join(e.message for e in errors))
+
+    def check_headers(self, exchange):
+        """Raises ContractError when a header of the answer breaks the contract."""
+        headers = exchange["headers"]
+        request_headers = exchange.get("request_headers") or {}
+        method = exchange["method"].upper()
+        status = exchange["status"]
+        bodiless = method == "HEAD" or status in (204, 304)
+        problems = []
+
+        def get(name):
+            return header_names_value(headers, name)
+
+        # Every answer with a body says what it is.
+        content_type = get("Content-Type")
+        if exchange["body"] and not bodiless:
+            if not content_type:
+                problems.append("a body without Content-Type")
+            elif (media_type(content_type) == "application/json" and
+                  "charset=utf-8" not in content_type.lower().replace(" ", "")):
+                problems.append(f"Content-Type {content_type!r}: JSON says charset=utf-8")
+
+        template, response = self.operation_response(exchange)
+
+        # The headers the matched response documents.
+        for name, header in ((response or {}).get("headers") or {}).items():
+            header = deref(self.doc, header)
+            value = get(str(name))
+            if value is None:
+                if header.get("required") and not (bodiless and str(name).lower() ==
+                                                   "content-encoding"):
+                    problems.append(f"header {name} is required here and missing")
+                continue
+            try:
+                self.check_header_value(str(name), value, header)
+            except ContractError as e:
+                problems.append(str(e))
+
+        # Allow on 405 and on the preflight: exactly the path's methods.
+        if template is not None and (status == 405 or (method == "OPTIONS" and status == 204)):
+            allow = get("Allow")
+            if allow is None:
+                problems.append(f"a {status} without Allow")
+            elif allow_set(allow) != self.path_methods(template):
+                problems.append(f"Allow {allow!r}, but {template} answers "
+                                f"{', '.join(sorted(self.path_methods(template)))}")
+
+        # A created listing is named by Location.
+        if status == 201 and method == "POST" and template == "/listings":
+            try:
+                created = parse_json(exchange["body"])
+                want = f"/listings/{created['id']}"
+            except (ValueError, KeyError, TypeError):
+                want = None
+            if want and get("Location") != want:
+                problems.append(f"Location {get('Location')!r}, expected {want!r}")
+
+        # A page (GET /listings with a query) has a tag; a 304 has one the request named.
+        query = "?" in exchange["path"] and exchange["path"].split("?", 1)[1] != ""
+        if (template == "/listings" and method in ("GET", "HEAD") and query and
+                status in (200, 304) and get("ETag") is None):
+            problems.append("a page of GET /listings without ETag")
+        if status == 304 and get("ETag") is not None:
+            named = etag_tags(header_names_value(request_headers, "If-None-Match"))
+            if named and "*" not in named and base_tag(get("ETag")) not in named:
+                problems.append(f"304 with ETag {get('ETag')!r}, which If-None-Match "
+                                f"{header_names_value(request_headers, 'If-None-Match')!r} "
+                                f"does not name")
+
+        # Any tag anywhere has the documented form.
+        tag_header = (self.doc.get("components") or {}).get("headers", {}).get("ETag")
+        if get("ETag") is not None and tag_header is not None:
+            try:
+                self.check_header_value("ETag", get("ETag"), tag_header)
+            except ContractError as e:
+                problems.append(str(e))
+
+        # The rate-limit headers come together (on every answer counted by a limit).
+        limits = {n: get(n) for n in ("RateLimit-Limit", "RateLimit-Remaining",
+                                      "RateLimit-Reset")}
+        present = {n: v for n, v in limits.items() if v is not None}
+        if present:
+            if len(present) != len(limits):
+                problems.append(f"RateLimit headers incomplete: {sorted(present)}")
+            elif not all(re.fullmatch(r"[0-9]+", v.strip()) for v in present.values()):
+                problems.append(f"RateLimit headers are not non-negative integers: {present}")
+            elif int(limits["RateLimit-Remaining"]) > int(limits["RateLimit-Limit"]):
+                problems.append(f"RateLimit-Remaining above RateLimit-Limit: {present}")
+
+        if problems:
+            raise ContractError("; ".join(problems))
+
+    def check_body(self, exchange):
+        """Raises ContractError when the status or body of `exchange` breaks the contract."""
         method = exchange["method"].upper()
         status = exchange["status"]
         body = exchange["body"]
@@ -324,11 +499,16 @@ def excerpt(text):
 
 
 def main(argv):
+    require_via = []
+    if len(argv) == 5 and argv[3] == "--require-via":
+        require_via = [v for v in argv[4].split(",") if v]
+        argv = argv[:3]
     if len(argv) != 3:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     doc_path, exchanges_path = argv[1], argv[2]
     passed, failed = 0, 0
+    seen_via = {}
 
     doc, problems = load_document(doc_path)
     for problem in problems:
@@ -351,6 +531,8 @@ def main(argv):
                 print(f"FAIL {problem}")
                 failed += 1
                 continue
+            via = exchange.get("via", "client")
+            seen_via[via] = seen_via.get(via, 0) + 1
             try:
                 contract.check(exchange)
                 passed += 1
@@ -359,6 +541,14 @@ def main(argv):
                 print(f"FAIL line {number}: {exchange['method']} {exchange['path']} "
                       f"-> {exchange['status']}: {e}\n"
                       f"     body: {excerpt(exchange['body'])!r}")
+
+        for via in require_via:
+            if not seen_via.get(via):
+                print(f"FAIL exchanges: none got by {via}; the tests must record those too")
+                failed += 1
+        if seen_via:
+            print("exchanges by how they were got: " +
+                  ", ".join(f"{v} {n}" for v, n in sorted(seen_via.items())))
 
     print(f"contract: {passed} passed, {failed} failed")
     return 1 if failed or passed == 0 else 0

@@ -21,7 +21,7 @@ rm -f "$results"  # none, unless the targets build and run
 "$root/scripts/install-deps" clang-14 libclang-rt-14-dev
 cxx=$(command -v clang++-14 || command -v clang++)
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -I"$root/include")
+       -I"$root/include" -I"$root/src")
 
 # What each target is built from: its own file and the sources it exercises.
 domain=(src/domain/listing_rules.cpp src/domain/listing_json.cpp src/domain/listing_query.cpp
@@ -29,6 +29,7 @@ domain=(src/domain/listing_rules.cpp src/domain/listing_json.cpp src/domain/list
 declare -A sources=(
   [fuzz_body]="tests/fuzz/fuzz_body.cpp ${domain[*]} src/transfer/ndjson.cpp"
   [fuzz_query]="tests/fuzz/fuzz_query.cpp ${domain[*]}"
+  [fuzz_request]="tests/fuzz/fuzz_request.cpp src/http/request_reader.cpp"
 )
 
 # Objects are rebuilt only when their source or a header changed (a header changes all).
@@ -53,7 +54,7 @@ done
 
 : >"$results"
 failed=0
-for target in fuzz_body fuzz_query; do
+for target in fuzz_body fuzz_query fuzz_request; do
   corpus=${target#fuzz_}
   mkdir -p "$out/corpus/$corpus"
   log="$out/$target.log"
@@ -71,7 +72,7 @@ for target in fuzz_body fuzz_query; do
   else
     failed=1
     echo "$target: FAILED (exit $status); the input: $(ls "$out"/crash-"$target"-* 2>/dev/null | head -1)"
-    grep -E 'ERROR|SUMMARY|fuzz_(body|query):|#[0-9]+ 0x' "$log" | head -30
+    grep -E 'ERROR|SUMMARY|fuzz_(body|query|request):|#[0-9]+ 0x' "$log" | head -30
     echo "{\"name\": \"$target\", \"result\": \"FAIL\"}" >>"$results"
   fi
 done

@@ -1,5 +1,7 @@
 // The ListingAPI over real HTTP (see api.h for the fixture): every endpoint, status code
 // and error path of the contract.
+#include <map>
+
 #include "http/api.h"
 
 using namespace listingd;
@@ -293,8 +295,9 @@ TEST_CASE("concurrent writers and readers: every history holds exactly its write
       httplib::Client client("127.0.0.1", api.server->port());
       for (int k = 1; k <= updates; ++k) {
         const int price = 2 * k - 1 + parity;  // distinct per writer: odd or even
-        auto res = client.Put("/listings/" + std::to_string(id), listing_body(price).dump(),
-                              "application/json");
+        const std::string path = "/listings/" + std::to_string(id);
+        auto& res = record(api.server->port(), "PUT", path,
+                           client.Put(path, listing_body(price).dump(), "application/json"));
         if (!res || res->status != 200) ++failures;
       }
     });
@@ -304,8 +307,11 @@ TEST_CASE("concurrent writers and readers: every history holds exactly its write
       httplib::Client client("127.0.0.1", api.server->port());
       while (writing) {
         for (int id = 1; id <= listings; ++id) {
-          auto prices = client.Get("/listings/" + std::to_string(id) + "/prices");
-          auto listing = client.Get("/listings/" + std::to_string(id));
+          const std::string path = "/listings/" + std::to_string(id);
+          auto prices = client.Get(path + "/prices");
+          auto listing = client.Get(path);
+          record(api.server->port(), "GET", path + "/prices", prices);
+          record(api.server->port(), "GET", path, listing);
           if (!prices || prices->status != 200 || !listing || listing->status != 200) ++failures;
         }
       }
@@ -560,7 +566,9 @@ TEST_CASE("a chunked body is held to the size limit too") {
       "application/json");
   // The server answers 413 as soon as the limit is passed; a client still sending may see
   // the connection end instead of reading that answer. Either way nothing is written.
+  record(api.server->port(), "POST", "/listings", res);
   if (res) CHECK(res->status == 413);
+  else api.unseen = 1;
   CHECK(api.get("/listings").body == "[]");
 }
 
@@ -604,20 +612,21 @@ TEST_CASE("request framing that could smuggle, inflate or stall is refused up fr
   const std::string length = "Content-Length: " + std::to_string(body.size()) + "\r\n";
   struct Case {
     std::string request, status;
+    bool closes;  // framing that cannot be trusted ends the connection
   };
   for (const Case& c : {
-           Case{head + "\r\n", "411"},  // no length: answered at once, not after a timeout
-           Case{head + length + length + "\r\n" + body, "400"},
-           Case{head + length + "Transfer-Encoding: chunked\r\n\r\n" + body, "400"},
-           Case{head + "Content-Length: abc\r\n\r\n", "400"},
-           Case{head + "Content-Length: -1\r\n\r\n", "400"},
-           Case{head + length + "Content-Encoding: gzip\r\n\r\n" + body, "415"},
+           Case{head + "\r\n", "411", false},  // no length: answered at once, not after a timeout
+           Case{head + length + length + "\r\n" + body, "400", true},
+           Case{head + length + "Transfer-Encoding: chunked\r\n\r\n" + body, "400", true},
+           Case{head + "Content-Length: abc\r\n\r\n", "400", true},
+           Case{head + "Content-Length: -1\r\n\r\n", "400", true},
+           Case{head + length + "Content-Encoding: gzip\r\n\r\n" + body, "415", false},
        }) {
     CAPTURE(c.request.substr(0, 160));
     std::string answer = raw_exchange(api.server->port(), c.request);
     CHECK(answer.rfind("HTTP/1.1 " + c.status, 0) == 0);
     CHECK(answer.find("{\"message\":") != std::string::npos);
-    CHECK(answer.find("Connection: close") != std::string::npos);
+    CHECK((answer.find("Connection: close") != std::string::npos) == c.closes);
   }
   CHECK(api.get("/listings").body == "[]");
   // The well-formed request still works.
@@ -677,4 +686,58 @@ TEST_CASE("a city's pages by price merge the building types in exact order") {
       CHECK(got == expected_ids);
     }
   }
+}
+
+TEST_CASE("pages have ETags too: 304 while the page is unchanged, a new tag after a write") {
+  Api api;
+  for (int i = 0; i < 3; ++i) REQUIRE(api.post(listing_body(100000 + i)).status == 201);
+  json lyon = listing_body(50000);
+  lyon["postal_address"]["city"] = "Lyon";
+  lyon["postal_address"]["postal_code"] = "69001";
+  REQUIRE(api.post(lyon).status == 201);  // listing 4, on no Paris page
+  auto first = api.get("/listings?limit=2");
+  std::string link = first.get_header_value("Link");
+  REQUIRE(link.size() > 2);
+  const std::string second_page = link.substr(1, link.find('>') - 1);
+
+  std::map<std::string, std::string> tags;
+  for (const std::string& path : {std::string("/listings?limit=2"),
+                                  std::string("/listings?city=Paris&sort=-price"), second_page}) {
+    CAPTURE(path);
+    auto res = api.get(path);
+    REQUIRE(res.status == 200);
+    const std::string etag = res.get_header_value("ETag");
+    REQUIRE(etag.size() == 18);
+    CHECK(res.get_header_value("Cache-Control") == "no-cache");
+    auto again = api.get(path, {{"If-None-Match", etag}});
+    CHECK(again.status == 304);
+    CHECK(again.body.empty());
+    CHECK(again.get_header_value("ETag") == etag);
+    CHECK(api.get(path, {{"If-None-Match", "\"other\""}}).status == 200);
+    tags[path] = etag;
+  }
+  // A write elsewhere leaves a page as it was, tag included.
+  api.clock.set(t1);
+  lyon["latest_price_eur"] = 40000;
+  REQUIRE(api.put(4, lyon).status == 200);
+  CHECK(api.get("/listings?city=Paris&sort=-price",
+                {{"If-None-Match", tags["/listings?city=Paris&sort=-price"]}}).status == 304);
+  // A new price for listing 1 changes the first page and the Paris page; a new Paris
+  // listing changes the Paris page again.
+  REQUIRE(api.put(1, listing_body(200000)).status == 200);
+  for (const std::string& path : {std::string("/listings?limit=2"),
+                                  std::string("/listings?city=Paris&sort=-price")}) {
+    CAPTURE(path);
+    auto res = api.get(path, {{"If-None-Match", tags[path]}});
+    CHECK(res.status == 200);
+    CHECK(res.get_header_value("ETag") != tags[path]);
+    CHECK(body_of(res)[0]["latest_price_eur"] == 200000);
+    tags[path] = res.get_header_value("ETag");
+  }
+  REQUIRE(api.post(listing_body(300000)).status == 201);
+  auto paris = api.get("/listings?city=Paris&sort=-price",
+                       {{"If-None-Match", tags["/listings?city=Paris&sort=-price"]}});
+  CHECK(paris.status == 200);
+  CHECK(body_of(paris)[0]["id"] == 5);
+  CHECK(paris.get_header_value("ETag") != tags["/listings?city=Paris&sort=-price"]);
 }

@@ -2,6 +2,7 @@
 // limits, trusted proxies, slow clients, header limits, the database file's mode, TLS.
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
 
 #include "http/api.h"
@@ -194,18 +195,13 @@ TEST_CASE("idle connections cannot hold every worker") {
   Api api(options);
   std::vector<int> idle;
   for (int i = 0; i < 10; ++i) {  // five times the workers kept ready, sending nothing
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(api.server->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    idle.push_back(fd);
+    idle.push_back(connect_from(api.server->port()));
   }
   httplib::Client client("127.0.0.1", api.server->port());
   client.set_connection_timeout(1, 0);
   client.set_read_timeout(1, 0);  // a normal client is answered within a second
   auto res = client.Get("/healthz");
+  record(api.server->port(), "GET", "/healthz", res);
   REQUIRE(res);
   CHECK(res->status == 200);
   for (int fd : idle) ::close(fd);
@@ -255,11 +251,30 @@ TEST_CASE("TLS: HTTPS with a certificate made here; plain HTTP to that port fail
   httplib::SSLClient tls("127.0.0.1", api.server->port());
   tls.enable_server_certificate_verification(false);  // self-signed, made a moment ago
   auto res = tls.Get("/healthz");
+  record(api.server->port(), "GET", "/healthz", res, "tls");
   REQUIRE(res);
   CHECK(res->status == 200);
+  // The API over TLS, on one keep-alive connection, every answer recorded for the
+  // contract test.
+  tls.set_keep_alive(true);
+  auto created = tls.Post("/listings", listing_body().dump(), "application/json");
+  record(api.server->port(), "POST", "/listings", created, "tls");
+  REQUIRE(created);
+  CHECK(created->status == 201);
+  CHECK(created->get_header_value("Location") == "/listings/1");
+  for (const auto& [path, status] : std::vector<std::pair<std::string, int>>{
+           {"/listings/1", 200}, {"/listings/1/prices", 200}, {"/listings?limit=1", 200},
+           {"/listings/2", 404}, {"/nowhere", 404}}) {
+    CAPTURE(path);
+    auto got = tls.Get(path);
+    record(api.server->port(), "GET", path, got, "tls");
+    REQUIRE(got);
+    CHECK(got->status == status);
+  }
   httplib::Client plain("127.0.0.1", api.server->port());
   plain.set_read_timeout(2, 0);
   auto refused = plain.Get("/healthz");
+  record(api.server->port(), "GET", "/healthz", refused);
   CHECK((!refused || refused->status != 200));
 
   ServerOptions broken = test_options();
@@ -269,4 +284,48 @@ TEST_CASE("TLS: HTTPS with a certificate made here; plain HTTP to that port fail
   JsonCache cache(0);
   HttpServer server(*api.service, *api.tokens, clock, broken);
   CHECK_FALSE(server.bind().ok());
+}
+
+// "Another process" is a second TokenStore on the same file: a connection of its own and
+// no share in the server's store's memory, as `listingd token create|revoke` beside a
+// running server. The server rereads tokens at most a second after it read them: a cache
+// that never expired would keep a revoked token working, and protected mode open after
+// the first token, for ever.
+TEST_CASE("a token revoked or created by another process takes effect within a second") {
+  using Clock = std::chrono::steady_clock;
+  Api api;
+  auto opened = open_sqlite_token_store({.path = api.dir.file("listings.db")});
+  REQUIRE(opened.ok());
+  std::unique_ptr<TokenStore> elsewhere = std::move(opened).value();
+  // Polls `status_of` from `since` until it answers `want`, for 1.1 s: true when it did,
+  // at the latest in answer to a request sent after 1.1 s (which must see the change
+  // however slow the machine: every read made before `since` has expired by then).
+  auto within_1_1_s = [](Clock::time_point since, int want, auto status_of) {
+    for (;;) {
+      const auto asked = Clock::now();
+      if (status_of() == want) return true;
+      if (asked - since > std::chrono::milliseconds(1100)) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  const std::string body = listing_body().dump();
+
+  // No token yet: a local client writes without one (and the server has read "no token").
+  REQUIRE(api.post(listing_body()).status == 201);
+  auto token = generate_token();
+  REQUIRE(token.ok());
+  const auto created = Clock::now();
+  REQUIRE(elsewhere->add({"elsewhere", Role::writer, hash_token(*token), t0, std::nullopt}).ok());
+  CHECK(within_1_1_s(created, 401, [&] { return api.post(listing_body()).status; }));
+  CHECK(within_1_1_s(created, 201, [&] {
+    return api.send("POST", "/listings", body, "application/json", bearer(*token)).status;
+  }));
+
+  // The server has just read the token (it answered 201 with it); revoked elsewhere, it
+  // stops working within a second, for reads as for writes.
+  REQUIRE(api.get("/listings/1", bearer(*token)).status == 200);
+  const auto revoked = Clock::now();
+  REQUIRE(elsewhere->revoke("elsewhere").ok());
+  CHECK(within_1_1_s(revoked, 401, [&] { return api.get("/listings/1", bearer(*token)).status; }));
+  CHECK(api.send("POST", "/listings", body, "application/json", bearer(*token)).status == 401);
 }

@@ -85,8 +85,16 @@ enum class Synchronous { normal, full };
 
 struct SqliteOptions {
   std::string path = "listingd.db";
-  Synchronous synchronous = Synchronous::normal;
+  // full: a commit is fsynced before its writes are acknowledged, so an acknowledged write
+  // survives a power cut (one fsync per batch, see open_sqlite_store). normal: a power
+  // cut may lose the last acknowledged writes, never corrupt the file.
+  Synchronous synchronous = Synchronous::full;
   int busy_timeout_ms = 5000;
+  // The store's WAL checkpointer (see src/store/checkpointer.h), in WAL frames: a copy
+  // every `checkpoint_window_frames`, the WAL started over past `checkpoint_restart_frames`.
+  // Tests make them small to run checkpoints and restarts often.
+  int checkpoint_window_frames = 16000;
+  int checkpoint_restart_frames = 64000;
 };
 
 // Called after each committed write, in commit order, before the writer is answered: the

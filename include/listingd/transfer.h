@@ -62,6 +62,9 @@ struct ImportOptions {
   // Told of each invalid record: its line number (from 1) and what is wrong with it.
   std::function<void(int64_t line, const std::string& message)> on_invalid;
   TransferProgress progress;
+  // Listings per transaction of the bulk load (see open_sqlite_bulk_loader); a crash
+  // leaves the listings of the committed ones, each whole. Tests make it small.
+  int64_t listings_per_commit = 50'000;
 };
 
 struct ImportSummary {

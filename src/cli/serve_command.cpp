@@ -30,7 +30,7 @@ struct ServeFlags {
   int shutdown_timeout_s = 30;
   SqliteOptions db;
   size_t cache_mb = 64;
-  std::string synchronous = "normal";  // becomes db.synchronous once parsed
+  std::string synchronous = "full";  // becomes db.synchronous once parsed
 };
 
 void add_serve_flags(CLI::App& serve, ServeFlags& f) {
@@ -123,8 +123,10 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->delimiter(',')
       ->capture_default_str();
   serve.add_option("--synchronous", f.synchronous,
-                   "SQLite durability: normal (safe in WAL mode, fast; a power cut may lose "
-                   "the last commits, never corrupt) or full (fsync every commit)")
+                   "durability of an acknowledged write: full (fsync each commit, shared by "
+                   "its batch: an answered write survives a power cut) or normal (faster on "
+                   "a slow disk; a power cut may lose the last acknowledged writes, never "
+                   "corrupt)")
       ->envname("LISTINGD_SYNCHRONOUS")
       ->check(CLI::IsMember({"normal", "full"}, CLI::ignore_case))
       ->capture_default_str();
@@ -241,7 +243,10 @@ int serve(ServeFlags& flags) {
     std::cerr << "listingd: " << s.message() << "\n";
     return 2;
   }
-  flags.db.synchronous = flags.synchronous == "full" ? Synchronous::full : Synchronous::normal;
+  // CLI11 matched it ignoring case: "NORMAL" is normal too.
+  flags.db.synchronous = CLI::detail::to_lower(flags.synchronous) == "normal"
+                             ? Synchronous::normal
+                             : Synchronous::full;
   flags.server.log_format = flags.log_format == "text" ? LogFormat::text : LogFormat::json;
   const std::map<std::string, LogLevel> levels = {{"debug", LogLevel::debug},
                                                   {"info", LogLevel::info},

@@ -375,7 +375,8 @@ class SqliteStore final : public Store {
   Connection writer_;  // used by the writer thread only (and open() before it starts)
   std::unordered_map<unsigned, std::string> update_sql_;  // by changed columns; writer only
   std::thread writer_thread_;
-  sqlite::Checkpointer checkpointer_;
+  sqlite::Checkpointer checkpointer_{options_.checkpoint_window_frames,
+                                     options_.checkpoint_restart_frames};
   std::mutex queue_mutex_;
   std::condition_variable queue_ready_;
   std::deque<WriteCommand*> queue_;

@@ -66,7 +66,7 @@ Result<int64_t> export_ndjson(const SqliteOptions& db, std::ostream& out,
 
 Result<ImportSummary> import_ndjson(const SqliteOptions& db, std::istream& in,
                                     const ImportOptions& options) {
-  auto loader = open_sqlite_bulk_loader(db);
+  auto loader = open_sqlite_bulk_loader(db, options.listings_per_commit);
   if (!loader.ok()) return loader.status();
   ImportSummary summary;
   auto report = [&](int64_t line_number, const std::string& message) {

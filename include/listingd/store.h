@@ -170,7 +170,9 @@ struct BackupOptions {
 // name, fsynced, checked (PRAGMA integrity_check, foreign keys, a listingd schema) and
 // only then renamed to `to`, so `to` is either a complete, checked copy or untouched; it
 // is readable by its owner only (it holds token hashes). Code::invalid when `from` is not
-// a listingd database, is `to`, or `to` exists without options.overwrite; Code::internal
+// a listingd database, is `to`, or `to` exists without options.overwrite, or exists and
+// is not a regular file (a device, pipe, socket, directory or symbolic link: never
+// replaced, overwrite or not); Code::internal
 // when the copy fails its check. Thread-safe (a connection of its own); blocking.
 Status backup_sqlite(const std::string& from, const std::string& to,
                      const BackupOptions& options = {});

@@ -51,11 +51,9 @@ class SqliteBulkLoader final : public BulkLoader {
   }
 
   Status open() {
-    if (Status s = conn_.open(options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-        !s.ok())
-      return s;
-    sqlite3_busy_timeout(conn_.handle(), options_.busy_timeout_ms);
-    if (auto v = sqlite::migrate(conn_, options_.path); !v.ok()) return v.status();
+    if (auto v = sqlite::open_and_migrate(conn_, options_.path, options_.busy_timeout_ms);
+        !v.ok())
+      return v.status();
     // FULL: each commit is durable when it returns, which costs nothing at a few large
     // commits. The page cache keeps the indexes' pages in memory rather than re-reading them.
     return conn_.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; "

@@ -397,8 +397,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
 
 Result<int> migrate_sqlite(const std::string& path) {
   Connection conn;
-  if (Status s = conn.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); !s.ok()) return s;
-  return sqlite::migrate(conn, path);
+  return sqlite::open_and_migrate(conn, path, 0);
 }
 
 }  // namespace listingd

@@ -30,7 +30,8 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Creates a listing at time `now_ms`. Returns it with its new id.
+  // Creates a listing at time `now_ms`. Returns it with its new id (the largest id + 1);
+  // Code::exhausted, nothing written, when that would pass limits::max_id.
   virtual Result<Listing> create(const ListingWrite& fields, int64_t now_ms) = 0;
 
   // Replaces every writable field of listing `id`; updated time becomes `now_ms`, or the
@@ -126,7 +127,8 @@ class BulkLoader {
   // Adds a listing with its price history; listing.id 0 = assign the next id. Returns the
   // listing's id. Requires the store's invariants: history non-empty, oldest first, its
   // first entry at listing.created_ms, its last at or before listing.updated_ms and at
-  // the listing's price, and an id not in the database yet; Code::invalid otherwise
+  // the listing's price, and an id not in the database yet and at most limits::max_id
+  // (Code::exhausted when an id to assign would pass it); Code::invalid otherwise
   // (nothing added). Any other error rolls back what was added since the last commit and
   // ends the loader.
   virtual Result<int64_t> add(const Listing& listing, const std::vector<PricePoint>& history) = 0;

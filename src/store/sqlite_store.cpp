@@ -339,11 +339,21 @@ class SqliteStore final : public Store {
       sql = update_sql_.emplace(changed, sqlite::update_listing_sql(changed)).first;
     Statement* update = writer_.prepare(sql->second.c_str(), s);
     if (!update) return s;
+    // SQLite gives max(id) + 1, which an imported id can push past what a JavaScript
+    // client reads exactly (and at INT64_MAX it would pick ids at random): refuse instead.
+    // The savepoint undoes the insert.
+    if (listing.id > limits::max_id) return no_id_left();
     bind_fields(*update, c.fields);
     update->bind(13, now_ms).bind(14, id);
     if (rc = update->step(); rc != SQLITE_DONE)
       return sqlite::error_status(writer_.handle(), rc, "update listing");
     if (c.fields.price_cents != old_price) {
+  static Status no_id_left() {
+    return Status::Exhausted("no listing id is left: ids go up to " +
+                             std::to_string(limits::max_id) +
+                             " (2^53 - 1) and the largest is taken (an import gave it)");
+  }
+
       if (s = append_price(id, c.fields.price_cents, now_ms); !s.ok()) return s;
       c.price_appended = true;
     }

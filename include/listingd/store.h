@@ -55,8 +55,11 @@ class Store {
   // exists.
   virtual Status backup_to(const std::string& file) = 0;
 
-  // Ok when the database answers reads and takes writes (the last commit did not fail);
-  // Code::unavailable with the reason otherwise, or while the store is closing.
+  // Ok when the database answers reads and takes writes: the last write did not fail, or
+  // a write has succeeded since (the SQLite store's writer probes, once a second while
+  // its commits fail, with a write that changes nothing, so readiness returns by itself
+  // once the disk has room again, and only then). Code::unavailable with the reason
+  // otherwise, or while the store is closing. Cheap: it never writes.
   virtual Status check_ready() = 0;
 
   // The price history of listing `id`, oldest first. Code::not_found for an unknown id.

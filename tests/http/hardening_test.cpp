@@ -56,6 +56,7 @@ TEST_CASE("ids above 2^53 - 1 name no listing, and none is ever created") {
     CHECK(res.status == 507);
     CHECK(message_of(res).find("no listing id is left") != std::string::npos);
   }
+  CHECK(api.get("/listings/9007199254740992").status == 404);  // never created
   const json all = body_of(api.get("/listings"));
   REQUIRE(all.size() == 1);
   CHECK(all[0]["id"] == limits::max_id);

@@ -43,21 +43,22 @@ bool is_same_origin(std::string_view origin, std::string_view host) {
          authority_without_default_port(trim(host), scheme);
 }
 
-std::optional<Refusal> cross_site_refusal(const CrossSiteCheck& r, const CorsPolicy& cors) {
+std::optional<CrossSiteRefusal> cross_site_refusal(const CrossSiteCheck& r,
+                                                   const CorsPolicy& cors) {
   if (!r.origin.empty() && !is_same_origin(r.origin, r.host) &&
       cors.allow_origin(r.origin).empty())
-    return Refusal{403, "a request from the web page of another site (Origin: " +
+    return CrossSiteRefusal{403, "a request from the web page of another site (Origin: " +
                             std::string(r.origin) +
                             ") may not change anything here: its origin is neither this "
                             "server's nor one allowed by --cors-origin"};
   const std::string type = lower(trim(r.content_type.substr(0, r.content_type.find(';'))));
   if (type == "application/x-www-form-urlencoded" || type == "multipart/form-data" ||
       type == "text/plain")
-    return Refusal{415, "Content-Type " + type +
+    return CrossSiteRefusal{415, "Content-Type " + type +
                             " is refused on a request that changes state: any web page can "
                             "make a browser send it to this server. Send application/json"};
   if (type.empty() && r.has_body)
-    return Refusal{415, "a request body needs a Content-Type: send application/json"};
+    return CrossSiteRefusal{415, "a request body needs a Content-Type: send application/json"};
   return std::nullopt;
 }
 

@@ -23,14 +23,15 @@ struct CrossSiteCheck {
   bool has_body = false;          // a Content-Length above 0, or a Transfer-Encoding
 };
 
-struct Refusal {
+struct CrossSiteRefusal {
   int status;  // 403 for a foreign origin, 415 for a content type a form can send
   std::string message;
 };
 
 // Why a state-changing request must be refused, if it must. An Origin is accepted when it
 // is this server's own (its host and port are the Host header's) or `cors` allows it.
-std::optional<Refusal> cross_site_refusal(const CrossSiteCheck& request, const CorsPolicy& cors);
+std::optional<CrossSiteRefusal> cross_site_refusal(const CrossSiteCheck& request,
+                                                   const CorsPolicy& cors);
 
 // Whether `origin` ("scheme://host[:port]") names the same host and port as `host` (a Host
 // header), a scheme's default port written or not; case-insensitive.

@@ -104,7 +104,8 @@ TEST_CASE("/readyz: 503 while writes fail, ready again by itself once they work"
   // No write is sent: the server finds out by itself, within about a second.
   int status = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while ((status = status_of("GET", "/readyz")) != 200 && std::chrono::steady_clock::now() < deadline)
+  while ((status = status_of("GET", "/readyz")) != 200 &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CHECK(status == 200);
   CHECK(api.post(listing_body()).status == 201);

@@ -23,12 +23,18 @@ const int k_library_configured = [] {
 
 }  // namespace
 
+const char* const k_busy_message = "the database is busy; try again";
+
+bool is_busy(const Status& s) {
+  return s.code() == Code::unavailable && s.message() == k_busy_message;
+}
+
 Status error_status(sqlite3* db, int rc, std::string_view what) {
   // Unavailable messages reach clients: say what it means for them, not SQLite's words.
   switch (rc & 0xFF) {  // the primary result code
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return Status::Unavailable("the database is busy; try again");
+      return Status::Unavailable(k_busy_message);
     case SQLITE_FULL:
       return Status::Unavailable("the database's disk is full; writes fail until there is room");
     case SQLITE_READONLY:
@@ -77,14 +83,13 @@ Status write_access_problem(const std::string& path) {
 
 Result<int> open_and_migrate(Connection& conn, const std::string& path, int busy_timeout_ms,
                              const char* vfs) {
+  // SQLite opens read-only a file it may not write (a server then serves reads and
+  // answers writes 503), and fails to open or read one it cannot create, or whose -shm it
+  // cannot create (WAL mode): then the OS's reason is the one to tell.
   Status s = conn.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);
   if (s.ok()) sqlite3_busy_timeout(conn.handle(), busy_timeout_ms);
-  // SQLite falls back to opening read-only a file it may not write: a later write, or
-  // merely reading in WAL mode, would fail with less telling words.
-  if (s.ok() && sqlite3_db_readonly(conn.handle(), "main") == 1)
-    s = Status::Unavailable("cannot write " + path + " (SQLite could open it read-only only)");
   Result<int> version = s.ok() ? migrate(conn, path) : Result<int>(s);
-  if (version.ok()) return version;
+  if (version.ok() || version.status().code() != Code::unavailable) return version;
   if (Status why = write_access_problem(path); !why.ok()) return why;
   return version;
 }

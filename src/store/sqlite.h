@@ -21,6 +21,10 @@ namespace listingd::sqlite {
 // `unavailable` (the request may succeed later); anything else is `internal`.
 Status error_status(sqlite3* db, int rc, std::string_view what);
 
+// Whether `s` is error_status's for a database locked past the busy timeout: a moment's
+// contention, not a database that cannot take writes.
+bool is_busy(const Status& s);
+
 // A prepared statement, reset and cleared each time it is taken from its Connection.
 class Statement {
  public:

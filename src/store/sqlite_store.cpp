@@ -284,11 +284,14 @@ class SqliteStore final : public Store {
         listener_(c->result->value(), c->price_appended);
     }
     if (s.ok() && batch_listener_) batch_listener_(batch.size());
-    {
+    // A lock held past the busy timeout is a moment's contention: it leaves readiness as
+    // it was. Any other failure (disk full, read-only, I/O) makes the store unready.
+    if (s.ok() || !sqlite::is_busy(s)) {
       std::lock_guard lock(health_mutex_);
       last_commit_ = s;  // what readiness reports until the next batch or probe
     }
-    if (!s.ok()) last_probe_ = std::chrono::steady_clock::now();  // the next probe: in 1 s
+    if (!s.ok() && !sqlite::is_busy(s))
+      last_probe_ = std::chrono::steady_clock::now();  // the next probe: in 1 s
     for (WriteCommand* c : batch) answer(*c);
   }
 

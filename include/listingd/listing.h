@@ -62,6 +62,9 @@ inline constexpr int64_t max_price_cents = 100'000'000'000'000;  // 1 000 000 00
 inline constexpr double max_surface_area_m2 = 1'000'000;
 inline constexpr int64_t max_rooms = 10'000;
 inline constexpr int max_json_depth = 32;
+// The largest listing id: 2^53 - 1, the largest integer a JavaScript client (a double)
+// reads exactly. Larger ids are refused on import, name no listing, and are never assigned.
+inline constexpr int64_t max_id = 9'007'199'254'740'991;
 }  // namespace limits
 
 std::string_view to_string(BuildingType type);

@@ -17,6 +17,7 @@ enum class Code {
   bad_request,  // the request is malformed (not JSON, not an object, bad UTF-8, ...)
   invalid,      // well-formed, but breaks a field rule
   unavailable,  // the database cannot do it now (busy, read-only, disk full)
+  exhausted,    // a limit is reached for good (no listing id is left to assign)
   internal,     // a bug or an unexpected database state
 };
 
@@ -31,6 +32,7 @@ class Status {
   static Status Invalid(std::string m) { return {Code::invalid, std::move(m)}; }
   static Status Unavailable(std::string m) { return {Code::unavailable, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::internal, std::move(m)}; }
+  static Status Exhausted(std::string m) { return {Code::exhausted, std::move(m)}; }
 
   bool ok() const { return code_ == Code::ok; }
   Code code() const { return code_; }

@@ -30,7 +30,8 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Creates a listing at time `now_ms`. Returns it with its new id.
+  // Creates a listing at time `now_ms`. Returns it with its new id (the largest id + 1);
+  // Code::exhausted, nothing written, when that would pass limits::max_id.
   virtual Result<Listing> create(const ListingWrite& fields, int64_t now_ms) = 0;
 
   // Replaces every writable field of listing `id`; updated time becomes `now_ms`, or the
@@ -54,8 +55,11 @@ class Store {
   // exists.
   virtual Status backup_to(const std::string& file) = 0;
 
-  // Ok when the database answers reads and takes writes (the last commit did not fail);
-  // Code::unavailable with the reason otherwise, or while the store is closing.
+  // Ok when the database answers reads and takes writes: the last write did not fail, or
+  // a write has succeeded since (the SQLite store's writer probes, once a second while
+  // its commits fail, with a write that changes nothing, so readiness returns by itself
+  // once the disk has room again, and only then). Code::unavailable with the reason
+  // otherwise, or while the store is closing. Cheap: it never writes.
   virtual Status check_ready() = 0;
 
   // The price history of listing `id`, oldest first. Code::not_found for an unknown id.
@@ -134,7 +138,8 @@ class BulkLoader {
   // Adds a listing with its price history; listing.id 0 = assign the next id. Returns the
   // listing's id. Requires the store's invariants: history non-empty, oldest first, its
   // first entry at listing.created_ms, its last at or before listing.updated_ms and at
-  // the listing's price, and an id not in the database yet; Code::invalid otherwise
+  // the listing's price, and an id not in the database yet and at most limits::max_id
+  // (Code::exhausted when an id to assign would pass it); Code::invalid otherwise
   // (nothing added). Any other error rolls back what was added since the last commit and
   // ends the loader.
   virtual Result<int64_t> add(const Listing& listing, const std::vector<PricePoint>& history) = 0;
@@ -178,7 +183,9 @@ struct BackupOptions {
 // name, fsynced, checked (PRAGMA integrity_check, foreign keys, a listingd schema) and
 // only then renamed to `to`, so `to` is either a complete, checked copy or untouched; it
 // is readable by its owner only (it holds token hashes). Code::invalid when `from` is not
-// a listingd database, is `to`, or `to` exists without options.overwrite; Code::internal
+// a listingd database, is `to`, or `to` exists without options.overwrite, or exists and
+// is not a regular file (a device, pipe, socket, directory or symbolic link: never
+// replaced, overwrite or not); Code::internal
 // when the copy fails its check. Thread-safe (a connection of its own); blocking.
 Status backup_sqlite(const std::string& from, const std::string& to,
                      const BackupOptions& options = {});

@@ -44,6 +44,9 @@ std::string listing_record_to_json(const Listing& listing, const std::vector<Pri
 // non-empty array of {price_eur, created_date}, oldest first, its first entry at
 // created_date, its last at or before updated_date and at latest_price_eur, each price
 // valid like latest_price_eur ("price_history[2].price_eur: must have at most 2 decimals").
+// Nothing but whitespace may follow the object (a NUL byte is refused). Consecutive
+// entries of equal price are collapsed into the first of them (the API records a price
+// only when it changes), so the returned history may be shorter than the line's.
 Result<ListingRecord> parse_listing_record(std::string_view line);
 
 // Told how far a long run is: `done` of `total` (0: not known yet), in `phase`
@@ -59,6 +62,8 @@ Result<int64_t> export_ndjson(const SqliteOptions& db, std::ostream& out,
 struct ImportOptions {
   // Import the valid records of a file that has invalid ones (else: import none).
   bool skip_invalid = false;
+  // A longer line (newline excluded) is an invalid record, never read into memory whole.
+  size_t max_line_bytes = 4 * 1024 * 1024;
   // Told of each invalid record: its line number (from 1) and what is wrong with it.
   std::function<void(int64_t line, const std::string& message)> on_invalid;
   TransferProgress progress;
@@ -74,7 +79,8 @@ struct ImportSummary {
 };
 
 // Reads `in` (which must be seekable: it is read twice) into the database, creating and
-// migrating it if needed. First every line is checked (parse_listing_record, and its id
+// migrating it if needed. First every line is checked (at most options.max_line_bytes,
+// parse_listing_record, and its id
 // neither repeated in the file nor already in the database); blank lines are skipped.
 // Then, unless a record is invalid and !options.skip_invalid (Code::invalid: nothing is
 // imported), the valid records are bulk loaded with their ids. On a database error the

@@ -22,7 +22,9 @@ struct BackupFlags {
 
 int backup(const BackupFlags& flags) {
   std::error_code ec;
-  if (!flags.force && std::filesystem::exists(flags.to, ec)) {
+  // Anything but a regular file is refused below (backup_sqlite), with or without --force.
+  const auto type = std::filesystem::symlink_status(flags.to, ec).type();
+  if (!flags.force && type == std::filesystem::file_type::regular) {
     std::cerr << "listingd: " << flags.to << " already exists; give --force to replace it\n";
     return 1;
   }

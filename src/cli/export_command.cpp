@@ -1,4 +1,5 @@
 // `listingd export`: every listing with its price history as NDJSON (listingd/transfer.h).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -37,6 +38,18 @@ int export_listings(const ExportFlags& flags) {
   } else {
     // Written under another name and renamed when complete: FILE is never half an export.
     const std::string tmp = flags.out + ".partial";
+    // The rename would replace a device (/dev/null, as root), a pipe or a symbolic link
+    // with a regular file: only a regular file is replaced (write to those with --out -).
+    for (const std::string* path : {&flags.out, &tmp}) {
+      struct stat st {};
+      if (::lstat(path->c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        std::cerr << "listingd: " << *path
+                  << " exists and is not a regular file (a device, pipe, directory or symbolic "
+                     "link); export replaces only a regular file: to write elsewhere, give "
+                     "--out - and redirect standard output\n";
+        return 1;
+      }
+    }
     {
       std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
       if (!file) {

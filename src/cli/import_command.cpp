@@ -19,6 +19,7 @@ struct ImportFlags {
   SqliteOptions db;
   std::string file;
   bool skip_invalid = false;
+  size_t max_line_bytes = ImportOptions{}.max_line_bytes;
 };
 
 int import_listings(const ImportFlags& flags) {
@@ -38,6 +39,7 @@ int import_listings(const ImportFlags& flags) {
   }
   ImportOptions options;
   options.skip_invalid = flags.skip_invalid;
+  options.max_line_bytes = flags.max_line_bytes;
   const bool tty = isatty(STDERR_FILENO);
   bool progress_shown = false;  // a progress line is on screen: end it before a message
   options.on_invalid = [&](int64_t line, const std::string& message) {
@@ -86,6 +88,12 @@ Command add_import_command(CLI::App& app) {
   cmd->add_flag("--skip-invalid", flags->skip_invalid,
                 "import the valid records of a file that has invalid ones (else: none)")
       ->envname("LISTINGD_SKIP_INVALID");
+  cmd->add_option("--max-line-bytes", flags->max_line_bytes,
+                  "a longer line is an invalid record (its listing and price history are "
+                  "one line)")
+      ->envname("LISTINGD_MAX_LINE_BYTES")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30))
+      ->capture_default_str();
   return {cmd, [flags] { return import_listings(*flags); }};
 }
 

@@ -362,6 +362,12 @@ Result<ListingWrite> parse_listing_write(std::string_view body,
                                          std::span<const std::string_view> also_allowed) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return Status::BadRequest("the request body is empty; send a JSON object");
+  // The JSON parser takes a NUL byte for the end of its input, so `{...}\0junk` would pass
+  // as `{...}`: JSON allows no raw NUL anywhere (in a string it is written \u0000).
+  if (size_t nul = body.find('\0'); nul != std::string_view::npos)
+    return Status::BadRequest("the request body is not valid JSON: a NUL byte at byte " +
+                              std::to_string(nul) +
+                              " (nothing but whitespace may follow the JSON object)");
   if (nesting_depth(body, limits::max_json_depth) > limits::max_json_depth)
     return Status::BadRequest("the request body nests arrays or objects too deeply");
   json doc;

@@ -67,6 +67,7 @@ int http_status(Code code) {
     case Code::bad_request: return 400;
     case Code::invalid: return 422;
     case Code::unavailable: return 503;
+    case Code::exhausted: return 507;  // Insufficient Storage: retrying will not help
     case Code::internal: return 500;
   }
   return 500;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "listingd/listing.h"
+
 namespace listingd::http {
 
 Match match_route(std::string_view path) {
@@ -71,7 +73,8 @@ std::optional<int64_t> parse_id(std::string_view s) {
     return std::nullopt;
   int64_t id = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
-  if (ec != std::errc() || end != s.data() + s.size() || id <= 0) return std::nullopt;
+  if (ec != std::errc() || end != s.data() + s.size() || id <= 0 || id > limits::max_id)
+    return std::nullopt;
   return id;
 }
 

@@ -34,8 +34,8 @@ bool takes_body(Route route);
 // What a request on `route` with `method` requires of its client.
 Need need_of(Route route, const std::string& method);
 
-// A listing id from a path segment: a positive integer that fits in 64 bits (signed, as
-// SQLite stores it), written without leading zeros. Anything else names no listing.
+// A listing id from a path segment: an integer from 1 to limits::max_id (2^53 - 1),
+// written without leading zeros. Anything else names no listing.
 std::optional<int64_t> parse_id(std::string_view s);
 
 }  // namespace listingd::http

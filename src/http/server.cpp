@@ -19,6 +19,7 @@
 #include "client_address.h"
 #include "connection_hub.h"
 #include "cors.h"
+#include "cross_site.h"
 #include "rate_limit.h"
 #include "request_body.h"
 #include "request_log.h"
@@ -322,6 +323,15 @@ struct HttpServer::Impl final : http::RequestHandler {
                                       allowed_methods(m.route));
     }
     if (req.method == "OPTIONS") return preflight(m.route, req, res);
+    if (req.method == "POST" || req.method == "PUT") {  // every method that changes state
+      const std::string length = req.get_header_value("Content-Length");
+      const auto refusal = http::cross_site_refusal(
+          {req.get_header_value("Content-Type"), req.get_header_value("Origin"),
+           req.get_header_value("Host"),
+           req.has_header("Transfer-Encoding") || (!length.empty() && length != "0")},
+          cors);
+      if (refusal) return send_error(res, refusal->status, refusal->message);
+    }
     if (!admitted(need_of(m.route, req.method), req, res)) return;
 
     std::optional<int64_t> id;

@@ -14,6 +14,10 @@ constexpr int64_t k_application_id = 0x4C535444;  // "LSTD"
 Result<int> migrate(Connection& conn, const std::string& path) {
   // Reading the header also tells a non-SQLite file apart (SQLITE_NOTADB).
   auto app_id = conn.query_int("PRAGMA application_id");
+  // A file that cannot be read (I/O error; in WAL mode, a -shm file that cannot be
+  // created) says nothing about what it holds: that reason, not "not a listingd database".
+  if (!app_id.ok() && app_id.status().code() == Code::unavailable)
+    return Status::Unavailable("cannot read " + path + ": " + app_id.status().message());
   if (!app_id.ok())
     return Status::Invalid(path + " is not a listingd database (" + app_id.status().message() +
                            ")");

@@ -2,7 +2,11 @@
 #include "sqlite.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "wal_write_buffer.h"
 
@@ -19,12 +23,18 @@ const int k_library_configured = [] {
 
 }  // namespace
 
+const char* const k_busy_message = "the database is busy; try again";
+
+bool is_busy(const Status& s) {
+  return s.code() == Code::unavailable && s.message() == k_busy_message;
+}
+
 Status error_status(sqlite3* db, int rc, std::string_view what) {
   // Unavailable messages reach clients: say what it means for them, not SQLite's words.
   switch (rc & 0xFF) {  // the primary result code
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return Status::Unavailable("the database is busy; try again");
+      return Status::Unavailable(k_busy_message);
     case SQLITE_FULL:
       return Status::Unavailable("the database's disk is full; writes fail until there is room");
     case SQLITE_READONLY:
@@ -39,6 +49,51 @@ Status error_status(sqlite3* db, int rc, std::string_view what) {
   }
 }
 
+Status write_access_problem(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  auto cannot = [](const std::string& what, const std::string& file, int error) {
+    return Status::Unavailable("cannot " + what + " " + file + ": " + std::strerror(error) +
+                               (error == EROFS ? " (a read-only mount)" : ""));
+  };
+  // The directory: where the file, and WAL mode's -wal and -shm files, are created.
+  const bool dir_writable = ::access(dir.c_str(), W_OK | X_OK) == 0;
+  const int dir_error = errno;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT && !dir_writable)
+      return cannot("create", path + " in the directory " + dir, dir_error);
+    return Status::Ok();
+  }
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      continue;
+    }
+    if (errno != ENOENT) return cannot("write", file, errno);
+    if (!dir_writable)  // SQLite creates it beside the database on the first write
+      return cannot("create " + file + " (SQLite's WAL mode needs it beside the database) "
+                    "in the directory", dir, dir_error);
+  }
+  return Status::Ok();
+}
+
+Result<int> open_and_migrate(Connection& conn, const std::string& path, int busy_timeout_ms,
+                             const char* vfs) {
+  // SQLite opens read-only a file it may not write (a server then serves reads and
+  // answers writes 503), and fails to open or read one it cannot create, or whose -shm it
+  // cannot create (WAL mode): then the OS's reason is the one to tell.
+  Status s = conn.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);
+  if (s.ok()) sqlite3_busy_timeout(conn.handle(), busy_timeout_ms);
+  Result<int> version = s.ok() ? migrate(conn, path) : Result<int>(s);
+  if (version.ok() || version.status().code() != Code::unavailable) return version;
+  if (Status why = write_access_problem(path); !why.ok()) return why;
+  return version;
+}
+
 Status open_connection(Connection& conn, const SqliteOptions& options, bool writer) {
   if (writer) {
     // Created here, not by SQLite, to set its mode: SQLite gives the -wal and -shm files
@@ -46,18 +101,19 @@ Status open_connection(Connection& conn, const SqliteOptions& options, bool writ
     int fd = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0) ::close(fd);
   }
-  int flags = SQLITE_OPEN_READWRITE | (writer ? SQLITE_OPEN_CREATE : 0);
-  // The writer's commits reach the WAL in one write each (see wal_write_buffer.h).
-  if (Status s = conn.open(options.path, flags, writer ? wal_write_buffer_vfs() : nullptr);
-      !s.ok())
-    return s;
-  sqlite3_busy_timeout(conn.handle(), options.busy_timeout_ms);
   if (writer) {
+    // The writer's commits reach the WAL in one write each (see wal_write_buffer.h).
+    if (auto v = open_and_migrate(conn, options.path, options.busy_timeout_ms,
+                                  wal_write_buffer_vfs());
+        !v.ok())
+      return v.status();
     drop_frames_on_rollback(conn.handle());
     // The store's Checkpointer copies the WAL back; SQLite's own checkpoint would run
     // inside some commit (of the token store's, say), on a request's thread.
     sqlite3_wal_autocheckpoint(conn.handle(), 0);
-    if (auto v = migrate(conn, options.path); !v.ok()) return v.status();
+  } else {
+    if (Status s = conn.open(options.path, SQLITE_OPEN_READWRITE); !s.ok()) return s;
+    sqlite3_busy_timeout(conn.handle(), options.busy_timeout_ms);
   }
   std::string pragmas = std::string("PRAGMA foreign_keys=ON; PRAGMA synchronous=") +
                         (options.synchronous == Synchronous::full ? "FULL" : "NORMAL") + ";";

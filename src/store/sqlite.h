@@ -21,6 +21,10 @@ namespace listingd::sqlite {
 // `unavailable` (the request may succeed later); anything else is `internal`.
 Status error_status(sqlite3* db, int rc, std::string_view what);
 
+// Whether `s` is error_status's for a database locked past the busy timeout: a moment's
+// contention, not a database that cannot take writes.
+bool is_busy(const Status& s);
+
 // A prepared statement, reset and cleared each time it is taken from its Connection.
 class Statement {
  public:
@@ -133,6 +137,19 @@ class Transaction {
 // only: it holds the token hashes), checks it is a listingd database and migrates it,
 // before any setting that would touch the file.
 Status open_connection(Connection& conn, const SqliteOptions& options, bool writer);
+
+// Why the database file at `path` cannot be written, as the OS tells it: the file, its
+// -wal or -shm file, or (to create any of them) its directory is read-only, by permission
+// or on a read-only mount. Ok when none of that is found. For telling the operator the
+// real reason when opening for writing fails (SQLite would say "unable to open", or open
+// the file read-only and fail later, which looks like "not a listingd database").
+Status write_access_problem(const std::string& path);
+
+// Opens `path` for writing (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE through `vfs`),
+// sets its busy timeout and applies the migrations it lacks; on failure, the reason
+// write_access_problem finds, if any, else SQLite's. Returns the schema version it ends at.
+Result<int> open_and_migrate(Connection& conn, const std::string& path, int busy_timeout_ms,
+                             const char* vfs = nullptr);
 
 // Checks that the file is a listingd database (or a new, empty file) and applies the
 // migrations it lacks. Returns the schema version it ends at. Never modifies a file that

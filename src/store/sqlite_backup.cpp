@@ -7,6 +7,7 @@
 // never end. In WAL mode that read transaction blocks no writer: it only keeps the
 // checkpointer from recycling the WAL until the copy ends.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -124,9 +125,18 @@ Status backup_sqlite(const std::string& from, const std::string& to, const Backu
   if (fs::exists(to, ec)) {
     if (fs::equivalent(from, to, ec))
       return Status::Invalid("backup: " + to + " is the database itself");
+  }
+  // The copy is renamed over `to`: that would replace a device (/dev/null, as root), a
+  // pipe, a socket or a symbolic link with a regular file. Only a regular file is replaced.
+  if (struct stat st {}; ::lstat(to.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode))
+      return Status::Invalid("backup: " + to + " exists and is not a regular file (" +
+                             (S_ISDIR(st.st_mode)   ? "a directory"
+                              : S_ISLNK(st.st_mode) ? "a symbolic link"
+                                                    : "a device, pipe or socket") +
+                             "); a backup replaces only a regular file, even with --force");
     if (!options.overwrite)
       return Status::Invalid("backup: " + to + " already exists; not overwritten");
-    if (fs::is_directory(to, ec)) return Status::Invalid("backup: " + to + " is a directory");
   }
 
   Connection src;

@@ -51,11 +51,9 @@ class SqliteBulkLoader final : public BulkLoader {
   }
 
   Status open() {
-    if (Status s = conn_.open(options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-        !s.ok())
-      return s;
-    sqlite3_busy_timeout(conn_.handle(), options_.busy_timeout_ms);
-    if (auto v = sqlite::migrate(conn_, options_.path); !v.ok()) return v.status();
+    if (auto v = sqlite::open_and_migrate(conn_, options_.path, options_.busy_timeout_ms);
+        !v.ok())
+      return v.status();
     // FULL: each commit is durable when it returns, which costs nothing at a few large
     // commits. The page cache keeps the indexes' pages in memory rather than re-reading them.
     return conn_.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; "
@@ -65,6 +63,9 @@ class SqliteBulkLoader final : public BulkLoader {
   Result<int64_t> add(const Listing& listing, const std::vector<PricePoint>& history) override {
     if (!error_.ok()) return error_;
     if (Status s = check_history(listing, history); !s.ok()) return s;
+    if (listing.id < 0 || listing.id > limits::max_id)
+      return Status::Invalid("id " + std::to_string(listing.id) + " is not from 1 to " +
+                             std::to_string(limits::max_id));
     if (listing.id != 0) {  // an id given must be free (an import keeps its records' ids)
       Result<bool> taken = contains(listing.id);
       if (!taken.ok()) return fail(taken.status());
@@ -123,6 +124,9 @@ class SqliteBulkLoader final : public BulkLoader {
     if (int rc = row->step(); rc != SQLITE_DONE)
       return sqlite::error_status(conn_.handle(), rc, "insert listing");
     const int64_t id = sqlite3_last_insert_rowid(conn_.handle());
+    if (id > limits::max_id)  // an id assigned past the largest one (see limits::max_id)
+      return Status::Exhausted("no listing id is left: ids go up to " +
+                               std::to_string(limits::max_id));
 
     for (size_t first = 0; first < history.size(); first += k_prices_per_statement) {
       const int rows =

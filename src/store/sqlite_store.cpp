@@ -2,10 +2,10 @@
 // whatever is queued in one transaction (group commit). Reads: a pool of read connections,
 // one per concurrently reading thread, which WAL mode lets run alongside the writer.
 #include <algorithm>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -116,13 +116,11 @@ class SqliteStore final : public Store {
       if (stopping_) return Status::Unavailable("the server is shutting down");
     }
     {
-      // A failed last commit (disk full) stops counting once the disk has room again, so
-      // readiness recovers by itself, before the next write proves it.
+      // Unready from a failed commit (disk full, read-only, I/O error) until a write
+      // succeeds: the next batch's, or the writer thread's probe (see probe_writes), so
+      // readiness comes back by itself once writes do, and only then.
       std::lock_guard lock(health_mutex_);
-      struct statvfs fs {};
-      const bool room = ::statvfs(options_.path.c_str(), &fs) == 0 &&
-                        static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize >= k_room_for_writes;
-      if (!last_commit_.ok() && !room) return last_commit_;
+      if (!last_commit_.ok()) return last_commit_;
     }
     if (::access(options_.path.c_str(), W_OK) != 0)
       return Status::Unavailable("the database file cannot be written");
@@ -237,9 +235,21 @@ class SqliteStore final : public Store {
     std::vector<WriteCommand*> batch;
     for (;;) {
       {
+        // Only this thread sets last_commit_: reading it here needs no lock.
+        const bool failing = !last_commit_.ok();
+        const auto next_probe = last_probe_ + k_probe_every;
         std::unique_lock lock(queue_mutex_);
-        queue_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and nothing left to write
+        auto has_work = [this] { return stopping_ || !queue_.empty(); };
+        if (failing)
+          queue_ready_.wait_until(lock, next_probe, has_work);
+        else
+          queue_ready_.wait(lock, has_work);
+        if (queue_.empty()) {
+          if (stopping_) return;  // stopping, and nothing left to write
+          lock.unlock();
+          if (failing && std::chrono::steady_clock::now() >= next_probe) probe_writes();
+          continue;
+        }
         const size_t n = std::min(queue_.size(), k_max_batch);
         batch.assign(queue_.begin(), queue_.begin() + n);
         queue_.erase(queue_.begin(), queue_.begin() + n);
@@ -274,11 +284,30 @@ class SqliteStore final : public Store {
         listener_(c->result->value(), c->price_appended);
     }
     if (s.ok() && batch_listener_) batch_listener_(batch.size());
-    {
+    // A lock held past the busy timeout is a moment's contention: it leaves readiness as
+    // it was. Any other failure (disk full, read-only, I/O) makes the store unready.
+    if (s.ok() || !sqlite::is_busy(s)) {
       std::lock_guard lock(health_mutex_);
-      last_commit_ = s;  // what readiness reports until the next batch
+      last_commit_ = s;  // what readiness reports until the next batch or probe
     }
+    if (!s.ok() && !sqlite::is_busy(s))
+      last_probe_ = std::chrono::steady_clock::now();  // the next probe: in 1 s
     for (WriteCommand* c : batch) answer(*c);
+  }
+
+  // While commits fail, and nothing is queued, a write that changes nothing proves once a
+  // second whether the database takes writes again: it rewrites the header's
+  // application_id with its own value, which puts a page in the WAL and commits it like
+  // any write. A load balancer that took the node out of rotation sends no write that
+  // would show it.
+  void probe_writes() {
+    last_probe_ = std::chrono::steady_clock::now();
+    auto id = writer_.query_int("PRAGMA application_id");
+    Status s = id.ok() ? writer_.exec("PRAGMA application_id=" + std::to_string(*id))
+                       : id.status();
+    if (s.ok()) checkpointer_.catch_up();
+    std::lock_guard lock(health_mutex_);
+    if (s.ok()) last_commit_ = s;  // else the first failure's reason stays the one told
   }
 
   // Wakes the thread waiting for `c`, which may then end `c`'s life: only the atomic's
@@ -313,9 +342,19 @@ class SqliteStore final : public Store {
     if (int rc = insert->step(); rc != SQLITE_DONE)
       return sqlite::error_status(writer_.handle(), rc, "insert listing");
     Listing listing{sqlite3_last_insert_rowid(writer_.handle()), c.fields, c.now_ms, c.now_ms};
+    // SQLite gives max(id) + 1, which an imported id can push past what a JavaScript
+    // client reads exactly (and at INT64_MAX it would pick ids at random): refuse instead.
+    // The savepoint undoes the insert.
+    if (listing.id > limits::max_id) return no_id_left();
     if (s = append_price(listing.id, c.fields.price_cents, c.now_ms); !s.ok()) return s;
     c.price_appended = true;
     return listing;
+  }
+
+  static Status no_id_left() {
+    return Status::Exhausted("no listing id is left: ids go up to " +
+                             std::to_string(limits::max_id) +
+                             " (2^53 - 1) and the largest is taken (an import gave it)");
   }
 
   Result<Listing> apply_update(int64_t id, WriteCommand& c) {
@@ -360,8 +399,8 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
-  // Free disk space that counts as room to write again after a failed commit.
-  static constexpr uint64_t k_room_for_writes = 1024 * 1024;
+  // How often the writer probes, at most, whether failed writes work again.
+  static constexpr std::chrono::seconds k_probe_every{1};
 
   // Large enough to amortize a commit over many writes, small enough that one batch
   // does not keep its first writer waiting long.
@@ -372,6 +411,7 @@ class SqliteStore final : public Store {
   const BatchListener batch_listener_;
   std::mutex health_mutex_;
   Status last_commit_;
+  std::chrono::steady_clock::time_point last_probe_{};  // writer thread only
   Connection writer_;  // used by the writer thread only (and open() before it starts)
   std::unordered_map<unsigned, std::string> update_sql_;  // by changed columns; writer only
   std::thread writer_thread_;
@@ -398,8 +438,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
 
 Result<int> migrate_sqlite(const std::string& path) {
   Connection conn;
-  if (Status s = conn.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE); !s.ok()) return s;
-  return sqlite::migrate(conn, path);
+  return sqlite::open_and_migrate(conn, path, 0);
 }
 
 }  // namespace listingd

@@ -1,5 +1,6 @@
 // The NDJSON record of a listing and its price history (see listingd/transfer.h): written
 // with the API's own JSON forms, read back with the API's own rules.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -142,11 +143,12 @@ void take_id(const json& doc, Problems& problems, int64_t& out) {
   auto it = doc.find("id");
   if (it == doc.end() || it->is_null()) return problems.add("id", "is required");
   if (it->is_number_unsigned() && it->get<uint64_t>() >= 1 &&
-      it->get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
+      it->get<uint64_t>() <= static_cast<uint64_t>(limits::max_id)) {
     out = static_cast<int64_t>(it->get<uint64_t>());
     return;
   }
-  problems.add("id", "must be an integer from 1 to " + std::to_string(INT64_MAX));
+  problems.add("id", "must be an integer from 1 to " + std::to_string(limits::max_id) +
+                         " (2^53 - 1, the largest a JavaScript client reads exactly)");
 }
 
 // The history's entries, each checked alone; nullopt when any is wrong.
@@ -222,6 +224,11 @@ std::string listing_record_to_json(const Listing& listing, const std::vector<Pri
 }
 
 Result<ListingRecord> parse_listing_record(std::string_view line) {
+  // Like parse_listing_write: a NUL byte would end the parser's input early.
+  if (size_t nul = line.find('\0'); nul != std::string_view::npos)
+    return Status::BadRequest("the record is not valid JSON: a NUL byte at byte " +
+                              std::to_string(nul) +
+                              " of the line (nothing but whitespace may follow the JSON object)");
   json doc;
   RecordParser parser(doc);
   try {
@@ -276,6 +283,14 @@ Result<ListingRecord> parse_listing_record(std::string_view line) {
   if (!problems.empty()) return Status::Invalid(problems.joined());
   record.listing.created_ms = *created;
   record.listing.updated_ms = *updated;
+  // The API appends a price only when it changes: a run of equal prices (another
+  // system's export, say, with a row per day) is kept as its first entry, so one line
+  // cannot make a history of thousands of identical rows.
+  history->erase(std::unique(history->begin(), history->end(),
+                             [](const PricePoint& a, const PricePoint& b) {
+                               return a.price_cents == b.price_cents;
+                             }),
+                 history->end());
   record.history = std::move(*history);
   return record;
 }

@@ -38,6 +38,29 @@ class IdSet {
   std::set<int64_t> others_;
 };
 
+// Reads the next line of `in` into `line`, without its newline, keeping at most `max`
+// bytes: the rest of a longer line is read past, not kept, and `too_long` set. False at
+// the end of the input (with nothing read). Like std::getline, but bounded in memory.
+bool read_line(std::istream& in, std::string& line, size_t max, bool& too_long) {
+  line.clear();
+  too_long = false;
+  std::streambuf* buf = in.rdbuf();
+  bool any = false;
+  for (;;) {
+    const int c = buf->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      if (!any) in.setstate(std::ios::eofbit | std::ios::failbit);
+      return any;
+    }
+    any = true;
+    if (c == '\n') return true;
+    if (line.size() < max)
+      line.push_back(static_cast<char>(c));
+    else
+      too_long = true;
+  }
+}
+
 }  // namespace
 
 Result<int64_t> export_ndjson(const SqliteOptions& db, std::ostream& out,
@@ -78,12 +101,18 @@ Result<ImportSummary> import_ndjson(const SqliteOptions& db, std::istream& in,
   std::vector<int64_t> bad_lines;
   IdSet ids;
   std::string line;
+  bool too_long = false;
   int64_t line_number = 0;
-  while (std::getline(in, line)) {
+  const size_t max_line = options.max_line_bytes;
+  while (read_line(in, line, max_line, too_long)) {
     ++line_number;
-    if (is_blank(line)) continue;
+    if (!too_long && is_blank(line)) continue;
     ++summary.records;
-    Result<ListingRecord> record = parse_listing_record(line);
+    Result<ListingRecord> record =
+        too_long ? Result<ListingRecord>(Status::BadRequest(
+                       "the line is longer than " + std::to_string(max_line) +
+                       " bytes (--max-line-bytes); not read"))
+                 : parse_listing_record(line);
     std::string problem;
     if (!record.ok()) {
       problem = record.status().message();
@@ -121,14 +150,15 @@ Result<ImportSummary> import_ndjson(const SqliteOptions& db, std::istream& in,
                                 "; import stopped (" + std::to_string(summary.imported) +
                                 " listings of earlier lines may have been imported)");
   };
-  while (std::getline(in, line)) {
+  while (read_line(in, line, max_line, too_long)) {
     ++line_number;
     if (next_bad != bad_lines.end() && *next_bad == line_number) {
       ++next_bad;
       continue;
     }
-    if (is_blank(line)) continue;
-    Result<ListingRecord> record = parse_listing_record(line);
+    if (!too_long && is_blank(line)) continue;
+    Result<ListingRecord> record = too_long ? Result<ListingRecord>(Status::Internal("too long"))
+                                            : parse_listing_record(line);
     if (!record.ok()) return stopped(Status::Internal("the file changed while it was imported"));
     Result<int64_t> id = (*loader)->add(record->listing, record->history);
     if (!id.ok()) {

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <atomic>
@@ -248,4 +249,35 @@ TEST_CASE("a backup of a file that is not a listingd database, or of none, write
   CHECK(backup_sqlite(dir.file("a.db"), dir.file("no/such/dir/out.db")).code() ==
         Code::unavailable);
   CHECK(backup_sqlite(dir.file("a.db"), "").code() == Code::invalid);
+}
+
+TEST_CASE("a backup never replaces what is not a regular file, overwrite or not") {
+  TempDir dir;
+  const std::string db = dir.file("a.db");
+  fill(db, 3, 1);
+  namespace fs = std::filesystem;
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  fs::create_directory(dir.file("directory"));
+  std::ofstream(dir.file("target")) << "keep me";
+  fs::create_symlink(dir.file("target"), dir.file("link"));
+  std::vector<std::string> targets = {"fifo", "directory", "link"};
+  // A character device like /dev/null (1, 3): made here, as root; else that case is skipped.
+  if (::mknod(dir.file("null").c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0)
+    targets.push_back("null");
+  else
+    MESSAGE("skipped the device case: mknod is not permitted here");
+  for (const std::string& name : targets) {
+    CAPTURE(name);
+    const std::string to = dir.file(name);
+    const auto before = fs::symlink_status(to).type();
+    for (bool overwrite : {false, true}) {
+      Status s = backup_sqlite(db, to, {.overwrite = overwrite});
+      CHECK(s.code() == Code::invalid);
+      CHECK(s.message().find("is not a regular file") != std::string::npos);
+      CHECK(fs::symlink_status(to).type() == before);
+    }
+  }
+  CHECK(read_all(dir.file("target")) == "keep me");
+  CHECK(strays(dir.file("a.db")).empty());
+  REQUIRE(backup_sqlite(db, dir.file("target"), {.overwrite = true}).ok());  // a regular file
 }

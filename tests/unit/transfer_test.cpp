@@ -82,11 +82,12 @@ struct Imported {
 };
 
 Imported import_string(const std::string& path, const std::string& text,
-                       bool skip_invalid = false) {
+                       bool skip_invalid = false, size_t max_line_bytes = 4 << 20) {
   std::istringstream in(text);
   Imported out;
   ImportOptions options;
   options.skip_invalid = skip_invalid;
+  options.max_line_bytes = max_line_bytes;
   options.on_invalid = [&](int64_t line, const std::string& m) { out.invalid[line] = m; };
   out.summary = import_ndjson({.path = path}, in, options);
   return out;
@@ -123,18 +124,19 @@ TEST_CASE("a record's fields are checked by the API's rules, every problem named
   CHECK(problems_of(edited(",\"contact_phone_number\":\"+33612345678\"", "")) == "");
   // Several at once, in one message.
   CHECK(problems_of(edited("\"id\":7", "\"id\":0", edited("\"Paris\"", "\"\""))) ==
-        "id: must be an integer from 1 to 9223372036854775807; postal_address.city: must not "
-        "be blank");
+        "id: must be an integer from 1 to 9007199254740991 (2^53 - 1, the largest a JavaScript "
+        "client reads exactly); postal_address.city: must not be blank");
 }
 
 TEST_CASE("a record's id and times") {
-  for (const char* id : {"0", "-1", "1.5", "\"7\"", "null", "9223372036854775808", "true"}) {
+  for (const char* id : {"0", "-1", "1.5", "\"7\"", "null", "9223372036854775808", "true",
+                         "9007199254740992", "9223372036854775807"}) {
     CAPTURE(id);
     CHECK(problems_of(edited("\"id\":7", std::string("\"id\":") + id)).rfind("id: ", 0) == 0);
   }
   CHECK(problems_of(edited("\"id\":7,", "")) == "id: is required");
-  CHECK(parse_listing_record(edited("\"id\":7", "\"id\":9223372036854775807"))->listing.id ==
-        INT64_MAX);
+  CHECK(parse_listing_record(edited("\"id\":7", "\"id\":9007199254740991"))->listing.id ==
+        limits::max_id);
   const std::string time_rule =
       "must be a UTC time in RFC 3339 with milliseconds, e.g. 2023-01-12T09:23:36.000Z";
   for (const char* t : {"\"2023-01-12T09:23:36Z\"", "\"2023-01-12T09:23:36.000+01:00\"",
@@ -346,4 +348,64 @@ TEST_CASE("export refuses what is not a listingd database, and creates nothing")
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().message().find("not a listingd database") != std::string::npos);
   CHECK(out.str().empty());
+}
+
+TEST_CASE("a NUL byte does not end a record: the line is refused, by its number") {
+  for (std::string bad : {k_line + std::string("\0junk", 5), k_line + std::string(1, '\0')}) {
+    auto r = parse_listing_record(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::bad_request);
+    CHECK(r.status().message().find("NUL byte at byte " + std::to_string(k_line.size())) !=
+          std::string::npos);
+  }
+  CHECK(parse_listing_record(k_line + " \t\r").ok());  // whitespace after it is fine
+  TempDir dir;
+  Imported imported = import_string(dir.file("a.db"), k_line + std::string("\0{}", 3) + "\n");
+  REQUIRE_FALSE(imported.summary.ok());
+  REQUIRE(imported.invalid.count(1) == 1);
+  CHECK(imported.invalid[1].find("NUL byte") != std::string::npos);
+  CHECK(count(dir.file("a.db")) == 0);
+}
+
+TEST_CASE("a line longer than max_line_bytes is an invalid record, named by its line") {
+  TempDir dir;
+  const std::string db = dir.file("a.db");
+  auto line = [](int id) { return edited("\"id\":7", "\"id\":" + std::to_string(id)); };
+  const std::string huge = edited("\"Lumineux", "\"" + std::string(5000, 'x') + "Lumineux");
+  const std::string file = line(1) + "\n" + huge + "\n" + line(2) + "\n";
+  Imported capped = import_string(db, file, false, 1024);
+  REQUIRE_FALSE(capped.summary.ok());
+  REQUIRE(capped.invalid.size() == 1);
+  CHECK(capped.invalid[2] ==
+        "the line is longer than 1024 bytes (--max-line-bytes); not read");
+  CHECK(count(db) == 0);
+  Imported skipped = import_string(db, file, true, 1024);  // the lines around it are fine
+  REQUIRE_MESSAGE(skipped.summary.ok(), skipped.summary.status().message());
+  CHECK(skipped.summary->imported == 2);
+  CHECK(count(db) == 2);
+  // A line of exactly the limit is read (its newline is not counted).
+  TempDir other;
+  CHECK(import_string(other.file("b.db"), line(1) + "\n", false, line(1).size()).summary.ok());
+}
+
+TEST_CASE("a run of equal prices in a history is kept once, at its first date") {
+  // The API appends a price only when it changes; another system may list one a day.
+  std::string entries = R"({"price_eur":710000,"created_date":"2023-01-12T09:23:36.000Z"})";
+  for (int i = 0; i < 3000; ++i)
+    entries += R"(,{"price_eur":710000,"created_date":"2023-01-13T09:23:36.000Z"})";
+  entries += R"(,{"price_eur":695000.5,"created_date":"2023-01-14T09:23:36.000Z"})";
+  entries += R"(,{"price_eur":695000.5,"created_date":"2023-01-17T08:17:32.000Z"})";
+  std::string line = k_line;
+  const std::string start = "\"price_history\":[";
+  line.replace(line.find(start), std::string::npos, start + entries + "]}");
+  auto r = parse_listing_record(line);
+  REQUIRE_MESSAGE(r.ok(), r.status().message());
+  CHECK(r->history == std::vector<PricePoint>{{71000000, t0}, {69500050, t0 + 2 * 86'400'000}});
+  TempDir dir;
+  Imported imported = import_string(dir.file("a.db"), line + "\n");
+  REQUIRE_MESSAGE(imported.summary.ok(), imported.summary.status().message());
+  const std::string exported = export_to_string(dir.file("a.db"));
+  CHECK(exported.find("\"price_history\":[{\"price_eur\":710000,\"created_date\":"
+                      "\"2023-01-12T09:23:36.000Z\"},{\"price_eur\":695000.5,\"created_date\":"
+                      "\"2023-01-14T09:23:36.000Z\"}]}") != std::string::npos);
 }

@@ -87,6 +87,13 @@ struct SqliteOptions {
   std::string path = "listingd.db";
   Synchronous synchronous = Synchronous::normal;
   int busy_timeout_ms = 5000;
+  // Reads use at most `read_connections` connections at once; a read that finds none free
+  // waits for one, at most busy_timeout_ms, then fails with Code::unavailable. Each keeps
+  // a page cache of at most `read_cache_kib` KiB and its last prepared statements; one
+  // unused for `read_idle_ms` is closed.
+  size_t read_connections = 8;
+  int read_cache_kib = 2048;
+  int read_idle_ms = 20000;
 };
 
 // Called after each committed write, in commit order, before the writer is answered: the

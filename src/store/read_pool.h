@@ -6,7 +6,8 @@
 // finds none free waits for one, first come first served, at most `wait`; past that it
 // gets Code::unavailable ("busy", a 503 for the client), like any other lock it could
 // not get within the busy timeout. A connection unused for `idle` is closed (by a thread
-// of the pool), so memory comes back down after a burst. The most recently used
+// of the pool), and the heap's free pages are then given back to the kernel
+// (malloc_trim), so memory comes back down after a burst. The most recently used
 // connection is handed out first: under a light load the same few stay warm and the
 // others reach their idle time.
 //

@@ -3,7 +3,8 @@
 // Each open read connection costs a page cache, its prepared statements and two file
 // descriptors, so their number bounds the memory reads can take: at most
 // `max_connections` are open at once, whatever the number of threads reading. A read that
-// finds none free waits for one, first come first served, at most `wait`; past that it
+// finds none free waits for one (waiters are woken in arrival order, but a connection goes
+// to whoever asks first), at most `wait`; past that it
 // gets Code::unavailable ("busy", a 503 for the client), like any other lock it could
 // not get within the busy timeout. A connection unused for `idle` is closed (by a thread
 // of the pool), and the heap's free pages are then given back to the kernel
@@ -82,6 +83,7 @@ class ReadPool {
 
   Result<std::unique_ptr<Connection>> acquire();
   void release(std::unique_ptr<Connection> conn);
+  void wake_one();
   Result<std::unique_ptr<Connection>> open_one();
   void reap();  // the pool's thread: closes connections idle for too long
 
@@ -90,7 +92,7 @@ class ReadPool {
   mutable std::mutex mutex_;
   std::condition_variable reaper_wake_;
   std::vector<Idle> idle_;        // oldest first; handed out from the back
-  std::deque<Waiter*> waiters_;   // first come, first served
+  std::deque<Waiter*> waiters_;   // in arrival order
   size_t open_ = 0;               // counted from the moment one is being opened
   Stats stats_;
   bool stopping_ = false;

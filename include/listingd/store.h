@@ -99,6 +99,13 @@ struct SqliteOptions {
   // Tests make them small to run checkpoints and restarts often.
   int checkpoint_window_frames = 16000;
   int checkpoint_restart_frames = 64000;
+  // Reads use at most `read_connections` connections at once; a read that finds none free
+  // waits for one, at most busy_timeout_ms, then fails with Code::unavailable. Each keeps
+  // a page cache of at most `read_cache_kib` KiB and its last prepared statements; one
+  // unused for `read_idle_ms` is closed.
+  size_t read_connections = 8;
+  int read_cache_kib = 2048;
+  int read_idle_ms = 20000;
 };
 
 // Called after each committed write, in commit order, before the writer is answered: the

@@ -4,7 +4,8 @@
 usage: summarize.py RUN_DIR OUT_JSON
 
 RUN_DIR holds what the driver wrote:
-  run.env        key=value lines: configuration, start-up times, W7 figures, write checks
+  run.env        key=value lines: configuration, start-up times, W7 and W8 figures, write
+                 checks
   workloads.tsv  one line per wrk run, in run order: name, notes, peak RSS in kB
   NAME.wrk       wrk's output for that run, with the "BENCH_JSON {...}" line of workload.lua
 Standard library only.
@@ -150,6 +151,19 @@ def build(env, workloads):
         "bytes": num(env.get("x1_bytes"), int),
         "rss_peak_mb": round(x1_peak / 1024, 1) if x1_peak else None,
     }
+    def mb(key):
+        kb = num(env.get(key), int)
+        return round(kb / 1024, 1) if kb else None
+
+    w8 = {
+        "rss_before_mb": mb("w8_rss_before_kb"),
+        "rss_peak_mb": mb("w8_rss_peak_kb"),
+        "rss_30s_after_mb": mb("w8_rss_after_kb"),
+        "fds_before": num(env.get("w8_fds_before"), int),
+        "fds_peak": num(env.get("w8_fds_peak"), int),
+        "fds_30s_after": num(env.get("w8_fds_after"), int),
+        "threads_30s_after": num(env.get("w8_threads_after"), int),
+    } if "w8_rss_peak_kb" in env else None
     startup = {"normal": num(env.get("startup_ms_normal")),
                "full": num(env.get("startup_ms_full"))}
 
@@ -192,6 +206,7 @@ def build(env, workloads):
                         for name in ("W2-hot", "W4", "W5", "W6", "W4-c1")},
         "w7_stream_all": w7,
         "x1_export": x1,
+        "w8_concurrent_pages": w8,
         "nginx": {**nginx, "worker_processes": env.get("nginx_workers", "auto")} if nginx
         else None,
         "ratio_w2_hot_to_nginx": round(ratio, 3) if ratio is not None else None,
@@ -226,12 +241,13 @@ def print_report(r):
     s, w7 = r["startup_ms"], r["w7_stream_all"]
     print(f"\nstart-up (exec to first answer): {fmt(s['full'], '.0f')} ms "
           f"(restart with --synchronous normal: {fmt(s['normal'], '.0f')} ms)")
-    print(f"W7 GET /listings (all, streamed): HTTP {w7['http_status']}, "
-          f"{fmt(w7['time_s'], '.2f')} s, {fmt((w7['bytes'] or 0) / 1e6, '.1f')} MB; "
-          f"RSS {fmt(w7['rss_before_mb'], '.1f')} MB before, peak {fmt(w7['rss_peak_mb'], '.1f')}"
-          f" MB, growth {fmt(w7['rss_growth_mb'], '.1f')} MB")
+    if w7["http_status"] is not None:  # not with --only
+        print(f"W7 GET /listings (all, streamed): HTTP {w7['http_status']}, "
+              f"{fmt(w7['time_s'], '.2f')} s, {fmt((w7['bytes'] or 0) / 1e6, '.1f')} MB; "
+              f"RSS {fmt(w7['rss_before_mb'], '.1f')} MB before, peak "
+              f"{fmt(w7['rss_peak_mb'], '.1f')} MB, growth {fmt(w7['rss_growth_mb'], '.1f')} MB")
     x1 = r.get("x1_export") or {}
-    if x1:
+    if x1.get("exit_status") is not None:  # not with --only
         print(f"X1 listingd export (all, with histories): exit {x1['exit_status']}, "
               f"{fmt(x1['time_s'], '.2f')} s, {fmt((x1['bytes'] or 0) / 1e6, '.1f')} MB; "
               f"peak RSS {fmt(x1['rss_peak_mb'], '.1f')} MB")
@@ -242,13 +258,22 @@ def print_report(r):
             print(f"  {name:<7} full {f['requests_per_s']:>7.0f} ({f['p50_ms']:.2f}/{f['p99_ms']:.2f})"
                   f"  normal {n['requests_per_s']:>7.0f} ({n['p50_ms']:.2f}/{n['p99_ms']:.2f})"
                   f"  full/normal {f['requests_per_s'] / n['requests_per_s']:.0%}")
+    w8 = r["w8_concurrent_pages"]
+    if w8:
+        print(f"W8 {r['config'].get('w8_connections')} clients on pages: RSS "
+              f"{fmt(w8['rss_before_mb'], '.1f')} MB before, peak {fmt(w8['rss_peak_mb'], '.1f')}"
+              f" MB, {fmt(w8['rss_30s_after_mb'], '.1f')} MB 30 s after; open fds "
+              f"{fmt(w8['fds_before'], 'd')} before, peak {fmt(w8['fds_peak'], 'd')}, "
+              f"{fmt(w8['fds_30s_after'], 'd')} 30 s after; {fmt(w8['threads_30s_after'], 'd')}"
+              f" threads 30 s after")
     if r["nginx"]:
         print(f"nginx (worker_processes {r['nginx']['worker_processes']}), same bytes as one W2 "
               f"answer: {r['nginx']['requests_per_s']:.0f} req/s; "
               f"W2-hot / nginx = {fmt(r['ratio_w2_hot_to_nginx'], '.1%')}")
     print("\ntargets:")
     for t in r["targets"]:
-        print(f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['shown']}")
+        met = "met" if t["met"] else "not run" if t["shown"] == "n/a" else "MISSED"
+        print(f"  [{met}] {t['target']}: {t['shown']}")
 
 
 def main():

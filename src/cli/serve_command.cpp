@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -139,6 +140,15 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
                    "how long a database call waits for a lock before answering 503")
       ->envname("LISTINGD_BUSY_TIMEOUT_MS")
       ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  // Reads are CPU work on a file the kernel caches: twice the cores keeps every core busy
+  // while some reads wait on I/O; at least 8 so that a few slow pages do not hold them all.
+  f.db.read_connections = std::max<size_t>(8, 2 * std::thread::hardware_concurrency());
+  serve.add_option("--read-connections", f.db.read_connections,
+                   "most database connections reading at once (each with a page cache of "
+                   "2 MiB); more reads wait for one, up to --busy-timeout-ms, then 503")
+      ->envname("LISTINGD_READ_CONNECTIONS")
+      ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   serve.add_option("--keep-alive-max", f.server.keep_alive_max_requests,
                    "requests served on one keep-alive connection before it is closed")

@@ -127,12 +127,17 @@ Status open_connection(Connection& conn, const SqliteOptions& options, bool writ
     // then changed again (found by a review; reproduced with SQLite alone).
     pragmas += "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; PRAGMA cache_spill=OFF;";
   } else {
-    pragmas += "PRAGMA query_only=ON;";
+    // A bounded page cache: with the number of read connections, it bounds what reads
+    // can hold (see SqliteOptions).
+    pragmas += "PRAGMA query_only=ON; PRAGMA cache_size=-" +
+               std::to_string(options.read_cache_kib) + ";";
+    conn.set_statement_limit(k_read_statements);
   }
   return conn.exec(pragmas);
 }
 
 Connection::~Connection() {
+  by_sql_.clear();
   statements_.clear();  // statements are finalized before the connection closes
   if (db_) sqlite3_close_v2(db_);
 }
@@ -177,10 +182,10 @@ Result<int64_t> Connection::query_int(const char* sql) {
 }
 
 Statement* Connection::prepare(const char* sql, Status& status) {
-  auto it = statements_.find(sql);
-  if (it != statements_.end()) {
-    it->second->reset();
-    return it->second.get();
+  if (auto it = by_sql_.find(sql); it != by_sql_.end()) {
+    statements_.splice(statements_.begin(), statements_, it->second);
+    it->second->stmt->reset();
+    return it->second->stmt.get();
   }
   sqlite3_stmt* raw = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
@@ -188,9 +193,13 @@ Statement* Connection::prepare(const char* sql, Status& status) {
     status = error_status(db_, rc, "cannot prepare statement");
     return nullptr;
   }
-  auto* stmt = new Statement(raw);
-  statements_.emplace(sql, std::unique_ptr<Statement>(stmt));
-  return stmt;
+  statements_.push_front({sql, std::make_unique<Statement>(raw)});
+  by_sql_.emplace(statements_.front().sql, statements_.begin());
+  if (statement_limit_ != 0 && statements_.size() > statement_limit_) {
+    by_sql_.erase(statements_.back().sql);
+    statements_.pop_back();
+  }
+  return statements_.front().stmt.get();
 }
 
 }  // namespace listingd::sqlite

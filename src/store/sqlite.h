@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -90,16 +91,28 @@ class Connection {
 
   // Resets every cached statement, ending the read snapshot any of them holds.
   void reset_all() {
-    for (auto& [sql, stmt] : statements_) stmt->reset();
+    for (auto& cached : statements_) cached.stmt->reset();
   }
 
   // The cached statement for `sql`, reset and ready to bind; nullptr with `status` set on
-  // a preparation error.
+  // a preparation error. With a limit set, the least recently prepared statement beyond it
+  // is finalized: the last `limit` statements prepared stay valid.
   Statement* prepare(const char* sql, Status& status);
 
+  // Keeps at most `limit` statements (0: no limit). Read connections set one: a page's SQL
+  // depends on which filters it has, thousands of combinations, each prepared once.
+  void set_statement_limit(size_t limit) { statement_limit_ = limit; }
+  size_t statement_count() const { return statements_.size(); }
+
  private:
+  struct Cached {
+    std::string sql;
+    std::unique_ptr<Statement> stmt;
+  };
   sqlite3* db_ = nullptr;
-  std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
+  std::list<Cached> statements_;  // most recently prepared first
+  std::unordered_map<std::string_view, std::list<Cached>::iterator> by_sql_;  // keys in statements_
+  size_t statement_limit_ = 0;
 };
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back if not committed. Statements of the connection
@@ -132,10 +145,15 @@ class Transaction {
   bool open_ = false;
 };
 
+// The prepared statements a read connection keeps: the few of single reads, and the
+// pages of the most recent filter combinations.
+constexpr size_t k_read_statements = 32;
+
 // Opens a connection with the store's settings: busy timeout, foreign keys, synchronous;
-// readers are query-only. The writer creates the file when missing (readable by its owner
-// only: it holds the token hashes), checks it is a listingd database and migrates it,
-// before any setting that would touch the file.
+// readers are query-only, with a page cache of options.read_cache_kib and at most
+// k_read_statements statements. The writer creates the file when missing (readable by its
+// owner only: it holds the token hashes), checks it is a listingd database and migrates
+// it, before any setting that would touch the file.
 Status open_connection(Connection& conn, const SqliteOptions& options, bool writer);
 
 // Why the database file at `path` cannot be written, as the OS tells it: the file, its

@@ -1,6 +1,6 @@
 // The SQLite Store. Writes: one writer thread owns the write connection and commits
-// whatever is queued in one transaction (group commit). Reads: a pool of read connections,
-// one per concurrently reading thread, which WAL mode lets run alongside the writer.
+// whatever is queued in one transaction (group commit). Reads: a bounded pool of read
+// connections (read_pool.h), which WAL mode lets run alongside the writer.
 #include <algorithm>
 #include <unistd.h>
 
@@ -21,12 +21,14 @@
 #include "checkpointer.h"
 #include "listing_rows.h"
 #include "page_query.h"
+#include "read_pool.h"
 #include "sqlite.h"
 
 namespace listingd {
 namespace {
 
 using sqlite::Connection;
+using sqlite::ReadPool;
 using sqlite::Statement;
 using sqlite::bind_fields;
 using sqlite::k_insert_listing;
@@ -60,7 +62,15 @@ class SqliteStore final : public Store {
   SqliteStore(SqliteOptions options, CommitListener listener, BatchListener batch_listener)
       : options_(std::move(options)),
         listener_(std::move(listener)),
-        batch_listener_(std::move(batch_listener)) {}
+        batch_listener_(std::move(batch_listener)),
+        readers_(std::make_unique<ReadPool>(
+            ReadPool::Options{
+                .max_connections = std::max<size_t>(options_.read_connections, 1),
+                .wait = std::chrono::milliseconds(options_.busy_timeout_ms),
+                .idle = std::chrono::milliseconds(options_.read_idle_ms)},
+            [this](Connection& conn) {
+              return sqlite::open_connection(conn, options_, /*writer=*/false);
+            })) {}
 
   ~SqliteStore() override {
     {
@@ -69,7 +79,7 @@ class SqliteStore final : public Store {
     }
     queue_ready_.notify_one();
     if (writer_thread_.joinable()) writer_thread_.join();  // after it drains the queue
-    idle_readers_.clear();
+    readers_.reset();  // every read connection closed before the last checkpoint
     checkpointer_.stop();  // the last checkpoint, with every write committed
   }
 
@@ -96,8 +106,8 @@ class SqliteStore final : public Store {
   }
 
   Result<Listing> get(int64_t id) override {
-    Reader reader(*this);
-    if (!reader.ok()) return reader.status;
+    ReadPool::Lease reader(*readers_);
+    if (!reader.ok()) return reader.status();
     Status s;
     Statement* stmt = reader->prepare(k_select_listing.c_str(), s);
     if (!stmt) return s;
@@ -124,15 +134,15 @@ class SqliteStore final : public Store {
     }
     if (::access(options_.path.c_str(), W_OK) != 0)
       return Status::Unavailable("the database file cannot be written");
-    Reader reader(*this);
-    if (!reader.ok()) return reader.status;
+    ReadPool::Lease reader(*readers_);
+    if (!reader.ok()) return reader.status();
     auto one = reader->query_int("SELECT count(*) FROM (SELECT 1 FROM listings LIMIT 1)");
     return one.ok() ? Status::Ok() : one.status();
   }
 
   Result<Page> list_page(const ListingQuery& query) override {
-    Reader reader(*this);
-    if (!reader.ok()) return reader.status;
+    ReadPool::Lease reader(*readers_);
+    if (!reader.ok()) return reader.status();
     const sqlite::PageSql page_sql = sqlite::build_page_sql(query);
     Status s;
     Statement* stmt = reader->prepare(page_sql.sql.c_str(), s);
@@ -155,8 +165,8 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<PricePoint>> price_history(int64_t id) override {
-    Reader reader(*this);
-    if (!reader.ok()) return reader.status;
+    ReadPool::Lease reader(*readers_);
+    if (!reader.ok()) return reader.status();
     // One read transaction, so the existence check and the history agree.
     if (Status s = reader->exec("BEGIN"); !s.ok()) return s;
     struct EndRead {
@@ -185,38 +195,6 @@ class SqliteStore final : public Store {
   }
 
  private:
-  // A read connection borrowed from the pool for one call, returned on scope exit.
-  struct Reader {
-    explicit Reader(SqliteStore& store) : store(store) {
-      {
-        std::lock_guard lock(store.readers_mutex_);
-        if (!store.idle_readers_.empty()) {
-          conn = std::move(store.idle_readers_.back());
-          store.idle_readers_.pop_back();
-          return;
-        }
-      }
-      conn = std::make_unique<Connection>();
-      status = sqlite::open_connection(*conn, store.options_, false);
-      if (!status.ok()) conn.reset();
-    }
-    ~Reader() {
-      if (!conn) return;
-      conn->reset_all();  // a statement left mid-row would pin an old snapshot
-      // So would a read transaction left open by a failed COMMIT: drop such a connection.
-      if (!sqlite3_get_autocommit(conn->handle())) return;
-      std::lock_guard lock(store.readers_mutex_);
-      store.idle_readers_.push_back(std::move(conn));
-    }
-    bool ok() const { return conn != nullptr; }
-    Connection* operator->() { return conn.get(); }
-    Connection& operator*() { return *conn; }
-
-    SqliteStore& store;
-    std::unique_ptr<Connection> conn;
-    Status status;
-  };
-
   // Queues a write for the writer thread and waits until it is committed (or failed).
   Result<Listing> submit(WriteCommand& command) {
     {
@@ -421,8 +399,7 @@ class SqliteStore final : public Store {
   std::condition_variable queue_ready_;
   std::deque<WriteCommand*> queue_;
   bool stopping_ = false;
-  std::mutex readers_mutex_;
-  std::vector<std::unique_ptr<Connection>> idle_readers_;
+  std::unique_ptr<ReadPool> readers_;  // reset first when the store closes
 };
 
 }  // namespace

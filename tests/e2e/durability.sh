@@ -118,7 +118,8 @@ wait_load() {  # wait_load WHAT [MIN_ACKS]: the load's status; its figures in $a
   acked=$(sed -n 's/^load: acked=\([0-9]*\) .*/\1/p' "$dir/load")
   refused=$(sed -n 's/.* refused=\([0-9]*\) .*/\1/p' "$dir/load")
   acked_after=$(sed -n 's/.* acked_after_last_refusal=\([0-9]*\)$/\1/p' "$dir/load")
-  if [ -z "$acked" ] || [ -z "$refused" ] || [ -z "$acked_after" ]; then
+  load_seconds=$(sed -n 's/.* seconds=\([0-9.]*\) .*/\1/p' "$dir/load")
+  if [ -z "$acked" ] || [ -z "$refused" ] || [ -z "$acked_after" ] || [ -z "$load_seconds" ]; then
     echo "durability: tool error: the load printed no figures"; exit 1
   fi
   [ "$acked" -ge "$min" ] || fail "$1: only $acked writes acknowledged (at least $min)"
@@ -156,7 +157,7 @@ kill_phase() {  # SIGKILL at random moments, each time restarted on the same fil
   db=$dir/kill.db
   export DURABILITY_LOG=$dir/kill.log
   : >"$DURABILITY_LOG"
-  local round total=0 delay start_s
+  local round total=0 delay start_s under_load=0
   start_s=$(date +%s)
   for round in $(seq "$rounds"); do
     if ! start "$db"; then
@@ -174,11 +175,13 @@ kill_phase() {  # SIGKILL at random moments, each time restarted on the same fil
     echo "round $round: killed after $delay s (a $(du -sh "$db-wal" | cut -f1) WAL)"
     wait_load "SIGKILL round $round"
     total=$((total + acked))
+    under_load=$(awk -v a="$under_load" -v b="$load_seconds" 'BEGIN { print a + b }')
   done
   start "$db" || { fail "SIGKILL: the server did not come back after the last SIGKILL"; return; }
   verify "SIGKILL round $rounds, after the restart"
   stop "SIGKILL, the last restart"
-  echo "  $total writes acknowledged in $rounds rounds, $(( $(date +%s) - start_s )) s"
+  echo "  $total writes acknowledged in $rounds rounds ($(awk -v n="$total" -v s="$under_load" \
+    'BEGIN { printf "%d", n / s }') a second under load), $(( $(date +%s) - start_s )) s in all"
 }
 
 disk_full_phase() {  # the disk fills under the load; writes fail cleanly and come back

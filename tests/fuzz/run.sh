@@ -7,8 +7,8 @@
 # tests/unit, fix the bug, and add the input to the corpus.
 #
 # usage: tests/fuzz/run.sh [SECONDS_EACH (default 30)] [OUT_DIR (default build-fuzz)]
-# Targets: fuzz_body, fuzz_query, fuzz_request (parsers), fuzz_paging (paging on the real store against a
-# model). Reproduce one input: OUT_DIR/fuzz_body FILE
+# Targets: fuzz_body, fuzz_query, fuzz_request (parsers), fuzz_paging (paging on the real
+# store against a model). Reproduce one input: OUT_DIR/fuzz_body FILE
 # Writes OUT_DIR/fuzz-results.json (one {"name", "result"} line per target) for scripts/test.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -2,8 +2,9 @@
 # The real binary under a heavy write load (durability_load: several keep-alive clients,
 # thousands of writes a second, so the writer commits batches of many writes), then:
 #   term       stopped with SIGTERM: exit 0, no WAL left behind;
-#   kill       killed with SIGKILL at a random moment, DURABILITY_ROUNDS times (20), each
-#              time restarted on the same file, which must come back;
+#   kill       killed with SIGKILL at a random moment (0 to 0.6 s after the round's first
+#              DURABILITY_MIN_ACKS acks), DURABILITY_ROUNDS times (20), each time
+#              restarted on the same file, which must come back;
 #   disk-full  its disk filled under the load: writes answer 503 saying so, reads go on,
 #              /readyz says 503, and once there is room writes work again, no restart.
 # After each restart, `durability_load verify` checks the file and the API against the log
@@ -34,8 +35,9 @@ dir=$(mktemp -d)
 server="" loader=""
 cleanup() {
   local status=$?
-  if [ -n "$server" ]; then kill -9 "$server"; wait "$server"; fi 2>/dev/null
-  if [ -n "$loader" ]; then kill -9 "$loader"; wait "$loader"; fi 2>/dev/null
+  trap - ERR
+  if [ -n "$server" ]; then kill -9 "$server"; wait "$server" || true; fi 2>/dev/null
+  if [ -n "$loader" ]; then kill -9 "$loader"; wait "$loader" || true; fi 2>/dev/null
   if mountpoint -q "$dir/small"; then umount "$dir/small"; fi
   rm -rf "$dir"
   exit "$status"
@@ -125,8 +127,16 @@ wait_load() {  # wait_load WHAT [MIN_ACKS]: the load's status; its figures in $a
   [ "$acked" -ge "$min" ] || fail "$1: only $acked writes acknowledged (at least $min)"
 }
 
-random_delay() {  # 0.5 to 1.2 s, at random: where the kill lands
-  awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 0.5 + 0.7 * r / 32767 }'
+wait_mark() {  # until the load has its minimum of acks (at most 30 s: then too few, a failure)
+  local i
+  for i in $(seq 3000); do
+    [ ! -e "$dir/mark" ] && kill -0 "$loader" 2>/dev/null || break
+    sleep 0.01
+  done
+}
+
+random_delay() {  # 0 to 0.6 s, at random: where the kill lands, past the minimum of acks
+  awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 0.6 * r / 32767 }'
 }
 
 term_phase() {  # SIGTERM in the middle of the load: a clean stop that keeps every acked write
@@ -135,8 +145,10 @@ term_phase() {  # SIGTERM in the middle of the load: a clean stop that keeps eve
   : >"$DURABILITY_LOG"
   start "$db" || { fail "SIGTERM: the server did not start"; return; }
   # A write that comes in as the store closes may be refused (503), and must leave nothing.
-  start_load 1 --allow-refusals "shutting down"
-  sleep 1.5
+  rm -f "$dir/mark"
+  start_load 1 --allow-refusals "shutting down" --mark-after "$min_acks" "$dir/mark"
+  wait_mark
+  sleep "$(random_delay)"
   # The writer commits many writes at a time under this load (the point of the load).
   local metrics count sum
   metrics=$(curl -sS --max-time 10 "$url/metrics")
@@ -166,13 +178,15 @@ kill_phase() {  # SIGKILL at random moments, each time restarted on the same fil
     fi
 
     [ "$round" = 1 ] || verify "SIGKILL round $((round - 1)), after the restart"
-    start_load "$round"
+    rm -f "$dir/mark"
+    start_load "$round" --mark-after "$min_acks" "$dir/mark"
+    wait_mark
     delay=$(random_delay)
     sleep "$delay"
     kill -KILL "$server"
     wait "$server" 2>/dev/null || true
     server=""
-    echo "round $round: killed after $delay s (a $(du -sh "$db-wal" | cut -f1) WAL)"
+    echo "round $round: killed $delay s after the first $min_acks acks (a $(du -sh "$db-wal" | cut -f1) WAL)"
     wait_load "SIGKILL round $round"
     total=$((total + acked))
     under_load=$(awk -v a="$under_load" -v b="$load_seconds" 'BEGIN { print a + b }')

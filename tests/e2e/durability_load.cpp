@@ -2,6 +2,7 @@
 //
 //   durability_load load --url URL --log FILE [--threads N] [--seconds S]
 //                        [--price-base CENTS] [--allow-refusals TEXT] [--pause-ms MS]
+//                        [--mark-after N FILE]
 //   durability_load verify --url URL --db FILE --log FILE
 //
 // load: N threads (default 8), each on a keep-alive connection of its own, create listings
@@ -16,7 +17,8 @@
 // A thread stops at its first connection failure (the server is gone), or after S seconds
 // (default 10). A 503 is an error unless --allow-refusals is given, and then its message
 // must contain TEXT. --pause-ms: each thread waits that long after each write (a load that
-// fills a small disk slowly). Prints one line:
+// fills a small disk slowly). --mark-after: creates FILE once N writes are acknowledged
+// (durability.sh kills the server only then). Prints one line:
 //   load: acked=N refused=N unknown=N errors=N seconds=S acked_after_last_refusal=N
 // and exits 1 on any unexpected answer or I/O error, else 0.
 //
@@ -58,13 +60,14 @@ using nlohmann::json;
 [[noreturn]] void usage() {
   std::cerr << "usage: durability_load load --url URL --log FILE [--threads N] [--seconds S]\n"
                "                            [--price-base CENTS] [--allow-refusals TEXT]\n"
-               "                            [--pause-ms MS]\n"
+               "                            [--pause-ms MS] [--mark-after N FILE]\n"
                "       durability_load verify --url URL --db FILE --log FILE\n";
   std::exit(2);
 }
 
 struct Args {
-  std::string mode, url, log, db, refusal_text;
+  std::string mode, url, log, db, refusal_text, mark_file;
+  int64_t mark_after = 0;
   bool allow_refusals = false;
   int threads = 8;
   double seconds = 10;
@@ -87,6 +90,7 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--seconds") a.seconds = std::stod(value);
     else if (flag == "--price-base") a.price_base = std::stoll(value);
     else if (flag == "--pause-ms") a.pause_ms = std::stoi(value);
+    else if (flag == "--mark-after" && i + 1 < argc) a.mark_after = std::stoll(value), a.mark_file = argv[++i];
     else if (flag == "--allow-refusals") a.allow_refusals = true, a.refusal_text = value;
     else usage();
   }
@@ -122,20 +126,26 @@ struct Outcome {
 
 class LoadLog {
  public:
+  explicit LoadLog(const Args& args) : args_(args) {}
   void add(Outcome o) {
     std::lock_guard lock(mutex_);
+    if (o.what == "ack" && ++acked_ == args_.mark_after && !args_.mark_file.empty() &&
+        !std::ofstream(args_.mark_file))
+      error("cannot create " + args_.mark_file);
     outcomes_.push_back(std::move(o));
   }
   void error(const std::string& message) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(error_mutex_);
     if (errors_++ < 20) std::cerr << "load: error: " << message << "\n";
   }
   const std::vector<Outcome>& outcomes() const { return outcomes_; }
   int errors() const { return errors_; }
 
  private:
-  std::mutex mutex_;
+  const Args& args_;
+  std::mutex mutex_, error_mutex_;
   std::vector<Outcome> outcomes_;
+  int64_t acked_ = 0;
   int errors_ = 0;
 };
 
@@ -194,7 +204,7 @@ void writer(const Args& args, std::atomic<int64_t>& counter, Clock::time_point e
 }
 
 int run_load(const Args& args) {
-  LoadLog log;
+  LoadLog log(args);
   std::atomic<int64_t> counter{1};
   const auto start = Clock::now();
   const auto end = start + std::chrono::microseconds(static_cast<int64_t>(args.seconds * 1e6));

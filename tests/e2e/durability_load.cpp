@@ -258,8 +258,11 @@ struct FileState {
 class Db {
  public:
   explicit Db(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
-      throw ToolError("cannot open " + path + ": " + sqlite3_errmsg(db_));
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      const std::string error = "cannot open " + path + ": " + sqlite3_errmsg(db_);
+      sqlite3_close(db_);  // a failed open still allocates the handle
+      throw ToolError(error);
+    }
     sqlite3_busy_timeout(db_, 5000);
   }
   ~Db() { sqlite3_close(db_); }

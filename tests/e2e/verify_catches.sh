@@ -60,4 +60,4 @@ kill -TERM "$server"
 wait "$server"
 server=""
 echo "verify_catches: $((8 - failed)) passed, $failed failed"
-[ "$failed" = 0 ]
+if [ "$failed" != 0 ]; then exit 1; fi

@@ -62,6 +62,9 @@ struct ImportOptions {
   // Told of each invalid record: its line number (from 1) and what is wrong with it.
   std::function<void(int64_t line, const std::string& message)> on_invalid;
   TransferProgress progress;
+  // Give every record a new id (as a POST would), its price history kept: for merging
+  // into a database that has listings with the file's ids. Ids are then not checked.
+  bool renumber = false;
 };
 
 struct ImportSummary {

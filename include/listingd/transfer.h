@@ -57,14 +57,14 @@ Result<int64_t> export_ndjson(const SqliteOptions& db, std::ostream& out,
                               const TransferProgress& progress = {});
 
 struct ImportOptions {
+  // Give every record a new id (as a POST would), its price history kept: for merging
+  // into a database that has listings with the file's ids. Ids are then not checked.
+  bool renumber = false;
   // Import the valid records of a file that has invalid ones (else: import none).
   bool skip_invalid = false;
   // Told of each invalid record: its line number (from 1) and what is wrong with it.
   std::function<void(int64_t line, const std::string& message)> on_invalid;
   TransferProgress progress;
-  // Give every record a new id (as a POST would), its price history kept: for merging
-  // into a database that has listings with the file's ids. Ids are then not checked.
-  bool renumber = false;
 };
 
 struct ImportSummary {

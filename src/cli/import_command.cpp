@@ -28,10 +28,10 @@ std::string grouped(int64_t n) {
 }
 
 struct ImportFlags {
+  bool renumber = false;
   SqliteOptions db;
   std::string file;
   bool skip_invalid = false;
-  bool renumber = false;
 };
 
 int import_listings(const ImportFlags& flags) {
@@ -50,8 +50,8 @@ int import_listings(const ImportFlags& flags) {
     return 1;
   }
   ImportOptions options;
-  options.skip_invalid = flags.skip_invalid;
   options.renumber = flags.renumber;
+  options.skip_invalid = flags.skip_invalid;
   const bool tty = isatty(STDERR_FILENO);
   bool progress_shown = false;  // a progress line is on screen: end it before a message
   int64_t invalid_lines = 0;
@@ -102,13 +102,13 @@ Command add_import_command(CLI::App& app) {
       "database, keeping their ids (or not: --renumber)");
   cmd->add_option("file", flags->file, "the NDJSON file, as listingd export writes it")->required();
   add_db_flag(*cmd, flags->db.path);
-  cmd->add_flag("--skip-invalid", flags->skip_invalid,
-                "import the valid records of a file that has invalid ones (else: none)")
-      ->envname("LISTINGD_SKIP_INVALID");
   cmd->add_flag("--renumber", flags->renumber,
                 "give every listing a new id (its price history kept), to merge into a "
                 "database that already has the file's ids")
       ->envname("LISTINGD_RENUMBER");
+  cmd->add_flag("--skip-invalid", flags->skip_invalid,
+                "import the valid records of a file that has invalid ones (else: none)")
+      ->envname("LISTINGD_SKIP_INVALID");
   return {cmd, [flags] { return import_listings(*flags); }};
 }
 

@@ -276,7 +276,7 @@ void print_banner(const ServeFlags& flags, int port, TokenStore& tokens) {
              "(--allow-anonymous-writes)";
   else
     access = "protected: writes from this machine only (--local-clients) until a token "
-             "exists (listingd token create --name NAME)";
+             "exists (listingd token create --name NAME --db " + flags.db.path + ")";
   if (o.auth_reads) access += "; reads need a token (--auth-reads)";
   std::error_code ec;
   const auto db = std::filesystem::absolute(flags.db.path, ec);
@@ -319,8 +319,6 @@ int serve_on(ServeFlags& flags, bool& started) {
     return 2;
   }
   flags.db.synchronous = flags.synchronous == "full" ? Synchronous::full : Synchronous::normal;
-  if (flags.log_format_option && flags.log_format_option->count() == 0)
-    flags.log_format = isatty(STDOUT_FILENO) ? "text" : "json";  // a person, or a collector
   flags.server.log_format = flags.log_format == "text" ? LogFormat::text : LogFormat::json;
   const std::map<std::string, LogLevel> levels = {{"debug", LogLevel::debug},
                                                   {"info", LogLevel::info},
@@ -328,6 +326,8 @@ int serve_on(ServeFlags& flags, bool& started) {
                                                   {"error", LogLevel::error},
                                                   {"off", LogLevel::off}};
   flags.server.log_level = levels.at(flags.log_level);
+  if (flags.log_format_option && flags.log_format_option->count() == 0)  // not given
+    flags.server.log_format = isatty(STDOUT_FILENO) ? LogFormat::text : LogFormat::json;
   if (flags.server.backup_dir.empty())
     flags.server.backup_dir =
         (std::filesystem::path(flags.db.path).parent_path() / "backups").string();

@@ -52,8 +52,11 @@ struct ServerOptions {
   std::vector<std::string> trusted_proxies;
 
   // Token buckets per client (token, else address), per second and burst; 0 turns off.
+  // Clients at a local_clients address (this machine: scripts, imports, a same-host proxy)
+  // are not limited unless rate_limit_local.
   double read_rate = 100, read_burst = 200;
   double write_rate = 10, write_burst = 20;
+  bool rate_limit_local = false;
 
   // Where POST /admin/backup writes its copies; empty: that endpoint is off.
   std::string backup_dir;

@@ -60,6 +60,9 @@ Result<int64_t> export_ndjson(const SqliteOptions& db, std::ostream& out,
                               const TransferProgress& progress = {});
 
 struct ImportOptions {
+  // Give every record a new id (as a POST would), its price history kept: for merging
+  // into a database that has listings with the file's ids. Ids are then not checked.
+  bool renumber = false;
   // Import the valid records of a file that has invalid ones (else: import none).
   bool skip_invalid = false;
   // A longer line (newline excluded) is an invalid record, never read into memory whole.

@@ -57,7 +57,7 @@ Command add_backup_command(CLI::App& app) {
   auto flags = std::make_shared<BackupFlags>();
   CLI::App* cmd = app.add_subcommand(
       "backup", "copy the database to a file, consistently, also while a server runs on it");
-  add_db_flag(*cmd, flags->db);
+  add_db_flag(*cmd, flags->db, /*created_if_missing=*/false);
   cmd->add_option("--to", flags->to, "the backup file to write (checked, then renamed into place)")
       ->envname("LISTINGD_TO")
       ->required();

@@ -16,8 +16,10 @@
 namespace listingd {
 namespace cli {
 
-void add_db_flag(CLI::App& cmd, std::string& path) {
-  cmd.add_option("--db", path, "SQLite database file; created with its schema if missing")
+void add_db_flag(CLI::App& cmd, std::string& path, bool created_if_missing) {
+  cmd.add_option("--db", path,
+                 created_if_missing ? "SQLite database file; created with its schema if missing"
+                                    : "SQLite database file (must exist)")
       ->envname("LISTINGD_DB")
       ->capture_default_str();
 }
@@ -83,11 +85,14 @@ int run_cli(int argc, char** argv) {
                "(TOML or INI, with a section per command: [serve], [migrate], ...). A flag "
                "wins over the environment, which wins over the config file."};
   app.set_version_flag("--version", std::string("listingd ") + LISTINGD_VERSION);
-  app.set_config("--config", "", "read flags from this TOML/INI file (before the command: "
-                                 "listingd --config FILE serve)");
+  app.set_config("--config", "", "read flags from this TOML/INI file (before or after the "
+                                 "command: listingd serve --config FILE)");
   app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error
   app.config_formatter(std::make_shared<cli::EnvOverConfigFile>(app));
   app.require_subcommand(1);
+  app.fallthrough();  // --config (and --version) after the command too
+  app.footer("Exit status: 0 done, 1 failed, 2 a usage error (an unknown command or flag, a "
+             "bad value).\nShell completion: listingd completion bash|zsh (see the README).");
 
   const std::vector<cli::Command> commands = {
       cli::add_serve_command(app),
@@ -97,11 +102,20 @@ int run_cli(int argc, char** argv) {
       cli::add_export_command(app),
       cli::add_import_command(app),
       cli::add_token_command(app),
+      cli::add_completion_command(app),
   };
-  CLI11_PARSE(app, argc, argv);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  const CLI::App* chosen = nullptr;
+  if (auto code = cli::check_command_words(app, args, chosen)) return *code;
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // as CLI11 takes them
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    return cli::explain_parse_error(app, e, args, *chosen);
+  }
   for (const auto& command : commands)
     if (command.app->parsed()) return command.run();
-  return 0;
+  return 2;
 }
 
 }  // namespace listingd

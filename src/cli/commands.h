@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace listingd::cli {
 
@@ -14,8 +16,9 @@ struct Command {
   std::function<int()> run;  // returns the exit code
 };
 
-// --db FILE (LISTINGD_DB), for every command that opens the database.
-void add_db_flag(CLI::App& cmd, std::string& path);
+// --db FILE (LISTINGD_DB), for every command that opens the database; its help says
+// whether the command creates a missing one.
+void add_db_flag(CLI::App& cmd, std::string& path, bool created_if_missing = true);
 
 Command add_serve_command(CLI::App& app);    // serve_command.cpp
 Command add_migrate_command(CLI::App& app);  // cli.cpp
@@ -24,5 +27,18 @@ Command add_backup_command(CLI::App& app);   // backup_command.cpp
 Command add_export_command(CLI::App& app);   // export_command.cpp
 Command add_import_command(CLI::App& app);   // import_command.cpp
 Command add_token_command(CLI::App& app);    // token_command.cpp
+Command add_completion_command(CLI::App& app);  // completion_command.cpp
+
+// usage.cpp. Exit codes: 0 done, 1 failed, 2 a usage error.
+// Walks the command words of `args` (argv without the program name): an unknown one is a
+// usage error with a suggestion ("did you mean serve?"); none where one is needed prints
+// that level's help. Sets `chosen` to the deepest command named. An exit code, or nothing
+// when parsing may go on.
+std::optional<int> check_command_words(const CLI::App& app, const std::vector<std::string>& args,
+                                       const CLI::App*& chosen);
+// Reports a parse error of `command` as a usage error (2) that names where a bad value came
+// from (flag, LISTINGD_* variable, or the --config file and key); --help and --version: 0.
+int explain_parse_error(const CLI::App& app, const CLI::ParseError& e,
+                        const std::vector<std::string>& args, const CLI::App& command);
 
 }  // namespace listingd::cli

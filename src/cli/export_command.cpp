@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -17,6 +18,7 @@ namespace {
 struct ExportFlags {
   SqliteOptions db;
   std::string out = "-";
+  bool force = false;
 };
 
 // A progress line redrawn in place on stderr, only for a person watching a terminal.
@@ -36,6 +38,12 @@ int export_listings(const ExportFlags& flags) {
     std::ios::sync_with_stdio(false);  // whole lines go out through cout's own buffer
     written = export_ndjson(flags.db, std::cout, terminal_progress());
   } else {
+    std::error_code ec;  // an existing file is replaced only with --force, as by backup
+    if (!flags.force && std::filesystem::symlink_status(flags.out, ec).type() ==
+                            std::filesystem::file_type::regular) {
+      std::cerr << "listingd: " << flags.out << " already exists; give --force to replace it\n";
+      return 1;
+    }
     // Written under another name and renamed when complete: FILE is never half an export.
     const std::string tmp = flags.out + ".partial";
     // The rename would replace a device (/dev/null, as root), a pipe or a symbolic link
@@ -80,10 +88,12 @@ Command add_export_command(CLI::App& app) {
   auto flags = std::make_shared<ExportFlags>();
   CLI::App* cmd = app.add_subcommand(
       "export", "write every listing with its price history as NDJSON (one listing a line)");
-  add_db_flag(*cmd, flags->db.path);
+  add_db_flag(*cmd, flags->db.path, /*created_if_missing=*/false);
   cmd->add_option("--out", flags->out, "file to write, or - for standard output")
       ->envname("LISTINGD_OUT")
       ->capture_default_str();
+  cmd->add_flag("--force", flags->force, "replace the file given by --out if it exists")
+      ->envname("LISTINGD_FORCE");
   return {cmd, [flags] { return export_listings(*flags); }};
 }
 

@@ -15,7 +15,20 @@
 namespace listingd::cli {
 namespace {
 
+constexpr int64_t k_listed_errors = 20;  // a file of 2 000 bad lines is not 2 000 lines of output
+
+// 1981 → "1 981", as the README writes numbers.
+std::string grouped(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ' ';
+    out += digits[i];
+  }
+  return out;
+}
+
 struct ImportFlags {
+  bool renumber = false;
   SqliteOptions db;
   std::string file;
   bool skip_invalid = false;
@@ -38,11 +51,14 @@ int import_listings(const ImportFlags& flags) {
     return 1;
   }
   ImportOptions options;
+  options.renumber = flags.renumber;
   options.skip_invalid = flags.skip_invalid;
   options.max_line_bytes = flags.max_line_bytes;
   const bool tty = isatty(STDERR_FILENO);
   bool progress_shown = false;  // a progress line is on screen: end it before a message
+  int64_t invalid_lines = 0;
   options.on_invalid = [&](int64_t line, const std::string& message) {
+    if (++invalid_lines > k_listed_errors) return;
     if (progress_shown) std::fputc('\n', stderr), progress_shown = false;
     std::fprintf(stderr, "line %lld: %s\n", static_cast<long long>(line), message.c_str());
   };
@@ -60,6 +76,9 @@ int import_listings(const ImportFlags& flags) {
   }
   Result<ImportSummary> summary = import_ndjson(flags.db, in, options);
   if (progress_shown) std::fputc('\n', stderr);
+  if (invalid_lines > k_listed_errors)
+    std::fprintf(stderr, "... and %s more invalid lines\n",
+                 grouped(invalid_lines - k_listed_errors).c_str());
   if (!summary.ok()) {
     std::cerr << "listingd: " << flags.file << ": " << summary.status().message() << "\n";
     return 1;
@@ -82,9 +101,13 @@ Command add_import_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "import",
       "read listings with their price histories from an export (NDJSON) into the "
-      "database, keeping their ids");
+      "database, keeping their ids (or not: --renumber)");
   cmd->add_option("file", flags->file, "the NDJSON file, as listingd export writes it")->required();
   add_db_flag(*cmd, flags->db.path);
+  cmd->add_flag("--renumber", flags->renumber,
+                "give every listing a new id (its price history kept), to merge into a "
+                "database that already has the file's ids")
+      ->envname("LISTINGD_RENUMBER");
   cmd->add_flag("--skip-invalid", flags->skip_invalid,
                 "import the valid records of a file that has invalid ones (else: none)")
       ->envname("LISTINGD_SKIP_INVALID");

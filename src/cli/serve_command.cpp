@@ -3,11 +3,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -28,6 +30,7 @@ namespace {
 struct ServeFlags {
   ServerOptions server;
   std::string log_format = "json", log_level = "info";
+  CLI::Option* log_format_option = nullptr;  // not given: text on a terminal, else json
   int shutdown_timeout_s = 30;
   SqliteOptions db;
   size_t cache_mb = 64;
@@ -71,7 +74,8 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->envname("LISTINGD_TRUSTED_PROXY")
       ->delimiter(',');
   serve.add_option("--read-rate", f.server.read_rate,
-                   "reads per second per client (token, else address); 0: no limit")
+                   "reads per second per client (token, else address; local clients are not "
+                   "limited unless --rate-limit-local); 0: no limit")
       ->envname("LISTINGD_READ_RATE")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
@@ -88,10 +92,16 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->envname("LISTINGD_WRITE_BURST")
       ->check(CLI::Range(1.0, 1e9))
       ->capture_default_str();
-  serve.add_option("--log-format", f.log_format, "request lines on stdout: json or text")
-      ->envname("LISTINGD_LOG_FORMAT")
-      ->check(CLI::IsMember({"json", "text"}))
-      ->capture_default_str();
+  serve.add_flag("--rate-limit-local", f.server.rate_limit_local,
+                 "apply --read-rate and --write-rate to local clients (--local-clients) too; "
+                 "by default they are not limited")
+      ->envname("LISTINGD_RATE_LIMIT_LOCAL");
+  f.log_format_option =
+      serve.add_option("--log-format", f.log_format,
+                       "request lines on stdout: json or text (default: text when stdout is "
+                       "a terminal, else json)")
+          ->envname("LISTINGD_LOG_FORMAT")
+          ->check(CLI::IsMember({"json", "text"}));
   serve.add_option("--log-level", f.log_level,
                    "debug, info (a line per request), warn, error (5xx only) or off")
       ->envname("LISTINGD_LOG_LEVEL")
@@ -246,7 +256,74 @@ uint64_t file_bytes(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
+// A database made before listingd created its files 0600 (or by hand) may be readable by
+// other users: its token hashes with it. Said at start; the mode is the operator's call.
+void warn_if_readable_by_others(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 0044) == 0) return;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
+  std::cerr << "listingd: warning: " << path << " is readable by other users (mode " << mode
+            << "), token hashes included; `chmod 600 " << path
+            << "` makes it its owner's only (new databases are created so)\n";
+}
+
+// What a newcomer needs after the first line (which scripts parse for the one URL in it):
+// where the UI, the API and its contract are, the database, and who may write.
+void print_banner(const ServeFlags& flags, int port, TokenStore& tokens) {
+  const ServerOptions& o = flags.server;
+  std::cout << "listingd " << LISTINGD_VERSION << " listening on "
+            << (o.tls_cert.empty() ? "http://" : "https://") << o.host << ":" << port
+            << " (database " << flags.db.path << ")\n";
+  std::string access;
+  auto all = tokens.list();
+  const size_t n = all.ok() ? all->size() : 0;
+  if (!all.ok())
+    access = "tokens cannot be read now: " + all.status().message();
+  else if (n > 0)
+    access = "tokens: " + std::to_string(n) + (n == 1 ? " exists" : " exist") +
+             "; writes need a writer token";
+  else if (o.allow_anonymous_writes)
+    access = "open: anyone who reaches this port may write until a token exists "
+             "(--allow-anonymous-writes)";
+  else
+    access = "protected: writes from this machine only (--local-clients) until a token "
+             "exists (listingd token create --name NAME --db " + flags.db.path + ")";
+  if (o.auth_reads) access += "; reads need a token (--auth-reads)";
+  std::error_code ec;
+  const auto db = std::filesystem::absolute(flags.db.path, ec);
+  std::cout << "  UI        /            (open it in a browser)\n"
+            << "  API       /listings    (contract: /openapi.yaml)\n"
+            << "  database  " << (ec ? flags.db.path : db.string()) << "\n"
+            << "  access    " << access << std::endl;
+}
+
+// Removes a database file this start created, with its -wal and -shm files, when the start
+// fails (port taken, bad certificate): a failed start leaves nothing behind.
+struct RemoveIfNew {
+  explicit RemoveIfNew(std::string path) : path(std::move(path)) {
+    std::error_code ec;
+    existed = std::filesystem::exists(this->path, ec) || ec;
+  }
+  void remove() const {
+    if (existed) return;
+    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  }
+  std::string path;
+  bool existed = true;
+};
+
+int serve_on(ServeFlags& flags, bool& started);
+
 int serve(ServeFlags& flags) {
+  const RemoveIfNew created(flags.db.path);
+  bool started = false;
+  const int code = serve_on(flags, started);  // the store is closed when it returns
+  if (code != 0 && !started) created.remove();
+  return code;
+}
+
+int serve_on(ServeFlags& flags, bool& started) {
   const sigset_t signals = stop_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the store starts its threads
   if (Status s = check_server_options(flags.server); !s.ok()) {
@@ -264,9 +341,12 @@ int serve(ServeFlags& flags) {
                                                   {"error", LogLevel::error},
                                                   {"off", LogLevel::off}};
   flags.server.log_level = levels.at(flags.log_level);
+  if (flags.log_format_option && flags.log_format_option->count() == 0)  // not given
+    flags.server.log_format = isatty(STDOUT_FILENO) ? LogFormat::text : LogFormat::json;
   if (flags.server.backup_dir.empty())
     flags.server.backup_dir =
         (std::filesystem::path(flags.db.path).parent_path() / "backups").string();
+  warn_if_readable_by_others(flags.db.path);
   Metrics metrics;
   JsonCache cache(flags.cache_mb * 1024 * 1024);  // outlives the store, which updates it
   auto store = open_sqlite_store(flags.db, ListingService::cache_updater(cache),
@@ -293,14 +373,12 @@ int serve(ServeFlags& flags) {
     std::cerr << "listingd: " << s.message() << "\n";
     return 1;
   }
+  started = true;
   StopOnSignal stop_on_signal(server, std::chrono::seconds(flags.shutdown_timeout_s));
   if (flags.server.allow_anonymous_writes)
     std::cerr << "listingd: warning: --allow-anonymous-writes: until a token exists, anyone "
                  "who can reach this port can create and change listings\n";
-  std::cout << "listingd " << LISTINGD_VERSION << " listening on "
-            << (flags.server.tls_cert.empty() ? "http://" : "https://")
-            << flags.server.host << ":" << server.port() << " (database " << flags.db.path
-            << ")" << std::endl;
+  print_banner(flags, server.port(), **tokens);
   server.serve();
   return 0;
 }

@@ -1,6 +1,7 @@
 // `listingd token create|list|revoke`: the API tokens of a database (see listingd/auth.h).
 // A running server on the same file sees a change within a second (it rereads tokens at
 // most once a second).
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -19,6 +20,12 @@ struct TokenFlags {
 };
 
 Result<std::unique_ptr<TokenStore>> open_tokens(const TokenFlags& f) {
+  // A misspelt --db would otherwise make a new, empty database that no server reads.
+  std::error_code ec;
+  if (!std::filesystem::exists(f.db, ec) && !ec)
+    return Status::NotFound("no database at " + f.db + " (token commands do not create one; "
+                            "`listingd migrate --db " + f.db + "` or a first `listingd serve` "
+                            "does)");
   return open_sqlite_token_store({.path = f.db});
 }
 
@@ -81,14 +88,14 @@ Command add_token_command(CLI::App& app) {
                          "reader (reads), writer (reads and writes), admin (everything)")
       ->check(CLI::IsMember({"reader", "writer", "admin"}))
       ->capture_default_str();
-  add_db_flag(*create_cmd, flags->db);
+  add_db_flag(*create_cmd, flags->db, false);
 
   CLI::App* list_cmd = cmd->add_subcommand("list", "list tokens: name, role, created, last used");
-  add_db_flag(*list_cmd, flags->db);
+  add_db_flag(*list_cmd, flags->db, false);
 
   CLI::App* revoke_cmd = cmd->add_subcommand("revoke", "revoke a token: it stops working at once");
   revoke_cmd->add_option("name", flags->name, "the token's name")->required();
-  add_db_flag(*revoke_cmd, flags->db);
+  add_db_flag(*revoke_cmd, flags->db, false);
 
   return {cmd, [flags, create_cmd, list_cmd, revoke_cmd] {
             if (create_cmd->parsed()) return create(*flags);

@@ -39,6 +39,10 @@ class AccessPolicy {
   // machine by address, see names_by_address).
   Access check(Need need, const std::string& authorization, const std::string& address,
                const std::string& host) const;
+  // Whether `address` is one of the local clients (--local-clients).
+  bool is_local(const std::string& address) const {
+    return options_.local_clients.contains(address);
+  }
 
  private:
   TokenStore& tokens_;

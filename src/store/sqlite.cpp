@@ -143,6 +143,14 @@ Connection::~Connection() {
 }
 
 Status Connection::open(const std::string& path, int flags, const char* vfs) {
+  if ((flags & SQLITE_OPEN_CREATE) && !path.empty() && path != ":memory:" &&
+      path.rfind("file:", 0) != 0) {
+    // Created here, not by SQLite, to set its mode (which SQLite gives the -wal and -shm
+    // files too): every command that creates a database (serve, migrate, seed, import)
+    // keeps its token hashes from other users. An existing file is left as it is.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, vfs);
   if (rc != SQLITE_OK)  // for the operator starting listingd: name the file and the cause
     return Status(error_status(db_, rc, "").code(),

@@ -116,6 +116,8 @@ Result<ImportSummary> import_ndjson(const SqliteOptions& db, std::istream& in,
     std::string problem;
     if (!record.ok()) {
       problem = record.status().message();
+    } else if (options.renumber) {
+      // new ids: the file's are neither kept nor checked
     } else if (!ids.insert(record->listing.id)) {
       problem = "id: " + std::to_string(record->listing.id) + " is given on an earlier line";
     } else {
@@ -160,6 +162,7 @@ Result<ImportSummary> import_ndjson(const SqliteOptions& db, std::istream& in,
     Result<ListingRecord> record = too_long ? Result<ListingRecord>(Status::Internal("too long"))
                                             : parse_listing_record(line);
     if (!record.ok()) return stopped(Status::Internal("the file changed while it was imported"));
+    if (options.renumber) record.value().listing.id = 0;  // the loader gives the next free id
     Result<int64_t> id = (*loader)->add(record->listing, record->history);
     if (!id.ok()) {
       // An id a server took since the check: a record like the invalid ones.

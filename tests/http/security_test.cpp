@@ -162,12 +162,35 @@ TEST_CASE("X-Forwarded-For counts only from a trusted proxy") {
   }
 }
 
+TEST_CASE("local clients are not rate limited by default; remote ones are") {
+  ServerOptions options = test_options();
+  options.read_rate = 10, options.read_burst = 20;  // the defaults of writes
+  options.write_rate = 10, options.write_burst = 20;
+  options.local_clients = {"127.0.0.1/32"};
+  Api api(options);
+  // A script on this machine: 40 writes in a row, well past the burst, all taken.
+  for (int i = 0; i < 40; ++i) {
+    auto res = api.post(listing_body());
+    CAPTURE(i);
+    REQUIRE(res.status == 201);
+    CHECK(res.get_header_value("RateLimit-Limit").empty());
+  }
+  // 127.0.0.2 is not local here: its 21st read in a row is refused, naming the flags.
+  const std::string get = "GET /listings/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(raw_exchange(api.server->port(), get, "127.0.0.2").rfind("HTTP/1.1 200", 0) == 0);
+  const std::string refused = raw_exchange(api.server->port(), get, "127.0.0.2");
+  CHECK(refused.rfind("HTTP/1.1 429", 0) == 0);
+  CHECK(refused.find("--read-rate and --read-burst") != std::string::npos);
+}
+
 TEST_CASE("over the rate limit: 429 with Retry-After and RateLimit headers") {
   ServerOptions options = test_options();
   options.write_rate = 1;
   options.write_burst = 2;
   options.read_rate = 1000;
   options.read_burst = 1000;
+  options.rate_limit_local = true;  // the test client is local
   Api api(options);
   CHECK(api.post(listing_body()).status == 201);
   auto second = api.post(listing_body());
@@ -180,6 +203,7 @@ TEST_CASE("over the rate limit: 429 with Retry-After and RateLimit headers") {
   CHECK(third.get_header_value("RateLimit-Remaining") == "0");
   CHECK_FALSE(third.get_header_value("RateLimit-Reset").empty());
   CHECK(message_of(third).find("too many writes") != std::string::npos);
+  CHECK(message_of(third).find("--rate-limit-local") != std::string::npos);
   CHECK(api.get("/listings").body.find("\"id\":3") == std::string::npos);  // not written
   // Reads have a budget of their own; a token has one of its own too.
   CHECK(api.get("/listings/1").status == 200);

@@ -164,6 +164,7 @@ def build(env, workloads):
         "fds_30s_after": num(env.get("w8_fds_after"), int),
         "threads_30s_after": num(env.get("w8_threads_after"), int),
     } if "w8_rss_peak_kb" in env else None
+    w9 = json.loads(env["w9_json"]) if "w9_json" in env else None
     startup = {"normal": num(env.get("startup_ms_normal")),
                "full": num(env.get("startup_ms_full"))}
 
@@ -180,6 +181,9 @@ def build(env, workloads):
                w4["requests_per_s"] if w4 else None,
                bool(w4) and w4["requests_per_s"] >= 15000 and w4["non_2xx"] == 0,
                f"{w4['requests_per_s']:.0f} req/s, {w4['non_2xx']} non-2xx" if w4 else "n/a"),
+        target("W9 p99 < 100 ms under 2 000 slow connections", w9["p99_ms"] if w9 else None,
+               bool(w9) and w9["p99_ms"] < 100,
+               f"{w9['p99_ms']:.2f} ms" if w9 else "n/a"),
         target("W3 p99 < 10 ms", w3["p99_ms"] if w3 else None,
                bool(w3) and w3["p99_ms"] < 10,
                f"{w3['p99_ms']:.2f} ms" if w3 else "n/a"),
@@ -207,6 +211,7 @@ def build(env, workloads):
         "w7_stream_all": w7,
         "x1_export": x1,
         "w8_concurrent_pages": w8,
+        "w9_slow_clients": w9,
         "nginx": {**nginx, "worker_processes": env.get("nginx_workers", "auto")} if nginx
         else None,
         "ratio_w2_hot_to_nginx": round(ratio, 3) if ratio is not None else None,
@@ -258,6 +263,11 @@ def print_report(r):
             print(f"  {name:<7} full {f['requests_per_s']:>7.0f} ({f['p50_ms']:.2f}/{f['p99_ms']:.2f})"
                   f"  normal {n['requests_per_s']:>7.0f} ({n['p50_ms']:.2f}/{n['p99_ms']:.2f})"
                   f"  full/normal {f['requests_per_s'] / n['requests_per_s']:.0%}")
+    w9 = r["w9_slow_clients"]
+    if w9:
+        print(f"W9 GET /healthz with {w9['open']} slow or idle connections held: p50 "
+              f"{w9['p50_ms']:.2f} ms, p99 {w9['p99_ms']:.2f} ms (none held: "
+              f"{w9['baseline_p50_ms']:.2f} / {w9['baseline_p99_ms']:.2f} ms)")
     w8 = r["w8_concurrent_pages"]
     if w8:
         print(f"W8 {r['config'].get('w8_connections')} clients on pages: RSS "

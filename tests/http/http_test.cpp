@@ -296,8 +296,8 @@ TEST_CASE("concurrent writers and readers: every history holds exactly its write
       for (int k = 1; k <= updates; ++k) {
         const int price = 2 * k - 1 + parity;  // distinct per writer: odd or even
         const std::string path = "/listings/" + std::to_string(id);
-        auto& res = record(api.server->port(), "PUT", path,
-                           client.Put(path, listing_body(price).dump(), "application/json"));
+        auto res = client.Put(path, listing_body(price).dump(), "application/json");
+        record(api.server->port(), "PUT", path, res);
         if (!res || res->status != 200) ++failures;
       }
     });

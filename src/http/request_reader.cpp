@@ -63,6 +63,20 @@ RequestReader::Step RequestReader::refuse(int status, std::string message) {
   return Step::refused;
 }
 
+RequestReader::Step RequestReader::too_many_headers() {
+  return refuse(431, "the request has more than " + std::to_string(limits_.max_headers) +
+                         " headers or " + std::to_string(limits_.max_header_bytes) +
+                         " bytes of them");
+}
+
+bool RequestReader::take_body() {
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(body_left_, in_.size()));
+  body_.append(in_, 0, n);
+  in_.erase(0, n);
+  body_left_ -= n;
+  return body_left_ == 0;
+}
+
 RequestReader::Step RequestReader::advance() {
   if (phase_ == Phase::head) {
     // A client may send blank lines between requests; they are no part of any.
@@ -94,9 +108,7 @@ RequestReader::Step RequestReader::advance() {
         return refuse(414, "the request line is longer than " +
                                std::to_string(limits_.max_request_line) + " bytes");
       if (in_.size() > limits_.max_request_line + limits_.max_header_bytes)
-        return refuse(431, "the request has more than " + std::to_string(limits_.max_headers) +
-                               " headers or " + std::to_string(limits_.max_header_bytes) +
-                               " bytes of them");
+        return too_many_headers();
       return Step::need_more;
     }
     Step step = parse_head(std::string_view(in_).substr(0, end - 2));
@@ -105,11 +117,7 @@ RequestReader::Step RequestReader::advance() {
     if (step != Step::need_more) return step;
   }
   if (phase_ == Phase::sized_body) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(body_left_, in_.size()));
-    body_.append(in_, 0, n);
-    in_.erase(0, n);
-    body_left_ -= n;
-    if (body_left_ > 0) return Step::need_more;
+    if (!take_body()) return Step::need_more;
     phase_ = Phase::done;
   }
   if (phase_ != Phase::done) {
@@ -164,9 +172,7 @@ RequestReader::Step RequestReader::parse_head(std::string_view head) {
       return refuse(400, "the value of header " + std::string(name) + " has a control character");
     if (++lines > limits_.max_headers ||
         (bytes += name.size() + value.size() + 4) > limits_.max_header_bytes)
-      return refuse(431, "the request has more than " + std::to_string(limits_.max_headers) +
-                             " headers or " + std::to_string(limits_.max_header_bytes) +
-                             " bytes of them");
+      return too_many_headers();
     const std::string key = lower(name);
     if (key == "content-length") {
       ++lengths;
@@ -265,11 +271,7 @@ RequestReader::Step RequestReader::read_chunked() {
         break;
       }
       case Phase::chunk_data: {
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(body_left_, in_.size()));
-        body_.append(in_, 0, n);
-        in_.erase(0, n);
-        body_left_ -= n;
-        if (body_left_ > 0) return Step::need_more;
+        if (!take_body()) return Step::need_more;
         phase_ = Phase::chunk_end;
         break;
       }

@@ -76,6 +76,9 @@ class RequestReader {
   enum class Phase { head, sized_body, chunk_size, chunk_data, chunk_end, trailers, done };
 
   Step refuse(int status, std::string message);
+  Step too_many_headers();  // 431
+  // Moves what has arrived of a sized body or chunk into body_; true once it is all there.
+  bool take_body();
   Step parse_head(std::string_view head);
   Step read_chunked();
 

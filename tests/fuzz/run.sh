@@ -31,7 +31,7 @@ domain=(src/domain/listing_rules.cpp src/domain/listing_json.cpp src/domain/list
 # as meson does) and the system's libsqlite3.
 store=(src/store/sqlite_store.cpp src/store/sqlite.cpp src/store/migrations.cpp
        src/store/page_query.cpp src/store/wal_write_buffer.cpp src/store/checkpointer.cpp
-       src/store/sqlite_backup.cpp)
+       src/store/sqlite_backup.cpp src/store/read_pool.cpp)
 declare -A sources=(
   [fuzz_body]="tests/fuzz/fuzz_body.cpp ${domain[*]} src/transfer/ndjson.cpp"
   [fuzz_query]="tests/fuzz/fuzz_query.cpp ${domain[*]}"

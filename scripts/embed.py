@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Turns files into a C++ source that defines them as std::string_view constants.
 
-usage: embed.py OUT.cpp name=FILE ... [--migrations FILE ...] [--assets PATH=FILE ...]
+usage: embed.py OUT.cpp name=FILE ... [--migrations FILE ...] [--pg-migrations FILE ...]
+              [--assets PATH=FILE ...]
 Each name=FILE becomes `listingd::embedded::name`; the --migrations files become
-`listingd::embedded::migrations`, an array of {file name, SQL} in the order given; the
+`listingd::embedded::migrations`, an array of {file name, SQL} in the order given (the
+--pg-migrations, PostgreSQL's, `postgres_migrations`); the
 --assets become `listingd::embedded::web_assets`, an array of {PATH, contents}.
 """
 import os
@@ -19,11 +21,12 @@ def literal(data: bytes) -> str:
 
 def main() -> None:
     out, args = sys.argv[1], sys.argv[2:]
-    named, migrations, assets = [], [], []
+    named, migrations, pg_migrations, assets = [], [], [], []
     target = named
     for arg in args:
-        if arg in ("--migrations", "--assets"):
-            target = migrations if arg == "--migrations" else assets
+        if arg in ("--migrations", "--pg-migrations", "--assets"):
+            target = {"--migrations": migrations, "--pg-migrations": pg_migrations,
+                      "--assets": assets}[arg]
             continue
         target.append(arg)
 
@@ -32,6 +35,8 @@ def main() -> None:
         lines.append(f"const char k_named_{i}[] = {literal(open(path, 'rb').read())};")
     for i, path in enumerate(migrations):
         lines.append(f"const char k_migration_{i}[] = {literal(open(path, 'rb').read())};")
+    for i, path in enumerate(pg_migrations):
+        lines.append(f"const char k_pg_migration_{i}[] = {literal(open(path, 'rb').read())};")
     for i, path in enumerate(p.split("=", 1)[1] for p in assets):
         lines.append(f"const char k_asset_{i}[] = {literal(open(path, 'rb').read())};")
     lines.append("}  // namespace")
@@ -43,6 +48,11 @@ def main() -> None:
     for i, path in enumerate(migrations):
         size = os.path.getsize(path)
         lines.append(f'  {{"{os.path.basename(path)}", {{k_migration_{i}, {size}}}}},')
+    lines.append("};")
+    lines.append("const std::vector<Migration> postgres_migrations = {")
+    for i, path in enumerate(pg_migrations):
+        size = os.path.getsize(path)
+        lines.append(f'  {{"{os.path.basename(path)}", {{k_pg_migration_{i}, {size}}}}},')
     lines.append("};")
     lines.append("const std::vector<Asset> web_assets = {")
     for i, spec in enumerate(assets):

@@ -47,6 +47,11 @@ class JsonCache {
   void put(Kind kind, int64_t id, Entry entry);
   void erase(Kind kind, int64_t id);
 
+  // Drops every entry (and every fill in flight). While `suspended`, get() misses and
+  // nothing is kept: for a cache that cannot learn of writes (a lost change feed).
+  void clear();
+  void suspend(bool suspended) { suspended_.store(suspended); }
+
   struct Stats {
     uint64_t hits = 0, misses = 0, evictions = 0, bytes = 0, entries = 0;
   };
@@ -58,6 +63,7 @@ class JsonCache {
   std::vector<std::unique_ptr<Shard>> shards_;
   size_t shard_budget_;
   std::atomic<uint64_t> hits_{0}, misses_{0}, evictions_{0};
+  std::atomic<bool> suspended_{false};
 };
 
 }  // namespace listingd

@@ -18,6 +18,7 @@ struct Asset {
 
 extern const std::string_view openapi_yaml;       // schema/openapi.yaml
 extern const std::vector<Migration> migrations;   // schema/sqlite/*.sql, in order
+extern const std::vector<Migration> postgres_migrations;  // schema/postgres/*.sql, in order
 extern const std::vector<Asset> web_assets;       // web/*: the browser UI (src/http/ui.cpp)
 
 }  // namespace listingd::embedded

@@ -46,7 +46,7 @@ using SeedProgress = std::function<void(int64_t done, int64_t total)>;
 // new ids) to the database, creating and migrating it if needed. The file is durable and
 // consistent when this returns ok; on an error, listings of earlier commits may remain.
 // Returns Code::invalid for options out of range.
-Status seed_database(const SqliteOptions& db, const SeedOptions& options,
+Status seed_database(const DatabaseOptions& db, const SeedOptions& options,
                      const SeedProgress& progress = {});
 
 }  // namespace listingd

@@ -13,6 +13,7 @@
 #include "listingd/clock.h"
 #include "listingd/listing.h"
 #include "listingd/listing_query.h"
+#include "listingd/database.h"
 #include "listingd/store.h"
 
 namespace listingd {
@@ -24,6 +25,9 @@ class ListingService {
   // The hook to pass to open_sqlite_store(), so that every commit updates the cache
   // before its writer is answered (read-your-writes, from any thread).
   static CommitListener cache_updater(JsonCache& cache);
+  // The feed to pass to Database::open_store(): drops what other nodes changed; while the
+  // feed is lost, keeps nothing (every read goes to the database).
+  static ChangeFeed cache_invalidator(JsonCache& cache);
 
   Result<JsonCache::Entry> listing(int64_t id);
   Result<JsonCache::Entry> prices(int64_t id);

@@ -19,6 +19,7 @@ enum class Code {
   unavailable,  // the database cannot do it now (busy, read-only, disk full)
   exhausted,    // a limit is reached for good (no listing id is left to assign)
   internal,     // a bug or an unexpected database state
+  unsupported,  // this backend does not do that (e.g. a file backup of PostgreSQL)
 };
 
 class Status {
@@ -33,6 +34,7 @@ class Status {
   static Status Unavailable(std::string m) { return {Code::unavailable, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::internal, std::move(m)}; }
   static Status Exhausted(std::string m) { return {Code::exhausted, std::move(m)}; }
+  static Status Unsupported(std::string m) { return {Code::unsupported, std::move(m)}; }
 
   bool ok() const { return code_ == Code::ok; }
   Code code() const { return code_; }

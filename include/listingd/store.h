@@ -87,19 +87,27 @@ class TokenStore {
 
 enum class Synchronous { normal, full };
 
-struct SqliteOptions {
+// How to open a database. `path` is a SQLite file path, or a PostgreSQL URL
+// (postgres://... or postgresql://..., see listingd/database.h); the fields marked SQLite
+// only are ignored by PostgreSQL.
+struct DatabaseOptions {
   std::string path = "listingd.db";
+  // PostgreSQL only: a file whose first line is the password (--db-password-file); else
+  // libpq's own sources (PGPASSWORD, ~/.pgpass or PGPASSFILE). Never logged or shown.
+  std::string password_file{};
   // full: a commit is fsynced before its writes are acknowledged, so an acknowledged write
   // survives a power cut (one fsync per batch, see open_sqlite_store). normal: a power
   // cut may lose the last acknowledged writes, never corrupt the file.
   Synchronous synchronous = Synchronous::full;
+  // SQLite: how long a statement waits for a lock. Both: how long a read waits for a free
+  // read connection.
   int busy_timeout_ms = 5000;
-  // The store's WAL checkpointer (see src/store/checkpointer.h), in WAL frames: a copy
+  // SQLite only. The store's WAL checkpointer (see src/store/checkpointer.h), in WAL frames: a copy
   // every `checkpoint_window_frames`, the WAL started over past `checkpoint_restart_frames`.
   // Tests make them small to run checkpoints and restarts often.
   int checkpoint_window_frames = 16000;
   int checkpoint_restart_frames = 64000;
-  // Reads use at most `read_connections` connections at once; a read that finds none free
+  // Reads use at most `read_connections` connections at once (both backends); a read that finds none free
   // waits for one, at most busy_timeout_ms, then fails with Code::unavailable. Each keeps
   // a page cache of at most `read_cache_kib` KiB and its last prepared statements; one
   // unused for `read_idle_ms` is closed.
@@ -107,6 +115,8 @@ struct SqliteOptions {
   int read_cache_kib = 2048;
   int read_idle_ms = 20000;
 };
+// The name the SQLite functions below were written with.
+using SqliteOptions = DatabaseOptions;
 
 // Called after each committed write, in commit order, before the writer is answered: the
 // hook that keeps caches exactly in step with the database. `price_appended` says whether

@@ -56,7 +56,7 @@ using TransferProgress = std::function<void(std::string_view phase, int64_t done
 // Writes every listing of the database, by id, one line each, from one read snapshot (a
 // server may write the file meanwhile). Memory stays flat. Returns how many were written;
 // fails on a file that is not a listingd database, or when `out` fails.
-Result<int64_t> export_ndjson(const SqliteOptions& db, std::ostream& out,
+Result<int64_t> export_ndjson(const DatabaseOptions& db, std::ostream& out,
                               const TransferProgress& progress = {});
 
 struct ImportOptions {
@@ -88,7 +88,7 @@ struct ImportSummary {
 // Then, unless a record is invalid and !options.skip_invalid (Code::invalid: nothing is
 // imported), the valid records are bulk loaded with their ids. On a database error the
 // listings of earlier commits stay, and the message says how many those are.
-Result<ImportSummary> import_ndjson(const SqliteOptions& db, std::istream& in,
+Result<ImportSummary> import_ndjson(const DatabaseOptions& db, std::istream& in,
                                     const ImportOptions& options = {});
 
 }  // namespace listingd

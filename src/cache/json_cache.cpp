@@ -114,6 +114,10 @@ JsonCache::Shard& JsonCache::shard_for(Kind kind, int64_t id) {
 }
 
 JsonCache::Entry JsonCache::get(Kind kind, int64_t id) {
+  if (suspended_.load(std::memory_order_relaxed)) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
   Shard& s = shard_for(kind, id);
   std::lock_guard lock(s.mutex);
   auto it = s.index.find(key_of(kind, id));
@@ -137,6 +141,7 @@ void JsonCache::fill(Kind kind, int64_t id, uint64_t token, Entry entry) {
   Shard& s = shard_for(kind, id);
   std::lock_guard lock(s.mutex);
   if (s.epoch != token) return;  // a write may have made what we read stale
+  if (suspended_.load()) return;
   evictions_.fetch_add(s.insert(key_of(kind, id), std::move(entry), shard_budget_),
                        std::memory_order_relaxed);
 }
@@ -145,7 +150,7 @@ void JsonCache::put(Kind kind, int64_t id, Entry entry) {
   Shard& s = shard_for(kind, id);
   std::lock_guard lock(s.mutex);
   ++s.epoch;
-  if (shard_budget_ == 0) return;
+  if (shard_budget_ == 0 || suspended_.load()) return;
   evictions_.fetch_add(s.insert(key_of(kind, id), std::move(entry), shard_budget_),
                        std::memory_order_relaxed);
 }
@@ -155,6 +160,16 @@ void JsonCache::erase(Kind kind, int64_t id) {
   std::lock_guard lock(s.mutex);
   ++s.epoch;
   s.remove(key_of(kind, id));
+}
+
+void JsonCache::clear() {
+  for (auto& s : shards_) {
+    std::lock_guard lock(s->mutex);
+    ++s->epoch;
+    s->lru.clear();
+    s->index.clear();
+    s->bytes = 0;
+  }
 }
 
 JsonCache::Stats JsonCache::stats() const {

@@ -9,18 +9,24 @@
 #include <memory>
 
 #include "commands.h"
+#include "listingd/database.h"
 #include "listingd/store.h"
 
 namespace listingd::cli {
 namespace {
 
 struct BackupFlags {
-  std::string db = "listingd.db";
+  DatabaseOptions db;
   std::string to;
   bool force = false;
 };
 
 int backup(const BackupFlags& flags) {
+  auto db = open_database(flags.db);
+  if (db->backend() != "sqlite") {  // say what to use instead, before anything else
+    std::cerr << "listingd: " << db->backup(flags.to).message() << "\n";
+    return 1;
+  }
   std::error_code ec;
   // Anything but a regular file is refused below (backup_sqlite), with or without --force.
   const auto type = std::filesystem::symlink_status(flags.to, ec).type();
@@ -38,7 +44,7 @@ int backup(const BackupFlags& flags) {
       if (done == total) std::fputc('\n', stderr);
     };
   }
-  if (Status s = backup_sqlite(flags.db, flags.to, options); !s.ok()) {
+  if (Status s = db->backup(flags.to, options); !s.ok()) {
     std::cerr << "\nlistingd: " << s.message() << "\n";
     return 1;
   }
@@ -47,7 +53,7 @@ int backup(const BackupFlags& flags) {
   char line[256];
   std::snprintf(line, sizeof line, " (%.1f MiB, integrity ok) in %.1f s",
                 ec ? 0.0 : static_cast<double>(bytes) / (1024 * 1024), took.count());
-  std::cout << "backed up " << flags.db << " to " << flags.to << line << std::endl;
+  std::cout << "backed up " << flags.db.path << " to " << flags.to << line << std::endl;
   return 0;
 }
 

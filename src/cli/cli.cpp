@@ -10,31 +10,43 @@
 #include <vector>
 
 #include "commands.h"
+#include "listingd/database.h"
 #include "listingd/store.h"
 #include "version.h"
 
 namespace listingd {
 namespace cli {
 
-void add_db_flag(CLI::App& cmd, std::string& path, bool created_if_missing) {
-  cmd.add_option("--db", path,
-                 created_if_missing ? "SQLite database file; created with its schema if missing"
-                                    : "SQLite database file (must exist)")
+void add_db_flag(CLI::App& cmd, DatabaseOptions& db, bool created_if_missing) {
+  cmd.add_option("--db", db.path,
+                 created_if_missing
+                     ? "SQLite database file, created with its schema if missing; or a "
+                       "PostgreSQL URL postgres://USER@HOST:PORT/DBNAME (schema created if "
+                       "missing)"
+                     : "SQLite database file (must exist), or a PostgreSQL URL "
+                       "postgres://USER@HOST:PORT/DBNAME")
       ->envname("LISTINGD_DB")
       ->capture_default_str();
+  // The password never goes on the command line (ps shows it): PGPASSWORD, ~/.pgpass
+  // (PGPASSFILE), or this file.
+  cmd.add_option("--db-password-file", db.password_file,
+                 "PostgreSQL: a file whose first line is the password (else PGPASSWORD or "
+                 "~/.pgpass, as libpq reads them)")
+      ->envname("LISTINGD_DB_PASSWORD_FILE");
 }
 
 Command add_migrate_command(CLI::App& app) {
-  auto db = std::make_shared<std::string>("listingd.db");
+  auto db = std::make_shared<DatabaseOptions>();
   CLI::App* cmd = app.add_subcommand("migrate", "create or upgrade the database schema, then exit");
   add_db_flag(*cmd, *db);
   return {cmd, [db] {
-            auto version = migrate_sqlite(*db);
+            auto version = open_database(*db)->migrate();
             if (!version.ok()) {
               std::cerr << "listingd: " << version.status().message() << "\n";
               return 1;
             }
-            std::cout << *db << ": schema version " << *version << std::endl;
+            std::cout << open_database(*db)->display_name() << ": schema version " << *version
+                      << std::endl;
             return 0;
           }};
 }

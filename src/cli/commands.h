@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "listingd/store.h"
+
 namespace listingd::cli {
 
 struct Command {
@@ -16,9 +18,10 @@ struct Command {
   std::function<int()> run;  // returns the exit code
 };
 
-// --db FILE (LISTINGD_DB), for every command that opens the database; its help says
-// whether the command creates a missing one.
-void add_db_flag(CLI::App& cmd, std::string& path, bool created_if_missing = true);
+// --db FILE|URL (LISTINGD_DB) and --db-password-file (LISTINGD_DB_PASSWORD_FILE), for
+// every command that opens the database; its help says whether the command creates a
+// missing SQLite file.
+void add_db_flag(CLI::App& cmd, DatabaseOptions& db, bool created_if_missing = true);
 
 Command add_serve_command(CLI::App& app);    // serve_command.cpp
 Command add_migrate_command(CLI::App& app);  // cli.cpp

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "listingd/database.h"
 #include "listingd/transfer.h"
 
 namespace listingd::cli {
@@ -78,7 +79,7 @@ int export_listings(const ExportFlags& flags) {
   }
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   std::fprintf(stderr, "exported %lld listings from %s in %.1f s\n",
-               static_cast<long long>(*written), flags.db.path.c_str(), took.count());
+               static_cast<long long>(*written), redact_url(flags.db.path).c_str(), took.count());
   return 0;
 }
 
@@ -88,7 +89,7 @@ Command add_export_command(CLI::App& app) {
   auto flags = std::make_shared<ExportFlags>();
   CLI::App* cmd = app.add_subcommand(
       "export", "write every listing with its price history as NDJSON (one listing a line)");
-  add_db_flag(*cmd, flags->db.path, /*created_if_missing=*/false);
+  add_db_flag(*cmd, flags->db, /*created_if_missing=*/false);
   cmd->add_option("--out", flags->out, "file to write, or - for standard output")
       ->envname("LISTINGD_OUT")
       ->capture_default_str();

@@ -2,6 +2,9 @@
 // record with the API's rules; a file with errors imports nothing unless --skip-invalid.
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -10,6 +13,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "listingd/database.h"
 #include "listingd/transfer.h"
 
 namespace listingd::cli {
@@ -35,12 +39,44 @@ struct ImportFlags {
   size_t max_line_bytes = ImportOptions{}.max_line_bytes;
 };
 
-int import_listings(const ImportFlags& flags) {
+// Standard input copied into a temporary file (removed when this ends): an import reads
+// its file twice (every line is checked before any is written), a pipe only once.
+struct SpooledStdin {
+  std::string path;
+  ~SpooledStdin() {
+    if (!path.empty()) std::remove(path.c_str());
+  }
+  Status spool() {
+    const char* dir = std::getenv("TMPDIR");
+    std::string tmpl = std::string(dir && *dir ? dir : "/tmp") + "/listingd-import.XXXXXX";
+    const int fd = ::mkstemp(tmpl.data());
+    if (fd < 0) return Status::Unavailable("cannot make a temporary file for standard input");
+    path = tmpl;
+    std::vector<char> buf(1 << 16);
+    for (;;) {
+      const ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
+      if (n == 0) break;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 || ::write(fd, buf.data(), static_cast<size_t>(n)) != n) {
+        ::close(fd);
+        return Status::Unavailable("cannot copy standard input to " + path +
+                                   " (is the disk full?)");
+      }
+    }
+    return ::close(fd) == 0 ? Status::Ok() : Status::Unavailable("cannot write " + path);
+  }
+};
+
+int import_listings(const ImportFlags& given) {
   const auto start = std::chrono::steady_clock::now();
+  ImportFlags flags = given;
+  SpooledStdin spooled;
   if (flags.file == "-") {
-    std::cerr << "listingd: import reads a file, twice (every line is checked before any is "
-                 "written): save standard input to a file first\n";
-    return 2;
+    if (Status s = spooled.spool(); !s.ok()) {
+      std::cerr << "listingd: " << s.message() << "\n";
+      return 1;
+    }
+    flags.file = spooled.path;
   }
   std::vector<char> buffer(1 << 20);
   std::ifstream in;
@@ -80,12 +116,12 @@ int import_listings(const ImportFlags& flags) {
     std::fprintf(stderr, "... and %s more invalid lines\n",
                  grouped(invalid_lines - k_listed_errors).c_str());
   if (!summary.ok()) {
-    std::cerr << "listingd: " << flags.file << ": " << summary.status().message() << "\n";
+    std::cerr << "listingd: " << given.file << ": " << summary.status().message() << "\n";
     return 1;
   }
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   std::fprintf(stderr, "imported %lld listings from %s into %s in %.1f s",
-               static_cast<long long>(summary->imported), flags.file.c_str(), flags.db.path.c_str(),
+               static_cast<long long>(summary->imported), given.file.c_str(), redact_url(flags.db.path).c_str(),
                took.count());
   if (summary->invalid > 0)
     std::fprintf(stderr, "; %lld invalid records skipped",
@@ -102,8 +138,11 @@ Command add_import_command(CLI::App& app) {
       "import",
       "read listings with their price histories from an export (NDJSON) into the "
       "database, keeping their ids (or not: --renumber)");
-  cmd->add_option("file", flags->file, "the NDJSON file, as listingd export writes it")->required();
-  add_db_flag(*cmd, flags->db.path);
+  cmd->add_option("file", flags->file,
+                  "the NDJSON file, as listingd export writes it; - for standard input "
+                  "(copied to a temporary file first)")
+      ->required();
+  add_db_flag(*cmd, flags->db);
   cmd->add_flag("--renumber", flags->renumber,
                 "give every listing a new id (its price history kept), to merge into a "
                 "database that already has the file's ids")

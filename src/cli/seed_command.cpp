@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "listingd/seed.h"
+#include "listingd/database.h"
 #include "listingd/store.h"
 
 namespace listingd::cli {
@@ -31,7 +32,7 @@ void add_seed_flags(CLI::App& seed, SeedFlags& f) {
   seed.add_option("--seed", f.seed.seed, "the same seed gives the same data, times included")
       ->envname("LISTINGD_SEED")
       ->capture_default_str();
-  add_db_flag(seed, f.db.path);
+  add_db_flag(seed, f.db);
 }
 
 int seed(const SeedFlags& flags) {
@@ -54,7 +55,7 @@ int seed(const SeedFlags& flags) {
   std::snprintf(seconds, sizeof seconds, "%.1f", took.count());
   std::cout << "seeded " << flags.seed.listings << " listings, "
             << flags.seed.listings * flags.seed.prices_per_listing << " prices into "
-            << flags.db.path << " in " << seconds << " s" << std::endl;
+            << open_database(flags.db)->display_name() << " in " << seconds << " s" << std::endl;
   return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "commands.h"
 #include "listingd/server.h"
 #include "listingd/thread_name.h"
+#include "listingd/database.h"
 #include "listingd/store.h"
 #include "version.h"
 
@@ -45,7 +46,7 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->envname("LISTINGD_PORT")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
-  add_db_flag(serve, f.db.path);
+  add_db_flag(serve, f.db);
   serve.add_option("--threads", f.server.threads,
                    "HTTP workers kept ready; each answers one request at a time")
       ->envname("LISTINGD_THREADS")
@@ -274,7 +275,7 @@ void print_banner(const ServeFlags& flags, int port, TokenStore& tokens) {
   const ServerOptions& o = flags.server;
   std::cout << "listingd " << LISTINGD_VERSION << " listening on "
             << (o.tls_cert.empty() ? "http://" : "https://") << o.host << ":" << port
-            << " (database " << flags.db.path << ")\n";
+            << " (database " << redact_url(flags.db.path) << ")\n";
   std::string access;
   auto all = tokens.list();
   const size_t n = all.ok() ? all->size() : 0;
@@ -288,13 +289,14 @@ void print_banner(const ServeFlags& flags, int port, TokenStore& tokens) {
              "(--allow-anonymous-writes)";
   else
     access = "protected: writes from this machine only (--local-clients) until a token "
-             "exists (listingd token create --name NAME --db " + flags.db.path + ")";
+             "exists (listingd token create --name NAME --db " + redact_url(flags.db.path) + ")";
   if (o.auth_reads) access += "; reads need a token (--auth-reads)";
   std::error_code ec;
-  const auto db = std::filesystem::absolute(flags.db.path, ec);
+  const bool file = !is_postgres_url(flags.db.path);
+  const auto db = file ? std::filesystem::absolute(flags.db.path, ec) : std::filesystem::path();
   std::cout << "  UI        /            (open it in a browser)\n"
             << "  API       /listings    (contract: /openapi.yaml)\n"
-            << "  database  " << (ec ? flags.db.path : db.string()) << "\n"
+            << "  database  " << (ec || !file ? redact_url(flags.db.path) : db.string()) << "\n"
             << "  access    " << access << std::endl;
 }
 
@@ -303,7 +305,7 @@ void print_banner(const ServeFlags& flags, int port, TokenStore& tokens) {
 struct RemoveIfNew {
   explicit RemoveIfNew(std::string path) : path(std::move(path)) {
     std::error_code ec;
-    existed = std::filesystem::exists(this->path, ec) || ec;
+    existed = this->path.empty() || std::filesystem::exists(this->path, ec) || ec;
   }
   void remove() const {
     if (existed) return;
@@ -316,7 +318,8 @@ struct RemoveIfNew {
 int serve_on(ServeFlags& flags, bool& started);
 
 int serve(ServeFlags& flags) {
-  const RemoveIfNew created(flags.db.path);
+  // A PostgreSQL database is the operator's: never removed.
+  const RemoveIfNew created(is_postgres_url(flags.db.path) ? std::string() : flags.db.path);
   bool started = false;
   const int code = serve_on(flags, started);  // the store is closed when it returns
   if (code != 0 && !started) created.remove();
@@ -343,31 +346,37 @@ int serve_on(ServeFlags& flags, bool& started) {
   flags.server.log_level = levels.at(flags.log_level);
   if (flags.log_format_option && flags.log_format_option->count() == 0)  // not given
     flags.server.log_format = isatty(STDOUT_FILENO) ? LogFormat::text : LogFormat::json;
-  if (flags.server.backup_dir.empty())
+  const bool postgres = is_postgres_url(flags.db.path);
+  if (flags.server.backup_dir.empty())  // (PostgreSQL: /admin/backup says what to use)
     flags.server.backup_dir =
-        (std::filesystem::path(flags.db.path).parent_path() / "backups").string();
-  warn_if_readable_by_others(flags.db.path);
+        postgres ? "backups"
+                 : (std::filesystem::path(flags.db.path).parent_path() / "backups").string();
+  if (!postgres) warn_if_readable_by_others(flags.db.path);
+  auto database = open_database(flags.db);
   Metrics metrics;
   JsonCache cache(flags.cache_mb * 1024 * 1024);  // outlives the store, which updates it
-  auto store = open_sqlite_store(flags.db, ListingService::cache_updater(cache),
-                                 [&metrics](size_t writes) { metrics.write_batch(writes); });
+  auto store = database->open_store(ListingService::cache_updater(cache),
+                                    [&metrics](size_t writes) { metrics.write_batch(writes); },
+                                    ListingService::cache_invalidator(cache));
   if (!store.ok()) {
     std::cerr << "listingd: " << store.status().message() << "\n";
     return 1;
   }
-  auto tokens = open_sqlite_token_store(flags.db);
+  auto tokens = database->open_token_store();
   if (!tokens.ok()) {
     std::cerr << "listingd: " << tokens.status().message() << "\n";
     return 1;
   }
   SystemClock clock;
   ListingService service(**store, cache, clock);
-  const std::string path = flags.db.path;
+  const std::string path = postgres ? std::string() : flags.db.path;  // no file to measure
   metrics.set_sources({[&cache] { return cache.stats().hits; },
                        [&cache] { return cache.stats().misses; },
                        [&cache] { return cache.stats().evictions; },
                        [&cache] { return cache.stats().bytes; },
-                       [path] { return file_bytes(path) + file_bytes(path + "-wal"); }});
+                       [path] {
+                         return path.empty() ? 0 : file_bytes(path) + file_bytes(path + "-wal");
+                       }});
   HttpServer server(service, **tokens, clock, flags.server, &metrics);
   if (Status s = server.bind(); !s.ok()) {
     std::cerr << "listingd: " << s.message() << "\n";

@@ -8,25 +8,26 @@
 #include "commands.h"
 #include "listingd/auth.h"
 #include "listingd/clock.h"
+#include "listingd/database.h"
 #include "listingd/store.h"
 
 namespace listingd::cli {
 namespace {
 
 struct TokenFlags {
-  std::string db = "listingd.db";
+  DatabaseOptions db;
   std::string name;
   std::string role = "writer";
 };
 
 Result<std::unique_ptr<TokenStore>> open_tokens(const TokenFlags& f) {
   // A misspelt --db would otherwise make a new, empty database that no server reads.
-  std::error_code ec;
-  if (!std::filesystem::exists(f.db, ec) && !ec)
-    return Status::NotFound("no database at " + f.db + " (token commands do not create one; "
-                            "`listingd migrate --db " + f.db + "` or a first `listingd serve` "
+  auto db = open_database(f.db);
+  if (db->backend() == "sqlite" && !db->exists())
+    return Status::NotFound("no database at " + f.db.path + " (token commands do not create one; "
+                            "`listingd migrate --db " + f.db.path + "` or a first `listingd serve` "
                             "does)");
-  return open_sqlite_token_store({.path = f.db});
+  return db->open_token_store();
 }
 
 int fail(const Status& s) {

@@ -69,6 +69,7 @@ int http_status(Code code) {
     case Code::unavailable: return 503;
     case Code::exhausted: return 507;  // Insufficient Storage: retrying will not help
     case Code::internal: return 500;
+    case Code::unsupported: return 501;  // Not Implemented: this backend does not
   }
   return 500;
 }

@@ -7,6 +7,8 @@
 // list of adjectives (gender, article), rather than by generating it.
 #include "listingd/seed.h"
 
+#include "listingd/database.h"
+
 #include <algorithm>
 #include <string>
 #include <string_view>
@@ -649,13 +651,13 @@ SeededListing generate_listing(uint64_t seed, int64_t index, int64_t prices) {
   return out;
 }
 
-Status seed_database(const SqliteOptions& db, const SeedOptions& options,
+Status seed_database(const DatabaseOptions& db, const SeedOptions& options,
                      const SeedProgress& progress) {
   if (options.listings < 1 || options.listings > 10'000'000)
     return Status::Invalid("listings must be from 1 to 10000000");
   if (options.prices_per_listing < 1 || options.prices_per_listing > 1000)
     return Status::Invalid("prices per listing must be from 1 to 1000");
-  auto loader = open_sqlite_bulk_loader(db);
+  auto loader = open_database(db)->open_bulk_loader();
   if (!loader.ok()) return loader.status();
   constexpr int64_t k_progress_every = 10'000;
   for (int64_t i = 0; i < options.listings; ++i) {

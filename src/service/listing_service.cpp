@@ -19,6 +19,20 @@ CommitListener ListingService::cache_updater(JsonCache& cache) {
   };
 }
 
+ChangeFeed ListingService::cache_invalidator(JsonCache& cache) {
+  ChangeFeed feed;
+  feed.on_foreign_change = [&cache](int64_t id) {
+    cache.erase(Kind::listing, id);
+    cache.erase(Kind::prices, id);
+  };
+  feed.on_feed = [&cache](bool live) {
+    if (!live) cache.suspend(true);  // first: no fill lands after the clear
+    cache.clear();
+    if (live) cache.suspend(false);
+  };
+  return feed;
+}
+
 Result<JsonCache::Entry> ListingService::listing(int64_t id) {
   if (auto hit = cache_.get(Kind::listing, id)) return hit;
   const uint64_t token = cache_.fill_token(Kind::listing, id);
@@ -55,6 +69,9 @@ Result<Store::Page> ListingService::listings_after(int64_t after_id, size_t coun
 }
 
 Result<std::string> ListingService::backup(const std::string& dir) {
+  // A backend without file backups (PostgreSQL) says so to any name, "" included, before
+  // a directory is made for nothing; SQLite refuses "" as invalid and goes on below.
+  if (Status s = store_.backup_to(""); s.code() == Code::unsupported) return s;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::Unavailable("cannot create the backup directory " + dir);

@@ -11,15 +11,21 @@ namespace {
 // Numbers the statement's parameters and keeps their values in order.
 class Params {
  public:
-  explicit Params(PageSql& out) : out_(out) {}
+  Params(PageSql& out, Dialect dialect) : out_(out), dialect_(dialect) {}
   template <class T>
   std::string bind(T value) {
     out_.args.emplace_back(std::move(value));
-    return "?" + std::to_string(out_.args.size());
+    return (dialect_ == Dialect::sqlite ? "?" : "$") + std::to_string(out_.args.size());
   }
+  // `column` as a condition that must not pick the driving index (SQLite's unary +).
+  std::string unindexed(const char* column) const {
+    return (dialect_ == Dialect::sqlite ? "+" : "") + std::string(column);
+  }
+  Dialect dialect() const { return dialect_; }
 
  private:
   PageSql& out_;
+  Dialect dialect_;
 };
 
 bool sorted_by_price(SortOrder s) { return s == SortOrder::price_asc || s == SortOrder::price_desc; }
@@ -49,25 +55,28 @@ std::string select(const ListingQuery& q, const std::optional<BuildingType>& onl
   // Price conditions may narrow the walk only where the driving index holds the price.
   const std::string price = (by_city && only_type) || (!by_postal && !by_city && by_price)
                                 ? "price_cents"
-                                : "+price_cents";
+                                : params.unindexed("price_cents");
 
   if (q.postal_code) add("postal_code = " + params.bind(*q.postal_code));
-  if (q.city) add(std::string(by_city ? "city" : "+city") + " = " + params.bind(*q.city));
+  if (q.city) add((by_city ? "city" : params.unindexed("city")) + " = " + params.bind(*q.city));
   if (only_type) {
     add("building_type = " + params.bind(std::string(to_string(*only_type))));
   } else if (!q.building_types.empty()) {
     std::string in;
     for (BuildingType t : q.building_types)
       in += (in.empty() ? "" : ", ") + params.bind(std::string(to_string(t)));
-    add((by_city ? "building_type IN (" : "+building_type IN (") + in + ")");
+    add((by_city ? std::string("building_type") : params.unindexed("building_type")) + " IN (" +
+        in + ")");
   }
-  if (q.country) add("+country = " + params.bind(*q.country));
+  if (q.country) add(params.unindexed("country") + " = " + params.bind(*q.country));
   if (q.min_price_cents) add(price + " >= " + params.bind(*q.min_price_cents));
   if (q.max_price_cents) add(price + " <= " + params.bind(*q.max_price_cents));
-  if (q.min_surface_m2) add("+surface_area_m2 >= " + params.bind(*q.min_surface_m2));
-  if (q.max_surface_m2) add("+surface_area_m2 <= " + params.bind(*q.max_surface_m2));
-  if (q.min_rooms) add("+rooms_count >= " + params.bind(*q.min_rooms));
-  if (q.max_rooms) add("+rooms_count <= " + params.bind(*q.max_rooms));
+  if (q.min_surface_m2)
+    add(params.unindexed("surface_area_m2") + " >= " + params.bind(*q.min_surface_m2));
+  if (q.max_surface_m2)
+    add(params.unindexed("surface_area_m2") + " <= " + params.bind(*q.max_surface_m2));
+  if (q.min_rooms) add(params.unindexed("rooms_count") + " >= " + params.bind(*q.min_rooms));
+  if (q.max_rooms) add(params.unindexed("rooms_count") + " <= " + params.bind(*q.max_rooms));
 
   // The keyset: rows after the cursor in sort order. A first page starts before every
   // row, so first and later pages share one statement.
@@ -90,9 +99,9 @@ std::string select(const ListingQuery& q, const std::optional<BuildingType>& onl
 
 }  // namespace
 
-PageSql build_page_sql(const ListingQuery& q) {
+PageSql build_page_sql(const ListingQuery& q, Dialect dialect) {
   PageSql out;
-  Params params(out);
+  Params params(out, dialect);
   // A city's listings by price: one walk of (city, building_type, price) per building
   // type asked for (every type when none is), each at most a page long, merged in order.
   // One walk of the city in price order would have to step over every listing of the
@@ -105,9 +114,10 @@ PageSql build_page_sql(const ListingQuery& q) {
       return out;
     }
     std::string merged;
-    for (BuildingType t : types)
+    for (BuildingType t : types)  // PostgreSQL 15 wants a name for each subquery
       merged += (merged.empty() ? "SELECT * FROM (" : " UNION ALL SELECT * FROM (") +
-                select(q, t, params) + ")";
+                select(q, t, params) + ")" +
+                (dialect == Dialect::postgres ? " AS " + std::string(to_string(t)) : "");
     out.sql = merged + order_by(q.sort) + " LIMIT " +
               params.bind(static_cast<int64_t>(q.limit + 1));
     return out;

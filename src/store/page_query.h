@@ -21,6 +21,10 @@ struct PageSql {
   std::vector<std::variant<int64_t, double, std::string>> args;  // ?1, ?2, ... in order
 };
 
-PageSql build_page_sql(const ListingQuery& query);
+// postgres: the same access paths in PostgreSQL's words ($n parameters; no unary +, which
+// PostgreSQL has no need of: its planner picks the index the ORDER BY and keyset ask for).
+enum class Dialect { sqlite, postgres };
+
+PageSql build_page_sql(const ListingQuery& query, Dialect dialect = Dialect::sqlite);
 
 }  // namespace listingd::sqlite

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "listingd/database.h"
 #include "listingd/store.h"
 
 namespace listingd {
@@ -63,7 +64,7 @@ bool read_line(std::istream& in, std::string& line, size_t max, bool& too_long) 
 
 }  // namespace
 
-Result<int64_t> export_ndjson(const SqliteOptions& db, std::ostream& out,
+Result<int64_t> export_ndjson(const DatabaseOptions& db, std::ostream& out,
                               const TransferProgress& progress) {
   int64_t total = 0, done = 0;
   std::string line;
@@ -81,15 +82,15 @@ Result<int64_t> export_ndjson(const SqliteOptions& db, std::ostream& out,
       progress("exporting", done, total);
     return Status::Ok();
   };
-  if (Status s = scan_sqlite(db, scan); !s.ok()) return s;
+  if (Status s = open_database(db)->scan(scan); !s.ok()) return s;
   if (!out.flush()) return Status::Unavailable("cannot write the export (is the disk full?)");
   if (progress) progress("exporting", done, total);
   return done;
 }
 
-Result<ImportSummary> import_ndjson(const SqliteOptions& db, std::istream& in,
+Result<ImportSummary> import_ndjson(const DatabaseOptions& db, std::istream& in,
                                     const ImportOptions& options) {
-  auto loader = open_sqlite_bulk_loader(db, options.listings_per_commit);
+  auto loader = open_database(db)->open_bulk_loader(options.listings_per_commit);
   if (!loader.ok()) return loader.status();
   ImportSummary summary;
   auto report = [&](int64_t line_number, const std::string& message) {

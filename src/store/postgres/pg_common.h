@@ -1,0 +1,75 @@
+// Internal to the store module: what the PostgreSQL store, token store, bulk loader and
+// scan share — the row ⇄ listing mapping, a bounded connection pool, the migrations.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "listingd/listing.h"
+#include "pq.h"
+
+namespace listingd::postgres {
+
+inline constexpr const char* k_listing_columns =
+    "id, name, street_address, postal_code, city, country, description, building_type, "
+    "price_cents, surface_area_m2, rooms_count, bedrooms_count, contact_phone_number, "
+    "created_ms, updated_ms";
+
+// The channel every committed listing write is announced on (payload: the listing id).
+inline constexpr const char* k_channel = "listingd_listings";
+
+// A listing from row `r` of rows whose columns are k_listing_columns, in order.
+Listing read_listing(const pq::Rows& rows, int r);
+
+// The writable fields as $1..$12 (name, street_address, postal_code, city, country,
+// description, building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count,
+// contact_phone_number).
+void add_fields(pq::Params& p, const ListingWrite& f);
+
+// Applies schema/postgres/*.sql under an advisory lock (N processes starting at once
+// migrate once); refuses, untouched, a database with other tables and no listingd
+// schema, or a schema newer than this binary. The version it ends at.
+Result<int> migrate(pq::Connection& conn, const std::string& name);
+// Ok when the database holds a listingd schema this binary knows (no change made).
+Status check_schema(pq::Connection& conn, const std::string& name);
+
+// Connections to one database, at most `max` open; a caller that finds none free waits at
+// most `wait`, then gets Code::unavailable. A connection found broken is reopened (the
+// database restarted), so callers reconnect by themselves. Thread-safe.
+class Pool {
+ public:
+  Pool(pq::Target target, size_t max, std::chrono::milliseconds wait)
+      : target_(std::move(target)), max_(std::max<size_t>(max, 1)), wait_(wait) {}
+
+  class Lease {
+   public:
+    explicit Lease(Pool& pool);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    bool ok() const { return conn_ != nullptr; }
+    const Status& status() const { return status_; }
+    pq::Connection* operator->() { return conn_.get(); }
+    pq::Connection& operator*() { return *conn_; }
+
+   private:
+    Pool& pool_;
+    std::unique_ptr<pq::Connection> conn_;
+    Status status_;
+  };
+
+ private:
+  const pq::Target target_;
+  const size_t max_;
+  const std::chrono::milliseconds wait_;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<pq::Connection>> idle_;
+  size_t open_ = 0;  // leased + idle
+};
+
+}  // namespace listingd::postgres

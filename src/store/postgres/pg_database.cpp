@@ -1,0 +1,437 @@
+// The PostgreSQL Database (see listingd/database.h): its token store, bulk loader, scan
+// and migrations; the Store itself is in pg_store.cpp.
+#include "pg_database.h"
+
+#include <algorithm>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "pg_common.h"
+#include "pg_store.h"
+
+namespace listingd::postgres {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// The store's invariants for a listing and its history (see store.h; as the SQLite loader).
+Status check_history(const Listing& listing, const std::vector<PricePoint>& history) {
+  if (history.empty()) return Status::Invalid("a listing needs at least one price");
+  for (size_t i = 1; i < history.size(); ++i) {
+    if (history[i].created_ms < history[i - 1].created_ms)
+      return Status::Invalid("price history must be oldest first");
+  }
+  if (history.front().created_ms != listing.created_ms)
+    return Status::Invalid("the first price must be at the listing's created time");
+  if (history.back().created_ms > listing.updated_ms)
+    return Status::Invalid("the last price must not be after the listing's updated time");
+  if (history.back().price_cents != listing.fields.price_cents)
+    return Status::Invalid("the last price must be the listing's price");
+  return Status::Ok();
+}
+
+// Moves the id sequence past every id in the table (imported ids are given, not drawn),
+// never back: a create on another connection may hold a drawn id not yet committed.
+constexpr const char* k_advance_ids =
+    "SELECT setval(pg_get_serial_sequence('listings', 'id'), "
+    "GREATEST((SELECT max(id) FROM listings), "
+    "(SELECT last_value FROM listings_id_seq), 1), true)";
+
+// ---------------------------------------------------------------------------- tokens
+
+constexpr int64_t k_touch_interval_ms = 60'000;
+constexpr auto k_reread_after = std::chrono::seconds(1);
+constexpr size_t k_max_kept_tokens = 1024;
+
+TokenRecord read_token(const pq::Rows& rows, int r) {
+  TokenRecord t;
+  t.name = rows.text(r, 0);
+  t.role = parse_role(rows.text(r, 1)).value_or(Role::reader);
+  t.hash = rows.text(r, 2);
+  t.created_ms = rows.int64(r, 3);
+  if (!rows.is_null(r, 4)) t.last_used_ms = rows.int64(r, 4);
+  return t;
+}
+
+// As the SQLite token store: one connection behind a mutex, what it read kept for a
+// second, so a token created or revoked on any node (or by the CLI) counts on every node
+// within a second.
+class PgTokenStore final : public TokenStore {
+ public:
+  explicit PgTokenStore(pq::Target target) : target_(std::move(target)) {}
+
+  Status open() { return connect(); }
+
+  Status add(const TokenRecord& t) override {
+    std::lock_guard lock(mutex_);
+    auto r = run("INSERT INTO tokens (name, role, hash, created_ms) VALUES ($1, $2, $3, $4)",
+                 pq::Params().add(t.name).add(to_string(t.role)).add(t.hash).add(t.created_ms));
+    if (!r.ok() && r.status().code() == Code::invalid)
+      return Status::Invalid("a token named " + t.name + " already exists");
+    if (!r.ok()) return r.status();
+    forget_reads();
+    return Status::Ok();
+  }
+
+  Result<std::vector<TokenRecord>> list() override {
+    std::lock_guard lock(mutex_);
+    auto r = run("SELECT name, role, hash, created_ms, last_used_ms FROM tokens ORDER BY name "
+                 "COLLATE \"C\"");
+    if (!r.ok()) return r.status();
+    std::vector<TokenRecord> out;
+    for (int i = 0; i < r->size(); ++i) out.push_back(read_token(*r, i));
+    return out;
+  }
+
+  Status revoke(const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    auto r = run("DELETE FROM tokens WHERE name = $1", pq::Params().add(name));
+    if (!r.ok()) return r.status();
+    if (r->affected() == 0) return Status::NotFound("no token named " + name);
+    forget_reads();
+    return Status::Ok();
+  }
+
+  Result<std::optional<TokenRecord>> find(const std::string& hash) override {
+    std::lock_guard lock(mutex_);
+    const auto now = SteadyClock::now();
+    const auto kept = found_.find(hash);
+    if (kept != found_.end() && now < kept->second.read_at + k_reread_after)
+      return std::optional<TokenRecord>(kept->second.token);
+    auto r = run("SELECT name, role, hash, created_ms, last_used_ms FROM tokens WHERE hash = $1",
+                 pq::Params().add(hash));
+    if (!r.ok()) return r.status();
+    std::optional<TokenRecord> found;
+    if (r->size() > 0) found = read_token(*r, 0);
+    if (!found) {
+      found_.erase(hash);
+    } else if (found_.size() < k_max_kept_tokens || found_.contains(hash)) {
+      found_[hash] = {*found, now};
+    }
+    return found;
+  }
+
+  Result<bool> any() override {
+    std::lock_guard lock(mutex_);
+    const auto now = SteadyClock::now();
+    if (any_ && now < any_read_at_ + k_reread_after) return *any_;
+    auto r = run("SELECT EXISTS (SELECT 1 FROM tokens)");
+    if (!r.ok()) return r.status();
+    any_ = r->text(0, 0) == "t";
+    any_read_at_ = now;
+    return *any_;
+  }
+
+  Status touch(const std::string& hash, int64_t now_ms) override {
+    std::lock_guard lock(mutex_);
+    int64_t& last = last_touch_[hash];
+    if (now_ms - last < k_touch_interval_ms) return Status::Ok();
+    last = now_ms;
+    return run("UPDATE tokens SET last_used_ms = $2 WHERE hash = $1",
+               pq::Params().add(hash).add(now_ms))
+        .status();
+  }
+
+ private:
+  Status connect() { return conn_.open(target_.url, target_.password); }
+
+  // Requires: mutex_ held. Reconnects first when the connection broke.
+  Result<pq::Rows> run(const std::string& sql, const pq::Params& params = {}) {
+    if (!conn_.healthy()) {
+      if (Status s = connect(); !s.ok()) return s;
+    }
+    return conn_.run(sql, params);
+  }
+
+  void forget_reads() {
+    found_.clear();
+    any_.reset();
+  }
+
+  struct Found {
+    TokenRecord token;
+    SteadyClock::time_point read_at;
+  };
+
+  const pq::Target target_;
+  std::mutex mutex_;
+  pq::Connection conn_;
+  std::unordered_map<std::string, int64_t> last_touch_;
+  std::unordered_map<std::string, Found> found_;
+  std::optional<bool> any_;
+  SteadyClock::time_point any_read_at_;
+};
+
+// ----------------------------------------------------------------------- bulk loader
+
+class PgBulkLoader final : public BulkLoader {
+ public:
+  PgBulkLoader(pq::Target target, int64_t listings_per_commit)
+      : target_(std::move(target)), listings_per_commit_(listings_per_commit) {}
+
+  Status open(const std::string& name) {
+    if (Status s = conn_.open(target_.url, target_.password); !s.ok()) return s;
+    if (auto v = migrate(conn_, name); !v.ok()) return v.status();
+    return Status::Ok();
+  }
+
+  ~PgBulkLoader() override {
+    if (in_tx_) conn_.exec("ROLLBACK");
+  }
+
+  Result<int64_t> add(const Listing& listing, const std::vector<PricePoint>& history) override {
+    if (!error_.ok()) return error_;
+    if (Status s = check_history(listing, history); !s.ok()) return s;
+    if (listing.id < 0 || listing.id > limits::max_id)
+      return Status::Invalid("id " + std::to_string(listing.id) + " is not from 1 to " +
+                             std::to_string(limits::max_id));
+    if (listing.id != 0) {
+      Result<bool> taken = contains(listing.id);
+      if (!taken.ok()) return fail(taken.status());
+      if (*taken)
+        return Status::Invalid("a listing with id " + std::to_string(listing.id) +
+                               " is already in the database");
+    }
+    if (Status s = begin(); !s.ok()) return fail(s);
+    if (listing.id == 0 && ids_given_) {
+      // An id to draw after ids were given: past every one of them first.
+      if (auto r = conn_.run(k_advance_ids); !r.ok()) return fail(r.status());
+      ids_given_ = false;
+    }
+    pq::Params p;
+    add_fields(p, listing.fields);
+    p.add(listing.created_ms).add(listing.updated_ms);
+    const char* sql =
+        listing.id != 0
+            ? "INSERT INTO listings (name, street_address, postal_code, city, country, "
+              "description, building_type, price_cents, surface_area_m2, rooms_count, "
+              "bedrooms_count, contact_phone_number, created_ms, updated_ms, id) VALUES "
+              "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id"
+            : "INSERT INTO listings (name, street_address, postal_code, city, country, "
+              "description, building_type, price_cents, surface_area_m2, rooms_count, "
+              "bedrooms_count, contact_phone_number, created_ms, updated_ms) VALUES "
+              "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
+    if (listing.id != 0) {
+      p.add(listing.id);
+      ids_given_ = true;
+    }
+    auto row = conn_.run(sql, p);
+    if (!row.ok()) return fail(row.status());
+    const int64_t id = row->int64(0, 0);
+    // The history in one statement: two arrays unnested side by side, in order.
+    std::string prices = "{", times = "{";
+    for (size_t i = 0; i < history.size(); ++i) {
+      prices += (i ? "," : "") + std::to_string(history[i].price_cents);
+      times += (i ? "," : "") + std::to_string(history[i].created_ms);
+    }
+    prices += "}";
+    times += "}";
+    auto r = conn_.run(
+        "INSERT INTO price_history (listing_id, price_cents, created_ms) "
+        "SELECT $1, p, t FROM unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS h(p, t, n) "
+        "ORDER BY n",
+        pq::Params().add(id).add(prices).add(times));
+    if (!r.ok()) return fail(r.status());
+    pending_prices_ += static_cast<int64_t>(history.size());
+    if (++pending_ >= listings_per_commit_ || pending_prices_ >= 1'000'000) {
+      if (Status s = commit(); !s.ok()) return fail(s);
+    }
+    return id;
+  }
+
+  Result<bool> contains(int64_t id) override {
+    if (!error_.ok()) return error_;
+    auto r = conn_.run("SELECT 1 FROM listings WHERE id = $1", pq::Params().add(id));
+    if (!r.ok()) return r.status();
+    return r->size() > 0;
+  }
+
+  Status finish() override {
+    if (!error_.ok()) return error_;
+    if (Status s = commit(); !s.ok()) return fail(s);
+    return Status::Ok();
+  }
+
+ private:
+  Status begin() {
+    if (in_tx_) return Status::Ok();
+    if (Status s = conn_.exec("BEGIN"); !s.ok()) return s;
+    in_tx_ = true;
+    return Status::Ok();
+  }
+
+  Status commit() {
+    if (!in_tx_) return Status::Ok();
+    Status s = Status::Ok();
+    if (ids_given_) s = conn_.run(k_advance_ids).status();  // sequences past imported ids
+    ids_given_ = false;
+    if (s.ok()) s = conn_.exec("COMMIT");
+    else conn_.exec("ROLLBACK");
+    in_tx_ = false;
+    pending_ = pending_prices_ = 0;
+    return s;
+  }
+
+  Status fail(Status s) {
+    if (in_tx_) conn_.exec("ROLLBACK");
+    in_tx_ = false;
+    error_ = s;
+    return s;
+  }
+
+  const pq::Target target_;
+  const int64_t listings_per_commit_;
+  pq::Connection conn_;
+  bool in_tx_ = false;
+  bool ids_given_ = false;  // since the sequence was last advanced
+  int64_t pending_ = 0, pending_prices_ = 0;
+  Status error_;
+};
+
+// ------------------------------------------------------------------------------ scan
+
+// Two server-side cursors of one REPEATABLE READ snapshot, walked side by side (listings
+// by id, prices by listing, time, write order), fetched a thousand rows at a time: flat
+// memory whatever the size, as the SQLite scan.
+Status scan_all(pq::Connection& conn, const std::string& name, const ListingScan& each) {
+  if (Status s = conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !s.ok())
+    return s;
+  if (Status s = check_schema(conn, name); !s.ok()) return s;
+  auto count = conn.run("SELECT count(*) FROM listings");
+  if (!count.ok()) return count.status();
+  if (each.on_count) each.on_count(count->int64(0, 0));
+  Status s = conn.exec(std::string("DECLARE all_listings NO SCROLL CURSOR FOR SELECT ") +
+                       k_listing_columns + " FROM listings ORDER BY id");
+  if (s.ok())
+    s = conn.exec("DECLARE all_prices NO SCROLL CURSOR FOR SELECT listing_id, price_cents, "
+                  "created_ms FROM price_history ORDER BY listing_id, created_ms, id");
+  if (!s.ok()) return s;
+  constexpr const char* k_fetch_listings = "FETCH 1000 FROM all_listings";
+  constexpr const char* k_fetch_prices = "FETCH 4000 FROM all_prices";
+  auto prices = conn.run(k_fetch_prices);
+  if (!prices.ok()) return prices.status();
+  int p = 0;
+  std::vector<PricePoint> history;
+  for (;;) {
+    auto listings = conn.run(k_fetch_listings);
+    if (!listings.ok()) return listings.status();
+    if (listings->size() == 0) break;
+    for (int i = 0; i < listings->size(); ++i) {
+      const Listing listing = read_listing(*listings, i);
+      history.clear();
+      for (;;) {
+        if (p == prices->size()) {
+          if (prices->size() == 0) break;  // no price left
+          prices = conn.run(k_fetch_prices);
+          if (!prices.ok()) return prices.status();
+          p = 0;
+          continue;
+        }
+        const int64_t owner = prices->int64(p, 0);
+        if (owner > listing.id) break;
+        if (owner == listing.id) history.push_back({prices->int64(p, 1), prices->int64(p, 2)});
+        ++p;
+      }
+      if (each.on_listing) {
+        if (Status st = each.on_listing(listing, history); !st.ok()) return st;
+      }
+    }
+  }
+  return conn.exec("COMMIT");
+}
+
+// ---------------------------------------------------------------------------- database
+
+class PgDatabase final : public Database {
+ public:
+  explicit PgDatabase(DatabaseOptions options) : options_(std::move(options)) {}
+
+  std::string_view backend() const override { return "postgres"; }
+  std::string display_name() const override { return redact_url(options_.path); }
+  bool exists() override {
+    auto target = this->target();
+    if (!target.ok()) return false;
+    pq::Connection conn;
+    return conn.open(target->url, target->password).ok();
+  }
+
+  Result<int> migrate() override {
+    auto target = this->target();
+    if (!target.ok()) return target.status();
+    pq::Connection conn;
+    if (Status s = conn.open(target->url, target->password); !s.ok()) return s;
+    return postgres::migrate(conn, display_name());
+  }
+
+  Result<std::unique_ptr<Store>> open_store(CommitListener listener,
+                                            BatchListener batch_listener,
+                                            ChangeFeed feed) override {
+    auto target = this->target();
+    if (!target.ok()) return target.status();
+    if (auto v = migrate(); !v.ok()) return v.status();
+    return open_pg_store(*target, options_, std::move(listener), std::move(batch_listener),
+                         std::move(feed));
+  }
+
+  Result<std::unique_ptr<TokenStore>> open_token_store() override {
+    auto target = this->target();
+    if (!target.ok()) return target.status();
+    if (auto v = migrate(); !v.ok()) return v.status();
+    auto store = std::make_unique<PgTokenStore>(*target);
+    if (Status s = store->open(); !s.ok()) return s;
+    return std::unique_ptr<TokenStore>(std::move(store));
+  }
+
+  Result<std::unique_ptr<BulkLoader>> open_bulk_loader(int64_t listings_per_commit) override {
+    if (listings_per_commit < 1) return Status::Invalid("listings per commit must be at least 1");
+    auto target = this->target();
+    if (!target.ok()) return target.status();
+    auto loader = std::make_unique<PgBulkLoader>(*target, listings_per_commit);
+    if (Status s = loader->open(display_name()); !s.ok()) return s;
+    return std::unique_ptr<BulkLoader>(std::move(loader));
+  }
+
+  Status scan(const ListingScan& each) override {
+    auto target = this->target();
+    if (!target.ok()) return target.status();
+    pq::Connection conn;
+    if (Status s = conn.open(target->url, target->password); !s.ok()) return s;
+    return scan_all(conn, display_name(), each);
+  }
+
+  Status backup(const std::string& to, const BackupOptions&) override {
+    return Status::Unsupported(backup_advice(display_name(), to));
+  }
+
+ private:
+  Result<pq::Target> target() const {
+    pq::Target t{options_.path, ""};
+    if (!options_.password_file.empty()) {
+      std::ifstream in(options_.password_file);
+      if (!in || !std::getline(in, t.password))
+        return Status::Invalid("cannot read the password file " + options_.password_file);
+      if (!t.password.empty() && t.password.back() == '\r') t.password.pop_back();
+    }
+    return t;
+  }
+
+  const DatabaseOptions options_;
+};
+
+}  // namespace
+
+std::string backup_advice(const std::string& url, const std::string& to) {
+  const std::string file = to.empty() ? "listingd.dump" : to;
+  return "a PostgreSQL database is backed up with PostgreSQL's own tools, not by listingd: "
+         "pg_dump --format=custom --file=" + file + " '" + url +
+         "' (restore with pg_restore), or, for a listingd export of the listings and their "
+         "histories: listingd export --db '" + url + "' --out listings.ndjson";
+}
+
+std::unique_ptr<Database> open_database(const DatabaseOptions& options) {
+  return std::make_unique<PgDatabase>(options);
+}
+
+}  // namespace listingd::postgres

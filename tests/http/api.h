@@ -23,7 +23,9 @@
 #include <sstream>
 #include <thread>
 
+#include "listingd/database.h"
 #include "listingd/server.h"
+#include "support/pg_test.h"
 #include "support/temp_dir.h"
 
 namespace listingd::testing {
@@ -91,7 +93,8 @@ inline ServerOptions test_options() {
   return o;
 }
 
-// A running server over a fresh database file, and a client to talk to it.
+// A running server over a fresh database file (or, under tests/support/with_postgres.sh, a
+// fresh PostgreSQL database: the same tests on the other backend), and a client.
 struct Api {
   // `prepare`, when given, makes the database file before the server opens it.
   explicit Api(ServerOptions options = test_options(), size_t cache_bytes = 1 << 20,
@@ -101,12 +104,18 @@ struct Api {
       : clock(t0), cache(cache_bytes), metrics(metrics ? metrics : &own_metrics) {
     if (prepare) prepare(dir.file("listings.db"));
     BatchListener batches = [m = this->metrics](size_t writes) { m->write_batch(writes); };
-    db.path = dir.file("listings.db");
-    auto opened = open_sqlite_store(db,
-                                    ListingService::cache_updater(cache), batches);
+    if (db.path == DatabaseOptions{}.path) {  // else the test's own (two nodes on one)
+      db.path = dir.file("listings.db");
+      if (auto url = have_postgres() && !prepare ? fresh_postgres_url() : std::nullopt)
+        db.path = *url;
+    }
+    database_url = db.path;
+    auto database = open_database(db);
+    auto opened = database->open_store(ListingService::cache_updater(cache), batches,
+                                       ListingService::cache_invalidator(cache));
     REQUIRE_MESSAGE(opened.ok(), opened.status().message());
     store = std::move(opened).value();
-    auto opened_tokens = open_sqlite_token_store(db);
+    auto opened_tokens = database->open_token_store();
     REQUIRE(opened_tokens.ok());
     tokens = std::move(opened_tokens).value();
     service = std::make_unique<ListingService>(*store, cache, clock);
@@ -168,6 +177,7 @@ struct Api {
   }
 
   TempDir dir;
+  std::string database_url;  // the SQLite file, or the PostgreSQL URL
   FixedClock clock;
   JsonCache cache;
   Metrics own_metrics;  // when the test gives none: counts the answers

@@ -137,12 +137,18 @@ class PgTokenStore final : public TokenStore {
  private:
   Status connect() { return conn_.open(target_.url, target_.password); }
 
-  // Requires: mutex_ held. Reconnects first when the connection broke.
+  // Requires: mutex_ held. Reconnects first when the connection broke; a statement that
+  // finds it broken only now (the database restarted while it was idle) runs once more on
+  // a new one. (A token write too: in the rare case the first one committed just before
+  // the connection broke, the retry reports the name taken, or not found, for a revoke.)
   Result<pq::Rows> run(const std::string& sql, const pq::Params& params = {}) {
-    if (!conn_.healthy()) {
-      if (Status s = connect(); !s.ok()) return s;
+    for (int attempt = 0;; ++attempt) {
+      if (!conn_.healthy()) {
+        if (Status s = connect(); !s.ok()) return s;
+      }
+      auto rows = conn_.run(sql, params);
+      if (rows.ok() || conn_.healthy() || attempt == 1) return rows;
     }
-    return conn_.run(sql, params);
   }
 
   void forget_reads() {

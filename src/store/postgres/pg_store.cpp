@@ -106,22 +106,18 @@ class PgStore final : public Store {
   }
 
   Result<Listing> get(int64_t id) override {
-    Pool::Lease reader(readers_);
-    if (!reader.ok()) return reader.status();
-    auto rows = reader->run(k_select_listing, pq::Params().add(id));
+    auto rows = read(k_select_listing, pq::Params().add(id));
     if (!rows.ok()) return rows.status();
     if (rows->size() == 0) return Status::NotFound("no listing with id " + std::to_string(id));
     return read_listing(*rows, 0);
   }
 
   Result<Page> list_page(const ListingQuery& query) override {
-    Pool::Lease reader(readers_);
-    if (!reader.ok()) return reader.status();
     const sqlite::PageSql page_sql = sqlite::build_page_sql(query, sqlite::Dialect::postgres);
     pq::Params params;
     for (const auto& arg : page_sql.args)
       std::visit([&](const auto& v) { params.add(v); }, arg);
-    auto rows = reader->run(page_sql.sql, params);
+    auto rows = read(page_sql.sql, params);
     if (!rows.ok()) return rows.status();
     Page page;
     page.listings.reserve(rows->size());
@@ -134,9 +130,7 @@ class PgStore final : public Store {
   }
 
   Result<std::vector<PricePoint>> price_history(int64_t id) override {
-    Pool::Lease reader(readers_);
-    if (!reader.ok()) return reader.status();
-    auto rows = reader->run(k_select_history, pq::Params().add(id));
+    auto rows = read(k_select_history, pq::Params().add(id));
     if (!rows.ok()) return rows.status();
     if (rows->size() == 0) return Status::NotFound("no listing with id " + std::to_string(id));
     std::vector<PricePoint> out;
@@ -161,12 +155,21 @@ class PgStore final : public Store {
       std::lock_guard lock(health_mutex_);
       if (!last_commit_.ok()) return last_commit_;
     }
-    Pool::Lease reader(readers_);
-    if (!reader.ok()) return reader.status();
-    return reader->run("SELECT 1").status();
+    return read("SELECT 1").status();
   }
 
  private:
+  // One read statement on a pooled connection. A connection that broke since its last use
+  // (the database restarted) shows it only now: the read is tried once more, on a new one.
+  Result<pq::Rows> read(const std::string& sql, const pq::Params& params = {}) {
+    for (int attempt = 0;; ++attempt) {
+      Pool::Lease reader(readers_);
+      if (!reader.ok()) return reader.status();
+      auto rows = reader->run(sql, params);
+      if (rows.ok() || reader->healthy() || attempt == 1) return rows;
+    }
+  }
+
   Status connect_writer() {
     Status s = writer_.open(target_.url, target_.password);
     writer_pid_.store(s.ok() ? writer_.backend_pid() : 0);
@@ -224,6 +227,9 @@ class PgStore final : public Store {
   void commit_batch(const std::vector<WriteCommand*>& batch) {
     Status s = writer_.healthy() ? Status::Ok() : connect_writer();
     if (s.ok()) s = writer_.exec("BEGIN");
+    // A connection that broke while idle shows it at BEGIN, before anything was written:
+    // once, a new connection.
+    if (!s.ok() && !writer_.healthy() && connect_writer().ok()) s = writer_.exec("BEGIN");
     for (WriteCommand* c : batch) {
       if (!s.ok()) {
         c->result = s;

@@ -1,0 +1,392 @@
+// The Store conformance suite: the same behaviour, checked the same way, on every backend
+// — SQLite always, PostgreSQL when the tests run under tests/support/with_postgres.sh
+// (meson test unit-postgres). Everything goes through open_database(), as the CLI does.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <type_traits>
+#include <variant>
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "listingd/database.h"
+#include "listingd/transfer.h"
+#include "support/pg_test.h"
+#include "support/temp_dir.h"
+
+using namespace listingd;
+using listingd::testing::TempDir;
+
+namespace {
+
+constexpr int64_t t0 = 1673515416000;
+
+ListingWrite fields(int64_t price_cents, std::string city = "Paris",
+                    BuildingType type = BuildingType::studio) {
+  ListingWrite w;
+  w.name = "Studio Montmartre";
+  w.postal_address = {"5 rue Lepic", "75018", std::move(city), "FR"};
+  w.description = "Petit mais charmant — ünïcode";
+  w.building_type = type;
+  w.price_cents = price_cents;
+  w.surface_area_m2 = 21.3;
+  w.rooms_count = 2;
+  w.bedrooms_count = 1;
+  w.contact_phone_number = "+33612345678";
+  return w;
+}
+
+// A fresh, empty database of each backend under test.
+struct Backend {
+  std::string name;
+  std::function<DatabaseOptions()> fresh;
+};
+
+std::vector<Backend> backends(TempDir& dir) {
+  static std::atomic<int> n{0};
+  std::vector<Backend> out = {
+      {"sqlite", [&dir] { return DatabaseOptions{.path = dir.file("c" + std::to_string(++n) + ".db")}; }}};
+  if (testing::have_postgres())
+    out.push_back({"postgres", [] { return DatabaseOptions{.path = *testing::fresh_postgres_url()}; }});
+  return out;
+}
+
+std::unique_ptr<Store> open_store(const DatabaseOptions& db, CommitListener listener = {},
+                                  ChangeFeed feed = {}) {
+  auto store = open_database(db)->open_store(std::move(listener), {}, std::move(feed));
+  REQUIRE_MESSAGE(store.ok(), store.status().message());
+  return std::move(store).value();
+}
+
+}  // namespace
+
+TEST_CASE("conformance: create, get, update, history, not found") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    auto store = open_store(b.fresh());
+    auto a = store->create(fields(10000000), t0);
+    REQUIRE_MESSAGE(a.ok(), a.status().message());
+    CHECK(a->id == 1);
+    auto b2 = store->create(fields(20000000), t0 + 1);
+    REQUIRE(b2.ok());
+    CHECK(b2->id == 2);
+    auto got = store->get(1);
+    REQUIRE(got.ok());
+    CHECK(got->fields.description == "Petit mais charmant — ünïcode");
+    CHECK(got->fields.surface_area_m2 == 21.3);
+    CHECK(got->fields.contact_phone_number == "+33612345678");
+    CHECK(got->created_ms == t0);
+    // Same price: no entry; new price: one; an earlier clock keeps write order.
+    REQUIRE(store->update(1, fields(10000000), t0 + 10).ok());
+    REQUIRE(store->update(1, fields(9000000), t0 + 20).ok());
+    auto late = store->update(1, fields(8000000), t0 + 5);
+    REQUIRE(late.ok());
+    CHECK(late->updated_ms == t0 + 20);
+    auto history = store->price_history(1);
+    REQUIRE(history.ok());
+    REQUIRE(history->size() == 3);
+    CHECK((*history)[0].price_cents == 10000000);
+    CHECK((*history)[1].price_cents == 9000000);
+    CHECK((*history)[2].price_cents == 8000000);
+    CHECK((*history)[2].created_ms == t0 + 20);
+    CHECK(store->get(99).status().code() == Code::not_found);
+    CHECK(store->price_history(99).status().code() == Code::not_found);
+    CHECK(store->update(99, fields(1), t0).status().code() == Code::not_found);
+    // A write that breaks a rule changes nothing.
+    ListingWrite bad = fields(1);
+    bad.rooms_count = 1;
+    bad.bedrooms_count = 5;
+    CHECK_FALSE(store->update(2, bad, t0 + 30).ok());
+    CHECK(store->get(2)->fields.price_cents == 20000000);
+    CHECK(store->check_ready().ok());
+  }
+}
+
+TEST_CASE("conformance: pages in every sort order, filtered, through cursors") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    auto store = open_store(b.fresh());
+    const std::vector<std::string> cities = {"Paris", "Lyon"};
+    const std::vector<BuildingType> types = {BuildingType::studio, BuildingType::apartment,
+                                             BuildingType::house};
+    for (int i = 0; i < 60; ++i) {
+      auto w = fields(100000 * (i % 7 + 1), cities[i % 2], types[i % 3]);
+      w.postal_address.postal_code = i % 5 ? "75018" : "69001";
+      REQUIRE(store->create(w, t0 + (i % 4)).ok());
+    }
+    for (SortOrder sort : {SortOrder::id, SortOrder::price_asc, SortOrder::price_desc,
+                           SortOrder::updated_asc, SortOrder::updated_desc}) {
+      for (int filter = 0; filter < 4; ++filter) {
+        ListingQuery q;
+        q.sort = sort;
+        q.limit = 7;
+        if (filter == 1) q.city = "Paris";
+        if (filter == 2) q.postal_code = "69001";
+        if (filter == 3) {
+          q.city = "Lyon";
+          q.building_types = {BuildingType::house, BuildingType::studio};
+          q.min_price_cents = 200000;
+        }
+        // The model: every listing, filtered and sorted in memory.
+        std::vector<Listing> all;
+        for (int64_t id = 1; id <= 60; ++id) all.push_back(*store->get(id));
+        std::erase_if(all, [&](const Listing& l) {
+          const auto& f = l.fields;
+          if (q.city && f.postal_address.city != *q.city) return true;
+          if (q.postal_code && f.postal_address.postal_code != *q.postal_code) return true;
+          if (!q.building_types.empty() &&
+              std::find(q.building_types.begin(), q.building_types.end(), f.building_type) ==
+                  q.building_types.end())
+            return true;
+          return q.min_price_cents && f.price_cents < *q.min_price_cents;
+        });
+        auto key = [&](const Listing& l) {
+          if (sort == SortOrder::id) return std::pair(l.id, l.id);
+          if (sort == SortOrder::price_asc || sort == SortOrder::price_desc)
+            return std::pair(l.fields.price_cents, l.id);
+          return std::pair(l.updated_ms, l.id);
+        };
+        const bool desc = sort == SortOrder::price_desc || sort == SortOrder::updated_desc;
+        std::sort(all.begin(), all.end(), [&](const Listing& x, const Listing& y) {
+          return desc ? key(y) < key(x) : key(x) < key(y);
+        });
+        std::vector<int64_t> paged;
+        for (int guard = 0; guard < 100; ++guard) {
+          auto page = store->list_page(q);
+          REQUIRE_MESSAGE(page.ok(), page.status().message());
+          for (const Listing& l : page->listings) paged.push_back(l.id);
+          if (!page->has_more) break;
+          q.after = decode_cursor(sort, encode_cursor(sort, page->listings.back()));
+        }
+        std::vector<int64_t> expected;
+        for (const Listing& l : all) expected.push_back(l.id);
+        CAPTURE(static_cast<int>(sort));
+        CAPTURE(filter);
+        CHECK(paged == expected);
+      }
+    }
+  }
+}
+
+TEST_CASE("conformance: concurrent writes all land; the listener sees commit order") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    std::mutex m;
+    std::vector<int64_t> heard;  // prices of listing 1, in the order the listener heard them
+    auto store = open_store(b.fresh(), [&](const Listing& l, bool appended) {
+      std::lock_guard lock(m);
+      if (l.id == 1 && appended) heard.push_back(l.fields.price_cents);
+    });
+    REQUIRE(store->create(fields(1), t0).ok());
+    std::vector<std::thread> threads;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        for (int k = 0; k < 10; ++k)
+          if (!store->update(1, fields(1000 + t * 100 + k), t0 + 1).ok()) ++failed;
+      });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(failed == 0);
+    auto history = store->price_history(1);
+    REQUIRE(history.ok());
+    REQUIRE(history->size() == 81);
+    std::vector<int64_t> prices;
+    for (const PricePoint& p : *history) prices.push_back(p.price_cents);
+    CHECK(prices == heard);
+    CHECK(store->get(1)->fields.price_cents == prices.back());
+  }
+}
+
+TEST_CASE("conformance: tokens") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    auto tokens = open_database(b.fresh())->open_token_store();
+    REQUIRE_MESSAGE(tokens.ok(), tokens.status().message());
+    auto& t = **tokens;
+    CHECK(*t.any() == false);
+    REQUIRE(t.add({"ci", Role::writer, "h1", t0, std::nullopt}).ok());
+    CHECK(t.add({"ci", Role::reader, "h2", t0, std::nullopt}).code() == Code::invalid);
+    REQUIRE(t.add({"Admin", Role::admin, "h3", t0, std::nullopt}).ok());
+    CHECK(*t.any() == true);
+    auto all = t.list();
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 2);
+    CHECK((*all)[0].name == "Admin");
+    auto found = t.find("h1");
+    REQUIRE(found.ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->role == Role::writer);
+    CHECK(t.touch("h1", t0 + 1).ok());
+    REQUIRE(t.revoke("ci").ok());
+    CHECK_FALSE(t.find("h1")->has_value());
+    CHECK(t.revoke("ci").code() == Code::not_found);
+  }
+}
+
+TEST_CASE("conformance: bulk load keeps ids; creates go past them; export = import = export") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    const DatabaseOptions db = b.fresh();
+    {
+      auto loader = open_database(db)->open_bulk_loader(2);
+      REQUIRE_MESSAGE(loader.ok(), loader.status().message());
+      for (int64_t id : {5, 3, 40}) {
+        Listing l{id, fields(300 + id), t0, t0 + 9};
+        auto added = (*loader)->add(l, {{100, t0}, {300 + id, t0 + 9}});
+        REQUIRE_MESSAGE(added.ok(), added.status().message());
+        CHECK(*added == id);
+      }
+      CHECK(*(*loader)->contains(40));
+      CHECK((*loader)->add(Listing{3, fields(1), t0, t0}, {{1, t0}}).status().code() ==
+            Code::invalid);
+      REQUIRE((*loader)->finish().ok());
+    }
+    {
+      auto store = open_store(db);
+      auto created = store->create(fields(7), t0);
+      REQUIRE_MESSAGE(created.ok(), created.status().message());
+      CHECK(created->id == 41);  // past the imported ids
+    }
+    std::ostringstream first;
+    REQUIRE(export_ndjson(db, first).ok());
+    const DatabaseOptions copy = b.fresh();
+    std::istringstream in(first.str());
+    auto imported = import_ndjson(copy, in);
+    REQUIRE_MESSAGE(imported.ok(), imported.status().message());
+    CHECK(imported->imported == 4);
+    std::ostringstream second;
+    REQUIRE(export_ndjson(copy, second).ok());
+    CHECK(second.str() == first.str());
+  }
+}
+
+TEST_CASE("conformance: the largest id is 2^53 - 1; past it, a create is refused") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    const DatabaseOptions db = b.fresh();
+    {
+      auto loader = open_database(db)->open_bulk_loader();
+      REQUIRE(loader.ok());
+      REQUIRE((*loader)->add(Listing{limits::max_id, fields(1), t0, t0}, {{1, t0}}).ok());
+      REQUIRE((*loader)->finish().ok());
+    }
+    auto store = open_store(db);
+    CHECK(store->create(fields(1), t0).status().code() == Code::exhausted);
+    CHECK(store->get(limits::max_id).ok());
+  }
+}
+
+TEST_CASE("conformance: migrate is idempotent; a foreign or newer schema is refused untouched") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    const DatabaseOptions db = b.fresh();
+    auto v1 = open_database(db)->migrate();
+    REQUIRE_MESSAGE(v1.ok(), v1.status().message());
+    CHECK(*open_database(db)->migrate() == *v1);
+    if (b.name != "postgres") continue;  // SQLite's: sqlite_store_test.cpp
+    // N processes starting at once migrate once.
+    const DatabaseOptions fresh = b.fresh();
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 6; ++i)
+      threads.emplace_back([&] { ok += open_database(fresh)->migrate().ok() ? 1 : 0; });
+    for (auto& t : threads) t.join();
+    CHECK(ok == 6);
+    // Newer than this binary: refused.
+    CHECK(testing::pg_exec(fresh.path, "UPDATE listingd_schema SET version = 99") == "");
+    auto newer = open_database(fresh)->open_store();
+    CHECK(newer.status().code() == Code::invalid);
+    CHECK(newer.status().message().find("newer") != std::string::npos);
+    // Another application's tables: refused, left as they were.
+    const DatabaseOptions foreign = b.fresh();
+    CHECK(testing::pg_exec(foreign.path, "CREATE TABLE orders (id int)") == "");
+    auto refused = open_database(foreign)->migrate();
+    CHECK(refused.status().code() == Code::invalid);
+    CHECK(testing::pg_value(foreign.path, "SELECT count(*) FROM pg_tables WHERE schemaname = "
+                                          "'public'") == "1");
+  }
+}
+
+TEST_CASE("conformance: PostgreSQL backup says what to use instead") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    if (b.name != "postgres") continue;
+    const DatabaseOptions db = b.fresh();
+    auto store = open_store(db);
+    Status s = store->backup_to(dir.file("x.db"));
+    CHECK(s.code() == Code::unsupported);
+    CHECK(s.message().find("pg_dump") != std::string::npos);
+    CHECK(s.message().find("listingd export") != std::string::npos);
+  }
+}
+
+#include "listingd/seed.h"
+#include "store/page_query.h"
+
+TEST_CASE("conformance: on PostgreSQL every filter and sort is served by an index") {
+  if (!testing::have_postgres()) return;
+  const std::string url = *testing::fresh_postgres_url();
+  REQUIRE(seed_database({.path = url}, {.listings = 20000, .prices_per_listing = 1, .seed = 9}).ok());
+  CHECK(testing::pg_exec(url, "ANALYZE") == "");
+  PGconn* c = PQconnectdb(url.c_str());
+  REQUIRE(PQstatus(c) == CONNECTION_OK);
+  const std::vector<std::vector<BuildingType>> type_sets = {
+      {}, {BuildingType::house}, {BuildingType::studio, BuildingType::apartment}};
+  int combinations = 0;
+  for (SortOrder sort : {SortOrder::id, SortOrder::price_asc, SortOrder::price_desc,
+                         SortOrder::updated_asc, SortOrder::updated_desc}) {
+    for (const auto& types : type_sets) {
+      for (unsigned mask = 0; mask < 16; ++mask) {
+        for (bool with_cursor : {false, true}) {
+          ListingQuery q;
+          q.sort = sort;
+          q.building_types = types;
+          q.limit = 50;
+          if (mask & 1) q.city = "Paris";
+          if (mask & 2) q.postal_code = "75004";
+          if (mask & 4) q.min_price_cents = 100;
+          if (mask & 8) q.min_rooms = 2;
+          if (with_cursor) q.after = PagePosition{123, 45};
+          const auto page = sqlite::build_page_sql(q, sqlite::Dialect::postgres);
+          std::vector<std::string> values;
+          for (const auto& arg : page.args)
+            std::visit([&](const auto& v) {
+              if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) values.push_back(v);
+              else values.push_back(std::to_string(v));
+            }, arg);
+          std::vector<const char*> ptrs;
+          for (const auto& v : values) ptrs.push_back(v.c_str());
+          PGresult* r = PQexecParams(c, ("EXPLAIN " + page.sql).c_str(),
+                                     static_cast<int>(ptrs.size()), nullptr, ptrs.data(),
+                                     nullptr, nullptr, 0);
+          REQUIRE_MESSAGE(PQresultStatus(r) == PGRES_TUPLES_OK, PQresultErrorMessage(r) << page.sql);
+          std::string plan;
+          for (int i = 0; i < PQntuples(r); ++i) plan += std::string(PQgetvalue(r, i, 0)) + "\n";
+          PQclear(r);
+          ++combinations;
+          CAPTURE(page.sql);
+          CAPTURE(plan);
+          CHECK(plan.find("Seq Scan") == std::string::npos);
+          const bool by_price = sort == SortOrder::price_asc || sort == SortOrder::price_desc;
+          const bool sorted_by_index = !q.postal_code && (by_price || !q.city);
+          const bool merged = plan.find("Append") != std::string::npos;
+          if (sorted_by_index && !merged) CHECK(plan.find("Sort") == std::string::npos);
+        }
+      }
+    }
+  }
+  PQfinish(c);
+  CHECK(combinations == 5 * 3 * 16 * 2);
+}

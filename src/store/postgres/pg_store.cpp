@@ -86,11 +86,17 @@ class PgStore final : public Store {
       write_loop();
     });
     if (feed_.on_foreign_change || feed_.on_feed) {
+      // Until subscribed, nothing cached can be trusted: the feed starts lost, and the
+      // store waits (a little) for the first subscription, so a node starts caching.
+      if (feed_.on_feed) feed_.on_feed(false);
       listening_.store(true);
       listen_thread_ = std::thread([this] {
         name_this_thread("lsd-pg-listen");
         listen_loop();
       });
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      while (!subscribed_.load() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     return Status::Ok();
   }
@@ -321,6 +327,7 @@ class PgStore final : public Store {
             conn.exec(std::string("LISTEN ") + k_channel).ok()) {
           live = true;
           if (feed_.on_feed) feed_.on_feed(true);
+          subscribed_.store(true);
         } else {
           conn.close();
           sleep_a_little(std::chrono::milliseconds(200));
@@ -368,6 +375,7 @@ class PgStore final : public Store {
   std::chrono::steady_clock::time_point last_probe_{};
   std::thread writer_thread_, listen_thread_;
   std::atomic<bool> listening_{false};
+  std::atomic<bool> subscribed_{false};  // once, the first time
   std::mutex queue_mutex_;
   std::condition_variable queue_ready_;
   std::deque<WriteCommand*> queue_;

@@ -317,7 +317,8 @@ class PgStore final : public Store {
   }
 
   // The LISTEN thread: subscribed, it drops what other nodes changed; not subscribed (the
-  // connection lost), it tells the feed so, and tries again every 200 ms.
+  // connection lost), it tells the feed so, and tries again every 500 ms (meanwhile the
+  // node reads from the database: slower, never stale).
   void listen_loop() {
     pq::Connection conn;
     bool live = false;
@@ -330,7 +331,7 @@ class PgStore final : public Store {
           subscribed_.store(true);
         } else {
           conn.close();
-          sleep_a_little(std::chrono::milliseconds(200));
+          sleep_a_little(std::chrono::milliseconds(500));
           continue;
         }
       }
@@ -351,6 +352,7 @@ class PgStore final : public Store {
         live = false;
         conn.close();
         if (feed_.on_feed) feed_.on_feed(false);
+        sleep_a_little(std::chrono::milliseconds(500));
       }
     }
   }

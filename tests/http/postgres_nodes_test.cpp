@@ -3,6 +3,8 @@
 // write acknowledged by node A → node B answers the new value.
 #include <algorithm>
 #include <chrono>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "http/api.h"
@@ -71,6 +73,74 @@ TEST_CASE("two nodes on one PostgreSQL: a write on A is read on B (staleness win
   auto prices = body_of(b.get("/listings/" + std::to_string(id) + "/prices"));
   REQUIRE(prices.size() == 101);
   CHECK(prices.back()["price_eur"].get<double>() == 100100);
+}
+
+TEST_CASE("two nodes × 50 concurrent PUTs of one listing: history = the acknowledged prices, "
+          "each once; latest price = last entry on both nodes") {
+  if (!have_postgres()) return;
+  const std::string url = *fresh_postgres_url();
+  Api a(test_options(), 1 << 20, nullptr, {}, DatabaseOptions{.path = url});
+  Api b(test_options(), 1 << 20, nullptr, {}, DatabaseOptions{.path = url});
+  const int64_t id = body_of(a.post(listing_body(100000)))["id"].get<int64_t>();
+  const std::string path = "/listings/" + std::to_string(id);
+  std::mutex m;
+  std::vector<double> acked;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 10; ++c) {
+    clients.emplace_back([&, c] {
+      Api& node = c % 2 ? b : a;  // five clients on each node, five PUTs each
+      httplib::Client client("127.0.0.1", node.server->port());
+      for (int k = 0; k < 5; ++k) {
+        const double price = 200000 + c * 100 + k;
+        const auto result = client.Put(path, listing_body(price).dump(), "application/json");
+        const auto& res = record(node.server->port(), "PUT", path, result);
+        if (res && res->status == 200) {
+          std::lock_guard lock(m);
+          acked.push_back(price);
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(acked.size() == 50);
+  auto history = body_of(a.get(path + "/prices"));
+  std::vector<double> prices;
+  for (const auto& p : history) prices.push_back(p["price_eur"].get<double>());
+  REQUIRE(prices.size() == acked.size() + 1);  // the first price, then each PUT's once
+  std::vector<double> sorted_prices(prices.begin() + 1, prices.end()), sorted_acked = acked;
+  std::sort(sorted_prices.begin(), sorted_prices.end());
+  std::sort(sorted_acked.begin(), sorted_acked.end());
+  CHECK(sorted_prices == sorted_acked);
+  for (size_t i = 1; i < history.size(); ++i)  // dates never go back (commit order)
+    CHECK(history[i]["created_date"].get<std::string>() >=
+          history[i - 1]["created_date"].get<std::string>());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // notifications delivered
+  CHECK(price_on(a, id) == prices.back());
+  CHECK(price_on(b, id) == prices.back());
+
+  // Now two prices only, from both nodes at once: an entry only where the price changed
+  // (an update that read the price before another node's commit would append twice).
+  clients.clear();
+  for (int c = 0; c < 10; ++c) {
+    clients.emplace_back([&, c] {
+      Api& node = c % 2 ? b : a;
+      httplib::Client client("127.0.0.1", node.server->port());
+      for (int k = 0; k < 5; ++k) {
+        const double price = (c + k) % 2 ? 300000 : 310000;
+        const auto result = client.Put(path, listing_body(price).dump(), "application/json");
+        record(node.server->port(), "PUT", path, result);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  history = body_of(a.get(path + "/prices"));
+  for (size_t i = 1; i < history.size(); ++i) {
+    CAPTURE(i);
+    CHECK(history[i]["price_eur"] != history[i - 1]["price_eur"]);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(price_on(a, id) == history.back()["price_eur"].get<double>());
+  CHECK(price_on(b, id) == history.back()["price_eur"].get<double>());
 }
 
 TEST_CASE("two nodes on one PostgreSQL: a token created or revoked on one counts on the other "

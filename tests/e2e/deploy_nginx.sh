@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# deploy/nginx-cluster.conf, live: two real listingd nodes behind it on loopback, each on
+# its own SQLite file (two nodes on one SQLite file would be two writers: the real cluster
+# is PostgreSQL, tests/e2e/cluster.sh). The file is rendered by deploy/nginx-cluster-render,
+# checked with `nginx -t`, then run. Checks:
+#  - round robin: 20 requests from one client, each node answers about half;
+#  - X-Forwarded-For: each node (--trusted-proxy 127.0.0.1/32) logs the client's address
+#    (127.0.0.2), not nginx's, and not an address the client put in X-Forwarded-For itself;
+#  - passive health check: a node killed (SIGKILL) is taken out: the 30 reads and writes
+#    after it all succeed, and the dead node is tried at most max_fails (2) times;
+#  - once fail_timeout (10 s) has passed, the node started again gets requests again.
+# usage: deploy_nginx.sh LISTINGD_BINARY
+# DEPLOY_NGINX_SED=EXPR breaks a copy of the site file with sed first (to see this fail).
+set -euo pipefail
+bin=$1
+root=$(cd "$(dirname "$0")/../.." && pwd)
+"$root/scripts/install-deps" nginx
+dir=$(mktemp -d)
+chmod 755 "$dir"   # nginx's workers run as nobody: its temp files are under here
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- nginx error log"; tail -n 20 "$dir/lb/error.log" 2>/dev/null || true; exit 1; }
+
+site=$root/deploy/nginx-cluster.conf
+if [ -n "${DEPLOY_NGINX_SED:-}" ]; then
+  sed -e "$DEPLOY_NGINX_SED" "$site" >"$dir/site.conf"
+  site=$dir/site.conf
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+lb_port=$(free_port)
+port_a=$(free_port)
+port_b=$(free_port)
+
+node_pid=()
+start_node() {  # NAME PORT: the node's request log is $dir/NAME.log (JSON lines)
+  "$bin" serve --host 127.0.0.1 --port "$2" --db "$dir/$1.db" --trusted-proxy 127.0.0.1/32 \
+    --read-rate 0 --write-rate 0 --log-format json >>"$dir/$1.log" 2>&1 &
+  node_pid[$2]=$!
+  pids+=($!)
+  for _ in $(seq 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$2/readyz" && return 0
+    sleep 0.05
+  done
+  fail "node $1 did not start: $(tail -n 5 "$dir/$1.log")"
+}
+start_node a "$port_a"
+start_node b "$port_b"
+
+mkdir -p "$dir/lb"
+"$root/deploy/nginx-cluster-render" --site "$site" --listen "127.0.0.1:$lb_port" \
+  --node "127.0.0.1:$port_a" --node "127.0.0.1:$port_b" --prefix "$dir/lb" >"$dir/lb/nginx.conf"
+nginx -t -c "$dir/lb/nginx.conf" -p "$dir/lb" >"$dir/nginx-t.log" 2>&1 \
+  || { cat "$dir/nginx-t.log"; fail "nginx -t refused the rendered deploy/nginx-cluster.conf"; }
+nginx -c "$dir/lb/nginx.conf" -p "$dir/lb" &
+pids+=($!)
+lb=http://127.0.0.1:$lb_port
+for _ in $(seq 200); do curl -s -o /dev/null "$lb/healthz" && break; sleep 0.05; done
+
+# A client at 127.0.0.2 (loopback, but not nginx's address).
+get() { curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "$@"; }
+listing='{"name":"Studio","description":"Calme","postal_address":{"street_address":"1 rue A",
+"postal_code":"75001","city":"Paris","country":"FR"},"building_type":"STUDIO",
+"latest_price_eur":150000,"surface_area_m2":20,"rooms_count":1,"bedrooms_count":0}'
+post() { curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code}' -X POST "$lb/listings" \
+           -H 'Content-Type: application/json' -d "$listing"; }
+# Node NAME's request lines for GET /listings since mark NAME was set, as "client status".
+mark() { wc -l <"$dir/$1.log" >"$dir/$1.mark"; }
+logged() {
+  tail -n +$(($(cat "$dir/$1.mark") + 1)) "$dir/$1.log" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        l = json.loads(line)
+    except ValueError:
+        continue
+    if l.get("method") == "GET" and l.get("path") == "/listings":
+        print(l.get("client"), l.get("status"))'
+}
+
+# Round robin.
+mark a; mark b
+for i in $(seq 20); do
+  code=$(get "$lb/listings?limit=1")
+  [ "$code" = 200 ] || fail "request $i through nginx answered $code"
+done
+sleep 0.2   # a node logs a request once it has answered it
+na=$(logged a | wc -l)
+nb=$(logged b | wc -l)
+echo "round robin: node a answered $na, node b $nb of 20"
+[ $((na + nb)) = 20 ] || fail "the nodes logged $((na + nb)) of the 20 requests"
+[ "$na" -ge 8 ] && [ "$nb" -ge 8 ] || fail "not round robin: node a $na, node b $nb of 20"
+
+# X-Forwarded-For: the client's address reaches the node, and a forged one does not.
+for i in 1 2 3 4; do
+  code=$(get -H 'X-Forwarded-For: 203.0.113.9' "$lb/listings?limit=1")
+  [ "$code" = 200 ] || fail "request through nginx answered $code"
+done
+sleep 0.2
+clients=$( (logged a; logged b) | awk '{print $1}' | sort | uniq -c)
+echo "clients the nodes logged: $(echo $clients)"
+[ "$(echo "$clients" | awk '{print $2}')" = 127.0.0.2 ] \
+  || fail "the nodes logged other clients than 127.0.0.2 (X-Forwarded-For not set, or not trusted): $(echo $clients)"
+
+# Passive health check: node b killed, every request after it still succeeds, b is tried
+# at most max_fails times.
+kill -KILL "${node_pid[$port_b]}"
+wait "${node_pid[$port_b]}" 2>/dev/null || true
+mark a
+before=$(wc -l <"$dir/lb/access.log")
+for i in $(seq 30); do
+  if [ $((i % 3)) = 0 ]; then code=$(post); want=201; else code=$(get "$lb/listings?limit=1"); want=200; fi
+  [ "$code" = "$want" ] || fail "request $i after node b was killed answered $code, not $want"
+done
+tail -n +$((before + 1)) "$dir/lb/access.log" >"$dir/after-kill.log"
+tries_b=$(grep -c "127.0.0.1:$port_b" "$dir/after-kill.log" || true)
+echo "after node b was killed: 30 of 30 requests succeeded; node b tried $tries_b times"
+[ "$tries_b" -le 2 ] || fail "the dead node was tried $tries_b times in 30 requests (max_fails=2): not taken out"
+[ "$(logged a | wc -l)" = 20 ] || fail "node a did not answer the 20 reads after node b was killed"
+
+# Back after fail_timeout (10 s from its last failure).
+start_node b "$port_b"
+mark b
+sleep 10.5
+for i in $(seq 10); do
+  code=$(get "$lb/listings?limit=1")
+  [ "$code" = 200 ] || fail "request $i after node b was restarted answered $code"
+done
+sleep 0.2
+nb=$(logged b | wc -l)
+echo "node b restarted: it answered $nb of the next 10 requests"
+[ "$nb" -ge 3 ] || fail "node b, restarted, got $nb of 10 requests after fail_timeout"
+echo "deploy_nginx: 5 passed, 0 failed"

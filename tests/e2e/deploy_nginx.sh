@@ -43,7 +43,7 @@ start_node() {  # NAME PORT: the node's request log is $dir/NAME.log (JSON lines
     --read-rate 0 --write-rate 0 --log-format json >>"$dir/$1.log" 2>&1 &
   node_pid[$2]=$!
   pids+=($!)
-  for _ in $(seq 200); do
+  for _ in $(seq 400); do   # up to 20 s: a sanitizer build on a busy machine starts slowly
     curl -s -o /dev/null "http://127.0.0.1:$2/readyz" && return 0
     sleep 0.05
   done

@@ -40,5 +40,27 @@ if ! (cd "$deploy" && DOCKER_HOST=unix://$dir/no-engine.sock docker-compose -f c
   exit 1
 fi
 echo "docker-compose config: $(docker-compose version --short) accepted deploy/compose.yaml"
+
+# nginx -t on the site file as the nginx container has it (conf.d/default.conf, inside the
+# http {} block), its node names resolving as compose's DNS would (a private /etc/hosts in
+# a mount namespace of its own). `nginx -t` binds no port.
+"$root/scripts/install-deps" nginx
+nodes=$(grep -E '#\s*node\s*$' "$deploy/nginx-cluster.conf" | awk '{print $2}' | cut -d: -f1)
+{ cat /etc/hosts; i=11; for n in $nodes; do echo "172.28.0.$i $n"; i=$((i + 1)); done; } >"$dir/hosts"
+mkdir -p "$dir/nginx/conf.d"
+cp "$deploy/nginx-cluster.conf" "$dir/nginx/conf.d/default.conf"
+printf 'pid %s/nginx.pid;\nerror_log stderr;\nevents {}\nhttp { include %s/conf.d/*.conf; }\n' \
+  "$dir/nginx" "$dir/nginx" >"$dir/nginx/nginx.conf"
+if unshare -m true 2>/dev/null; then
+  unshare -m sh -c 'mount --bind "$1" /etc/hosts && exec nginx -t -q -c "$2" -p "$3"' sh \
+    "$dir/hosts" "$dir/nginx/nginx.conf" "$dir/nginx" >"$dir/nginx-t.log" 2>&1 || {
+    cat "$dir/nginx-t.log"
+    echo "FAIL: nginx -t refused deploy/nginx-cluster.conf as compose.yaml mounts it"
+    exit 1
+  }
+  echo "nginx -t: deploy/nginx-cluster.conf as compose.yaml mounts it (nodes $(echo $nodes)) is valid"
+else
+  echo "note: no mount namespace here: nginx -t of the site file as compose.yaml mounts it not run"
+fi
 python3 "$root/tests/e2e/deploy_check.py" compose "$dir/config.yaml" "$deploy" "$bin"
-echo "deploy_compose: 2 passed, 0 failed"
+echo "deploy_compose: 3 passed, 0 failed"

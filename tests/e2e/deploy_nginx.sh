@@ -8,7 +8,9 @@
 #    (127.0.0.2), not nginx's, and not an address the client put in X-Forwarded-For itself;
 #  - passive health check: a node killed (SIGKILL) is taken out: the 30 reads and writes
 #    after it all succeed, and the dead node is tried at most max_fails (2) times;
-#  - once fail_timeout (10 s) has passed, the node started again gets requests again.
+#  - once fail_timeout (10 s) has passed, the node started again gets requests again;
+#  - a node stopped by SIGTERM while 4 keep-alive clients read and write through nginx:
+#    not one request fails.
 # usage: deploy_nginx.sh LISTINGD_BINARY
 # DEPLOY_NGINX_SED=EXPR breaks a copy of the site file with sed first (to see this fail).
 set -euo pipefail
@@ -135,4 +137,59 @@ sleep 0.2
 nb=$(logged b | wc -l)
 echo "node b restarted: it answered $nb of the next 10 requests"
 [ "$nb" -ge 3 ] || fail "node b, restarted, got $nb of 10 requests after fail_timeout"
-echo "deploy_nginx: 5 passed, 0 failed"
+
+# Graceful stop behind nginx: node b stopped by SIGTERM while 4 keep-alive clients read and
+# write through nginx; no request may fail (b stops accepting, nginx sends to a).
+python3 - "$lb_port" "$listing" "$dir/load.running" >"$dir/load.out" 2>&1 <<'PY' &
+import http.client, sys, threading, time
+port, body = int(sys.argv[1]), sys.argv[2].encode()
+stop = time.time() + 4
+counts, failures = [0], []
+def client(n):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=("127.0.0.2", 0))
+    i = 0
+    while time.time() < stop:
+        i += 1
+        post = (i + n) % 4 == 0
+        try:
+            if post:
+                c.request("POST", "/listings", body, {"Content-Type": "application/json"})
+            else:
+                c.request("GET", "/listings?limit=1")
+            r = c.getresponse()
+            r.read()
+            status = r.status
+        except Exception as e:
+            status = repr(e)
+            c.close()
+        counts[0] += 1
+        if counts[0] == 400:
+            open(sys.argv[3], "w").close()   # under way: the shell may stop node b now
+        if status != (201 if post else 200):
+            failures.append(("POST" if post else "GET", status))
+for t in [threading.Thread(target=client, args=(n,)) for n in range(4)]:
+    t.start()
+for t in threading.enumerate():
+    if t is not threading.current_thread():
+        t.join()
+print(f"{counts[0]} requests, {len(failures)} failed {failures[:5]}")
+sys.exit(1 if failures else 0)
+PY
+load=$!
+pids+=($load)
+mark b
+for _ in $(seq 200); do [ -e "$dir/load.running" ] && break; sleep 0.05; done
+[ -e "$dir/load.running" ] || fail "the load did not get going: $(cat "$dir/load.out")"
+sleep 0.5
+signal=${DEPLOY_NGINX_STOP_SIGNAL:-TERM}   # KILL: to see this part fail
+kill -s "$signal" "${node_pid[$port_b]}"
+status=0
+wait "${node_pid[$port_b]}" || status=$?
+load_status=0
+wait "$load" || load_status=$?
+nb=$(logged b | wc -l)
+echo "node b stopped by SIG$signal under load, after answering $nb reads of it: $(cat "$dir/load.out")"
+[ "$nb" -gt 0 ] || fail "node b answered none of the load before it stopped: the stop was not tested"
+[ "$load_status" = 0 ] || fail "requests failed while node b stopped: $(cat "$dir/load.out")"
+[ "$status" = 0 ] || fail "node b exited $status after SIG$signal"
+echo "deploy_nginx: 6 passed, 0 failed"

@@ -84,6 +84,18 @@ for line in sys.stdin:
     if l.get("method") == "GET" and l.get("path") == "/listings":
         print(l.get("client"), l.get("status"))'
 }
+# Waits (at most 5 s) until nodes NAME... have logged N such lines in all: a node writes a
+# request's line just after its answer.
+settle() {
+  local n=$1 total
+  shift
+  for _ in $(seq 100); do
+    total=0
+    for name in "$@"; do total=$((total + $(logged "$name" | wc -l))); done
+    [ "$total" -ge "$n" ] && return 0
+    sleep 0.05
+  done
+}
 
 # Round robin.
 mark a; mark b
@@ -91,7 +103,7 @@ for i in $(seq 20); do
   code=$(get "$lb/listings?limit=1")
   [ "$code" = 200 ] || fail "request $i through nginx answered $code"
 done
-sleep 0.2   # a node logs a request once it has answered it
+settle 20 a b
 na=$(logged a | wc -l)
 nb=$(logged b | wc -l)
 echo "round robin: node a answered $na, node b $nb of 20"
@@ -103,7 +115,7 @@ for i in 1 2 3 4; do
   code=$(get -H 'X-Forwarded-For: 203.0.113.9' "$lb/listings?limit=1")
   [ "$code" = 200 ] || fail "request through nginx answered $code"
 done
-sleep 0.2
+settle 24 a b
 clients=$( (logged a; logged b) | awk '{print $1}' | sort | uniq -c)
 echo "clients the nodes logged: $(echo $clients)"
 [ "$(echo "$clients" | awk '{print $2}')" = 127.0.0.2 ] \
@@ -123,17 +135,18 @@ tail -n +$((before + 1)) "$dir/lb/access.log" >"$dir/after-kill.log"
 tries_b=$(grep -c "127.0.0.1:$port_b" "$dir/after-kill.log" || true)
 echo "after node b was killed: 30 of 30 requests succeeded; node b tried $tries_b times"
 [ "$tries_b" -le 2 ] || fail "the dead node was tried $tries_b times in 30 requests (max_fails=2): not taken out"
+settle 20 a
 [ "$(logged a | wc -l)" = 20 ] || fail "node a did not answer the 20 reads after node b was killed"
 
 # Back after fail_timeout (10 s from its last failure).
 start_node b "$port_b"
-mark b
+mark a; mark b
 sleep 10.5
 for i in $(seq 10); do
   code=$(get "$lb/listings?limit=1")
   [ "$code" = 200 ] || fail "request $i after node b was restarted answered $code"
 done
-sleep 0.2
+settle 10 a b
 nb=$(logged b | wc -l)
 echo "node b restarted: it answered $nb of the next 10 requests"
 [ "$nb" -ge 3 ] || fail "node b, restarted, got $nb of 10 requests after fail_timeout"

@@ -269,7 +269,7 @@ void warn_if_readable_by_others(const std::string& path) {
 }
 
 // What a newcomer needs after the first line (which scripts parse for the one URL in it):
-// where the UI, the API and its contract are, the database, and who may write.
+// where the UI, the API, its contract and docs are, the database, and who may write.
 void print_banner(const ServeFlags& flags, int port, TokenStore& tokens) {
   const ServerOptions& o = flags.server;
   std::cout << "listingd " << LISTINGD_VERSION << " listening on "
@@ -294,6 +294,7 @@ void print_banner(const ServeFlags& flags, int port, TokenStore& tokens) {
   const auto db = std::filesystem::absolute(flags.db.path, ec);
   std::cout << "  UI        /            (open it in a browser)\n"
             << "  API       /listings    (contract: /openapi.yaml)\n"
+            << "  docs      /docs        (the API reference, in a browser)\n"
             << "  database  " << (ec ? flags.db.path : db.string()) << "\n"
             << "  access    " << access << std::endl;
 }

@@ -3,6 +3,7 @@
 //
 //   GET /               web/index.html   the listings, their filters, the create form
 //   GET /{id}/prices    web/prices.html  one listing, its price history, the edit form
+//   GET /docs           docs.html        the API reference, rendered from openapi.yaml
 //   GET /ui/{path}      web/{path}       the pages' scripts, stylesheet and icon
 //
 // ({id}: digits; the page itself asks the API whether there is such a listing.) These paths

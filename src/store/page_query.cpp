@@ -1,7 +1,9 @@
 // The SQL of a GET /listings page (see page_query.h).
 #include "page_query.h"
 
+#include <cctype>
 #include <limits>
+#include <string_view>
 
 #include "listing_rows.h"
 
@@ -32,25 +34,71 @@ std::string order_by(SortOrder s) {
   return std::string(" ORDER BY updated_ms") + dir + ", id" + dir;
 }
 
+// A text the user typed as an FTS5 query of plain words: each whitespace-separated word
+// a quoted string ('"' doubled), so that nothing in it is FTS5 syntax (NEAR, AND, *, -,
+// ^, column filters). The tokenizer then splits a word as it splits the indexed text
+// ("saint-e" is the phrase saint e). With `prefix`, the last word matches as a prefix.
+std::string fts_words(std::string_view text, bool prefix) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == text.size()) break;
+    out += out.empty() ? "\"" : " \"";
+    for (; i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])); ++i)
+      out += text[i] == '"' ? std::string("\"\"") : std::string(1, text[i]);
+    out += '"';
+  }
+  if (prefix && !out.empty()) out += '*';
+  return out;
+}
+
+// The FTS5 query of q= and city_prefix=: every word of q anywhere (the last a prefix),
+// and the city starting with the words of city_prefix, in order: one quoted phrase, which
+// the tokenizer splits into its words, anchored at the city's first word (^).
+std::string fts_query(const ListingQuery& q) {
+  std::string match;
+  if (q.text) match = "(" + fts_words(*q.text, true) + ")";
+  if (q.city_prefix) {
+    std::string phrase = "\"";
+    for (char c : *q.city_prefix) phrase += c == '"' ? std::string("\"\"") : std::string(1, c);
+    phrase += "\"*";
+    match += (match.empty() ? "" : " AND ") + std::string("({city} : ^ ") + phrase + ")";
+  }
+  return match;
+}
+
 // One SELECT of the page. `only_type`: the building type this SELECT is limited to, when
-// the page is a merge of one SELECT per type (see build_page_sql).
+// the page is a merge of one SELECT per type (see build_page_sql). `count`: instead, the
+// count of every matching row (no cursor), up to limits::max_exact_count + 1.
 std::string select(const ListingQuery& q, const std::optional<BuildingType>& only_type,
-                   Params& params) {
+                   Params& params, bool count = false) {
   std::string where;
   auto add = [&](const std::string& condition) {
     where += (where.empty() ? " WHERE " : " AND ") + condition;
   };
-  // The driving index: postal_code (a few listings each, sorted as asked), else city
-  // (with the building type when the page is split by type), else the sort's own. Other conditions get a unary + and are checked
-  // on the rows that index visits.
+  // The driving index: postal_code (a few listings each, sorted as asked), else the
+  // full-text index for a search (q=, city_prefix=; its matches sorted as asked), else city
+  // (with the building type when the page is split by type), else the sort's own. Other
+  // conditions get a unary + and are checked on the rows that index visits.
+  const bool search = q.text || q.city_prefix;
   const bool by_postal = q.postal_code.has_value();
-  const bool by_city = !by_postal && q.city.has_value();
+  const bool by_search = !by_postal && search;
+  const bool by_city = !by_postal && !by_search && q.city.has_value();
   const bool by_price = sorted_by_price(q.sort);
+  const bool by_sort_index = !by_postal && !by_city && !by_search;
   // Price conditions may narrow the walk only where the driving index holds the price.
-  const std::string price = (by_city && only_type) || (!by_postal && !by_city && by_price)
-                                ? "price_cents"
-                                : "+price_cents";
+  const std::string price =
+      (by_city && only_type) || (by_sort_index && by_price) ? "price_cents" : "+price_cents";
 
+  if (by_search) {
+    add("id IN (SELECT rowid FROM listings_search WHERE listings_search MATCH " +
+        params.bind(fts_query(q)) + ")");
+  } else if (search) {
+    // A postal code's few listings, each looked up in the full-text index by its id.
+    add("EXISTS (SELECT 1 FROM listings_search WHERE listings_search MATCH " +
+        params.bind(fts_query(q)) + " AND rowid = listings.id)");
+  }
   if (q.postal_code) add("postal_code = " + params.bind(*q.postal_code));
   if (q.city) add(std::string(by_city ? "city" : "+city") + " = " + params.bind(*q.city));
   if (only_type) {
@@ -69,6 +117,10 @@ std::string select(const ListingQuery& q, const std::optional<BuildingType>& onl
   if (q.min_rooms) add("+rooms_count >= " + params.bind(*q.min_rooms));
   if (q.max_rooms) add("+rooms_count <= " + params.bind(*q.max_rooms));
 
+  if (count)
+    return std::string("SELECT count(*) FROM (SELECT 1 FROM listings") + where + " LIMIT " +
+           params.bind(limits::max_exact_count + 1) + ")";
+
   // The keyset: rows after the cursor in sort order. A first page starts before every
   // row, so first and later pages share one statement.
   constexpr int64_t lowest = std::numeric_limits<int64_t>::min();
@@ -79,7 +131,10 @@ std::string select(const ListingQuery& q, const std::optional<BuildingType>& onl
   if (q.sort == SortOrder::id) {
     add(std::string("id") + op + params.bind(start.id));
   } else {
-    const char* key = by_price ? "(price_cents, id)" : "(updated_ms, id)";
+    // A search's page is its matches, sorted: the key must not pick the sort's index.
+    const bool plain = !by_search;
+    const char* key = by_price ? (plain ? "(price_cents, id)" : "(+price_cents, id)")
+                               : (plain ? "(updated_ms, id)" : "(+updated_ms, id)");
     const std::string key_param = params.bind(start.key);  // bound in order: ?n, then ?n+1
     const std::string id_param = params.bind(start.id);
     add(key + std::string(op) + "(" + key_param + ", " + id_param + ")");
@@ -97,7 +152,7 @@ PageSql build_page_sql(const ListingQuery& q) {
   // type asked for (every type when none is), each at most a page long, merged in order.
   // One walk of the city in price order would have to step over every listing of the
   // other types, e.g. all the flats and houses above the first studio in -price order.
-  if (!q.postal_code && q.city && sorted_by_price(q.sort)) {
+  if (!q.postal_code && q.city && sorted_by_price(q.sort) && !q.text && !q.city_prefix) {
     std::vector<BuildingType> types = q.building_types;
     if (types.empty()) types = {BuildingType::studio, BuildingType::apartment, BuildingType::house};
     if (types.size() == 1) {
@@ -113,6 +168,13 @@ PageSql build_page_sql(const ListingQuery& q) {
     return out;
   }
   out.sql = select(q, std::nullopt, params);
+  return out;
+}
+
+PageSql build_count_sql(const ListingQuery& q) {
+  PageSql out;
+  Params params(out);
+  out.sql = select(q, std::nullopt, params, true);
   return out;
 }
 

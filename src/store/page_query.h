@@ -2,7 +2,8 @@
 //
 // The access path is chosen here, explicitly, not left to the planner's guesses: a page is
 // driven by postal_code or city when given (their indexes; a city's page by price is a
-// merge of one walk per building type), else by the index of the sort order (or the
+// merge of one walk per building type), else by the full-text index listings_search when
+// searching (q=, city_prefix=; its matches sorted as asked), else by the index of the sort order (or the
 // primary key for sort=id). Conditions on other columns are written with a
 // unary `+`, which keeps SQLite from using them to pick another index, and are checked on
 // the rows visited. Values are always bound, never spliced into the SQL.
@@ -22,5 +23,9 @@ struct PageSql {
 };
 
 PageSql build_page_sql(const ListingQuery& query);
+
+// The count of the listings `query` matches, whatever its cursor: one row, one column, at
+// most limits::max_exact_count + 1 (more is not counted). Walks the same index as the page.
+PageSql build_count_sql(const ListingQuery& query);
 
 }  // namespace listingd::sqlite

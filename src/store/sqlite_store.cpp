@@ -161,6 +161,20 @@ class SqliteStore final : public Store {
       page.listings.pop_back();
       page.has_more = true;
     }
+    if (query.count_total) {
+      const sqlite::PageSql count_sql = sqlite::build_count_sql(query);
+      Statement* count = reader->prepare(count_sql.sql.c_str(), s);
+      if (!count) return s;
+      index = 0;
+      for (const auto& arg : count_sql.args) {
+        ++index;
+        std::visit([&](const auto& v) { count->bind(index, v); }, arg);
+      }
+      if ((rc = count->step()) != SQLITE_ROW)
+        return sqlite::error_status(reader->handle(), rc, "count listings");
+      page.total = count->int64(0);
+      count->reset();
+    }
     return page;
   }
 

@@ -73,6 +73,8 @@ const UiFile* find_file(std::string_view path) {
   constexpr std::string_view asset_prefix = "/ui/";
   if (path == "/") {
     name = "index.html";
+  } else if (path == "/new") {
+    name = "new.html";
   } else if (is_prices_page(path)) {
     name = "prices.html";
   } else if (path.substr(0, asset_prefix.size()) == asset_prefix) {

@@ -1,7 +1,9 @@
 // Search as people type it (q=, city_prefix=) and the exact count (count=exact) of
 // GET /listings, over HTTP.
 #include "api.h"
+#include "listingd/store.h"
 
+using namespace listingd;
 using namespace listingd::testing;
 
 namespace {
@@ -174,4 +176,47 @@ TEST_CASE("count=exact gives the number of matching listings in X-Total-Count") 
   CHECK(after.get_header_value("ETag") != etag);
   CHECK(api.get("/listings?count=yes").status == 400);
   CHECK(api.get("/listings?count=exact&count=none").status == 400);  // (httplib drops an identical repeat)
+}
+
+TEST_CASE("the search index follows every write: PUT, and the bulk loader of seed and import") {
+  Api api;
+  const auto id = add(api, "Maison avec jardin", "Calme", "4 rue Dumenge", "Lyon");
+  CHECK(ids_of(api, "q=jardin") == std::vector{id});
+  // New texts: the old words are gone, the new ones found.
+  json b = listing_body();
+  b["name"] = "Villa avec piscine";
+  b["description"] = "Vue mer";
+  b["postal_address"]["street_address"] = "1 corniche";
+  b["postal_address"]["city"] = "Saint-Étienne";
+  REQUIRE(api.put(id, b).status == 200);
+  CHECK(ids_of(api, "q=jardin").empty());
+  CHECK(ids_of(api, "q=dumenge").empty());
+  CHECK(ids_of(api, "city_prefix=lyon").empty());
+  CHECK(ids_of(api, "q=piscine%20mer") == std::vector{id});
+  CHECK(ids_of(api, "city_prefix=saint-e") == std::vector{id});
+  // A new price only: still found, once.
+  b["latest_price_eur"] = 123456;
+  REQUIRE(api.put(id, b).status == 200);
+  CHECK(ids_of(api, "q=piscine") == std::vector{id});
+
+  // Listings written by the bulk loader (seed, import) are searchable too.
+  SqliteOptions options;
+  options.path = api.dir.file("listings.db");
+  auto loader = open_sqlite_bulk_loader(options);
+  REQUIRE(loader.ok());
+  Listing l;
+  l.fields.name = "Péniche aménagée";
+  l.fields.description = "Sur le canal";
+  l.fields.postal_address = {"quai de la Loire", "75019", "Paris", "FR"};
+  l.fields.building_type = BuildingType::house;
+  l.fields.price_cents = 50000000;
+  l.fields.surface_area_m2 = 80;
+  l.fields.rooms_count = 3;
+  l.fields.bedrooms_count = 1;
+  l.created_ms = l.updated_ms = t0;
+  auto loaded = (*loader)->add(l, {PricePoint{50000000, t0}});
+  REQUIRE(loaded.ok());
+  REQUIRE((*loader)->finish().ok());
+  CHECK(ids_of(api, "q=peniche") == std::vector{*loaded});
+  CHECK(ids_of(api, "q=canal&city_prefix=PAR") == std::vector{*loaded});
 }

@@ -220,3 +220,66 @@ TEST_CASE("the search index follows every write: PUT, and the bulk loader of see
   CHECK(ids_of(api, "q=peniche") == std::vector{*loaded});
   CHECK(ids_of(api, "q=canal&city_prefix=PAR") == std::vector{*loaded});
 }
+
+TEST_CASE("a search of many matches pages exactly too (the sort's index walked, not a sort)") {
+  Api api;
+  // More matches than sqlite::k_many_matches (2000), loaded in bulk; prices and times tie.
+  SqliteOptions options;
+  options.path = api.dir.file("listings.db");
+  std::vector<int64_t> matches, paris_matches;
+  {
+    auto loader = open_sqlite_bulk_loader(options);
+    REQUIRE(loader.ok());
+    for (int i = 0; i < 3000; ++i) {
+      Listing l;
+      const bool match = i % 5 != 0;
+      l.fields.name = match ? "Appartement avec terrasse" : "Appartement sur cour";
+      l.fields.description = "x";
+      l.fields.postal_address = {"rue", "75001", i % 2 ? "Paris" : "Lyon", "FR"};
+      l.fields.building_type = BuildingType::apartment;
+      l.fields.price_cents = 100000 + (i * 7919) % 97 * 1000;
+      l.fields.surface_area_m2 = 50;
+      l.fields.rooms_count = 2;
+      l.fields.bedrooms_count = 1;
+      l.created_ms = l.updated_ms = t0 + (i % 13) * 1000;
+      auto id = (*loader)->add(l, {PricePoint{l.fields.price_cents, l.created_ms}});
+      REQUIRE(id.ok());
+      if (match) matches.push_back(*id);
+      if (match && i % 2) paris_matches.push_back(*id);
+    }
+    REQUIRE((*loader)->finish().ok());
+  }
+  for (std::string sort : {"price", "-price", "updated_date", "-updated_date", "id"})
+  for (std::string city : {"", "&city=Paris"}) {  // (a city's pages walk its index)
+    CAPTURE(sort);
+    CAPTURE(city);
+    std::vector<int64_t> seen;
+    json last;
+    std::string url = "/listings?q=terr&limit=500&sort=" + sort + city;
+    for (int pages = 0; !url.empty() && pages < 20; ++pages) {
+      auto res = api.get(url);
+      REQUIRE(res.status == 200);
+      for (const auto& l : body_of(res)) {
+        // In the order asked, ties by id.
+        if (!last.is_null()) {
+          const char* key = sort.find("price") != std::string::npos ? "latest_price_eur"
+                          : sort.find("updated") != std::string::npos ? "updated_date" : "id";
+          const bool desc = sort[0] == '-';
+          const bool tie = last[key] == l[key];
+          CHECK((tie ? (desc ? last["id"] > l["id"] : last["id"] < l["id"])
+                     : (desc ? last[key] > l[key] : last[key] < l[key])));
+        }
+        last = l;
+        seen.push_back(l["id"]);
+      }
+      std::string link = res.get_header_value("Link");
+      url = link.empty() ? "" : link.substr(1, link.find('>') - 1);
+    }
+    std::sort(seen.begin(), seen.end());
+    CHECK(seen == (city.empty() ? matches : paris_matches));  // every match exactly once
+  }
+  auto counted = api.get("/listings?q=terr&count=exact&limit=1");
+  CHECK(counted.get_header_value("X-Total-Count") == std::to_string(matches.size()));
+  CHECK(api.get("/listings?q=terr&city=Paris&count=exact&limit=1").get_header_value(
+            "X-Total-Count") == "1200");
+}

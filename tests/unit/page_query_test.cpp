@@ -127,7 +127,9 @@ TEST_CASE("a search (q=, city_prefix=) is served by the full-text index, never a
       for (int search = 1; search <= 3; ++search) {
         for (unsigned mask = 0; mask < (1u << 5); ++mask) {
           for (bool with_cursor : {false, true}) {
-            for (bool count : {false, true}) {
+            for (int way : {0, 1, 2}) {  // a page of few matches, of many, or the count
+              const bool count = way == 2;
+              const bool many = way == 1;
               ListingQuery q;
               q.sort = sort;
               q.building_types = types;
@@ -140,7 +142,7 @@ TEST_CASE("a search (q=, city_prefix=) is served by the full-text index, never a
               if (mask & 8) q.min_price_cents = 100;
               if (mask & 16) q.min_rooms = 2;
               if (with_cursor) q.after = PagePosition{123, 45};
-              const auto page = count ? sqlite::build_count_sql(q) : sqlite::build_page_sql(q);
+              const auto page = count ? sqlite::build_count_sql(q) : sqlite::build_page_sql(q, many);
               const auto plan = query_plan(db, page);
               ++combinations;
               std::string text;
@@ -154,11 +156,29 @@ TEST_CASE("a search (q=, city_prefix=) is served by the full-text index, never a
                 CHECK(line.find("SCAN listings") == std::string::npos);
               }
               CHECK(text.find("listings_search VIRTUAL TABLE") != std::string::npos);
+              const bool sorted = text.find("USE TEMP B-TREE FOR ORDER BY") != std::string::npos;
+              const bool only_words = !(mask & ~0u) && types.empty();
               if (q.postal_code) {
                 CHECK(text.find("listings_by_postal_code") != std::string::npos);
-              } else {
-                // Driven by the matches' ids, each looked up by primary key.
+              } else if (count && only_words) {
+                // Words alone are counted in the search index: no listing row is read.
+                CHECK(text.find("listings ") == std::string::npos);
+              } else if (q.city && (count || (many && sort != SortOrder::id))) {
+                // A search in a city is counted, and its many matches paged, on the
+                // city's index, each id checked against the matches.
+                CHECK(text.find("listings_by_city_type") != std::string::npos);
+              } else if (count || sort == SortOrder::id || !many) {
+                // Driven by the matches' ids, each looked up by primary key; by id they
+                // stream from the search index in order, never sorted.
                 CHECK(text.find("SEARCH listings USING INTEGER PRIMARY KEY") != std::string::npos);
+                if (sort == SortOrder::id && !count) CHECK_FALSE(sorted);
+              } else {
+                // Many matches by price or date: the sort's index walked in order.
+                const bool by_price = sort == SortOrder::price_asc || sort == SortOrder::price_desc;
+                CHECK(text.find(by_price ? "SEARCH listings USING INDEX listings_by_price"
+                                         : "SEARCH listings USING INDEX listings_by_updated") !=
+                      std::string::npos);
+                CHECK_FALSE(sorted);
               }
             }
           }
@@ -166,7 +186,7 @@ TEST_CASE("a search (q=, city_prefix=) is served by the full-text index, never a
       }
     }
   }
-  CHECK(combinations == 5 * 3 * 3 * 32 * 2 * 2);
+  CHECK(combinations == 5 * 3 * 3 * 32 * 2 * 3);
   sqlite3_close(db);
 }
 

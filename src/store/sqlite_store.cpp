@@ -354,6 +354,7 @@ class SqliteStore final : public Store {
     // client reads exactly (and at INT64_MAX it would pick ids at random): refuse instead.
     // The savepoint undoes the insert.
     if (listing.id > limits::max_id) return no_id_left();
+    if (s = sqlite::index_listing(writer_, listing.id, c.fields); !s.ok()) return s;
     if (s = append_price(listing.id, c.fields.price_cents, c.now_ms); !s.ok()) return s;
     c.price_appended = true;
     return listing;

@@ -52,11 +52,24 @@ export function nextLink(header) {
 
 // One page of listings. `query` is a URLSearchParams of the API's paging, filter and sort
 // parameters (it must hold at least `limit`, so that the answer is a page), or the URL of
-// a next page as a string. Resolves to {listings, next} (next: the next page's URL or null).
+// a next page as a string. Resolves to {listings, next, total, totalOver} (next: the next
+// page's URL or null, without count=exact: a count is for the first page; total: the
+// X-Total-Count of count=exact, or null; totalOver: X-Total-Count-Over, or null).
 export async function listingsPage(query) {
   const url = typeof query === 'string' ? query : `/listings?${query}`;
   const { data, response } = await call('GET', url);
-  return { listings: data, next: nextLink(response.headers.get('Link')) };
+  let next = nextLink(response.headers.get('Link'));
+  if (next) {
+    const [path, search] = next.split('?');
+    const params = new URLSearchParams(search);
+    params.delete('count');
+    next = `${path}?${params}`;
+  }
+  const number = (name) => {
+    const value = response.headers.get(name);
+    return value === null ? null : Number(value);
+  };
+  return { listings: data, next, total: number('X-Total-Count'), totalOver: number('X-Total-Count-Over') };
 }
 
 export async function getListing(id) {

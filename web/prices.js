@@ -43,18 +43,36 @@ function renderListing(listing) {
 
 const cents = (eur) => Math.round(eur * 100);
 
+// "First price 710 000 € → now 699 000,50 € (3 prices): −10 999,50 € (−1,5 %)".
+function renderSummary() {
+  const el = document.getElementById('price-summary');
+  if (!history.length) return el.replaceChildren();
+  const first = history[0].price_eur;
+  const last = history[history.length - 1].price_eur;
+  const delta = (cents(last) - cents(first)) / 100;
+  const trend = delta > 0 ? 'up' : delta < 0 ? 'down' : 'same';
+  if (history.length === 1) return el.replaceChildren(`One price so far: ${formatPrice(first)}.`);
+  el.replaceChildren(
+    `First price ${formatPrice(first)} → now ${formatPrice(last)} (${history.length} prices): `,
+    h('strong', { class: `change ${trend}`,
+      text: `${formatPriceChange(delta)}${first ? ` (${formatPercentChange((cents(last) - cents(first)) / cents(first))})` : ''}` }),
+    ' in all.');
+}
+
 function renderTable() {
   tableBody.replaceChildren(...history.map((entry, i) => {
     const previous = i > 0 ? history[i - 1].price_eur : null;
     const delta = previous === null ? null : (cents(entry.price_eur) - cents(previous)) / 100;
     const trend = delta > 0 ? 'up' : delta < 0 ? 'down' : 'same';
+    const percent = delta === null || previous === 0 ? '—' : formatPercentChange(delta / previous);
+    // On a phone the % column is hidden and the % shows under the change, in its cell.
     return h('tr', { class: i === history.length - 1 ? 'latest' : null },
       h('td', {}, h('time', { datetime: entry.created_date, text: formatShortDateTime(entry.created_date) })),
       h('td', { class: 'num', text: formatPrice(entry.price_eur) }),
-      h('td', { class: `num change ${delta === null ? '' : trend}`,
-        text: delta === null ? 'first price' : formatPriceChange(delta) }),
-      h('td', { class: `num change ${delta === null ? '' : trend}`,
-        text: delta === null || previous === 0 ? '—' : formatPercentChange(delta / previous) }));
+      h('td', { class: `num change ${delta === null ? '' : trend}` },
+        h('span', { class: 'delta', text: delta === null ? 'first price' : formatPriceChange(delta) }),
+        delta === null ? null : h('span', { class: 'pct-inline', text: percent })),
+      h('td', { class: `num change pct ${delta === null ? '' : trend}`, text: percent }));
   }));
 }
 
@@ -73,6 +91,7 @@ new ResizeObserver(() => {
 
 function renderHistory(prices) {
   history = prices;
+  renderSummary();
   renderTable();
   renderChart();
 }

@@ -31,6 +31,7 @@ class ListingService {
   struct ListingsPage {
     std::string body;
     std::optional<std::string> next_cursor;
+    std::optional<int64_t> total;  // with query.count_total (see Store::Page)
   };
   Result<ListingsPage> page(const ListingQuery& query);
 

@@ -44,9 +44,12 @@ class Store {
 
   // One page of listings matching `query`, in its sort order, after its cursor position.
   // `has_more` tells whether another page follows.
+  // With query.count_total, `total` is how many listings match the query's filters (all
+  // pages), or limits::max_exact_count + 1 when more do (counting stops there).
   struct Page {
     std::vector<Listing> listings;
     bool has_more = false;
+    std::optional<int64_t> total;
   };
   virtual Result<Page> list_page(const ListingQuery& query) = 0;
 

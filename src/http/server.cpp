@@ -303,7 +303,8 @@ struct HttpServer::Impl final : http::RequestHandler {
     }
     if (allow.empty()) return;
     res.set_header("Access-Control-Allow-Origin", allow);
-    res.set_header("Access-Control-Expose-Headers", "Location, ETag, Link");
+    res.set_header("Access-Control-Expose-Headers",
+                   "Location, ETag, Link, X-Total-Count, X-Total-Count-Over");
   }
 
   // `reader` reads the request body; null when the library has already read it.
@@ -458,7 +459,17 @@ struct HttpServer::Impl final : http::RequestHandler {
     if (failed(page, res)) return;
     if (page->next_cursor)
       res.set_header("Link", "<" + next_page_url(req, *page->next_cursor) + ">; rel=\"next\"");
-    http::send_entity(req, res, page->body, make_etag(page->body));
+    std::string tag_of = page->body;
+    if (page->total) {
+      // count=exact: the count in a header, so the body stays the contract's array. Past
+      // the cap, the header says only that there are more (X-Total-Count-Over).
+      if (*page->total > limits::max_exact_count)
+        res.set_header("X-Total-Count-Over", std::to_string(limits::max_exact_count));
+      else
+        res.set_header("X-Total-Count", std::to_string(*page->total));
+      tag_of += "\n" + std::to_string(*page->total);  // a new count is a new answer (ETag)
+    }
+    http::send_entity(req, res, page->body, make_etag(tag_of));
   }
 
   // GET /listings without a query: every listing, as the contract wants, streamed in

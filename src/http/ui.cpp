@@ -75,6 +75,8 @@ const UiFile* find_file(std::string_view path) {
     name = "index.html";
   } else if (path == "/docs") {
     name = "docs.html";  // rendered from openapi.yaml at build time (scripts/render_docs.py)
+  } else if (path == "/new") {
+    name = "new.html";
   } else if (is_prices_page(path)) {
     name = "prices.html";
   } else if (path.substr(0, asset_prefix.size()) == asset_prefix) {

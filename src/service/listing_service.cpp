@@ -42,7 +42,7 @@ Result<JsonCache::Entry> ListingService::prices(int64_t id) {
 Result<ListingService::ListingsPage> ListingService::page(const ListingQuery& query) {
   auto page = store_.list_page(query);
   if (!page.ok()) return page.status();
-  ListingsPage out{listings_to_json(page->listings), std::nullopt};
+  ListingsPage out{listings_to_json(page->listings), std::nullopt, page->total};
   if (page->has_more) out.next_cursor = encode_cursor(query.sort, page->listings.back());
   return out;
 }

@@ -127,6 +127,7 @@ class SqliteBulkLoader final : public BulkLoader {
     if (id > limits::max_id)  // an id assigned past the largest one (see limits::max_id)
       return Status::Exhausted("no listing id is left: ids go up to " +
                                std::to_string(limits::max_id));
+    if (s = sqlite::index_listing(conn_, id, listing.fields); !s.ok()) return s;
 
     for (size_t first = 0; first < history.size(); first += k_prices_per_statement) {
       const int rows =

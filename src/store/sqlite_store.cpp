@@ -140,10 +140,35 @@ class SqliteStore final : public Store {
     return one.ok() ? Status::Ok() : one.status();
   }
 
+  // The one number a count query (sqlite::build_count_sql and the like) answers.
+  static Result<int64_t> count_of(ReadPool::Lease& reader, const sqlite::PageSql& sql) {
+    Status s;
+    Statement* count = reader->prepare(sql.sql.c_str(), s);
+    if (!count) return s;
+    int index = 0;
+    for (const auto& arg : sql.args) {
+      ++index;
+      std::visit([&](const auto& v) { count->bind(index, v); }, arg);
+    }
+    const int rc = count->step();
+    if (rc != SQLITE_ROW) return sqlite::error_status(reader->handle(), rc, "count listings");
+    const int64_t n = count->int64(0);
+    count->reset();
+    return n;
+  }
+
   Result<Page> list_page(const ListingQuery& query) override {
     ReadPool::Lease reader(*readers_);
     if (!reader.ok()) return reader.status();
-    const sqlite::PageSql page_sql = sqlite::build_page_sql(query);
+    // A search by price or date takes its way by how many listings its words match
+    // (see page_query.h): counted in the search index, at most one past the threshold.
+    bool many_matches = false;
+    if ((query.text || query.city_prefix) && !query.postal_code && query.sort != SortOrder::id) {
+      auto matches = count_of(reader, sqlite::build_match_count_sql(query, sqlite::k_many_matches + 1));
+      if (!matches.ok()) return matches.status();
+      many_matches = *matches > sqlite::k_many_matches;
+    }
+    const sqlite::PageSql page_sql = sqlite::build_page_sql(query, many_matches);
     Status s;
     Statement* stmt = reader->prepare(page_sql.sql.c_str(), s);
     if (!stmt) return s;
@@ -160,6 +185,11 @@ class SqliteStore final : public Store {
     if (page.listings.size() > query.limit) {
       page.listings.pop_back();
       page.has_more = true;
+    }
+    if (query.count_total) {
+      auto total = count_of(reader, sqlite::build_count_sql(query));
+      if (!total.ok()) return total.status();
+      page.total = *total;
     }
     return page;
   }
@@ -324,6 +354,7 @@ class SqliteStore final : public Store {
     // client reads exactly (and at INT64_MAX it would pick ids at random): refuse instead.
     // The savepoint undoes the insert.
     if (listing.id > limits::max_id) return no_id_left();
+    if (s = sqlite::index_listing(writer_, listing.id, c.fields); !s.ok()) return s;
     if (s = append_price(listing.id, c.fields.price_cents, c.now_ms); !s.ok()) return s;
     c.price_appended = true;
     return listing;

@@ -258,7 +258,9 @@ TEST_CASE("a database of every older schema version, with data, upgrades and ser
     CHECK(body_of(api.get("/listings")).size() == 2);
     for (const std::string page : {"/listings?city=Paris&building_type=APARTMENT&sort=-price",
                                    "/listings?postal_code=10115&sort=price",
-                                   "/listings?sort=-updated_date&limit=1"}) {
+                                   "/listings?sort=-updated_date&limit=1",
+                                   // the full-text index, filled from the old rows
+                                   "/listings?q=ruhig", "/listings?city_prefix=par"}) {
       CAPTURE(page);
       auto res = api.get(page);
       CHECK(res.status == 200);

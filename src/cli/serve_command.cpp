@@ -160,6 +160,17 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->envname("LISTINGD_READ_CONNECTIONS")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  serve.add_option("--changes-keep-days", f.db.changes_keep_days,
+                   "the change feed (GET /changes) keeps every change of this many days...")
+      ->envname("LISTINGD_CHANGES_KEEP_DAYS")
+      ->check(CLI::Range(1, 36500))
+      ->capture_default_str();
+  serve.add_option("--changes-keep", f.db.changes_keep,
+                   "...and this many last changes, whatever their age; older ones are pruned "
+                   "(a client asking for them gets 410 and resynchronises)")
+      ->envname("LISTINGD_CHANGES_KEEP")
+      ->check(CLI::Range(int64_t{1000}, int64_t{1'000'000'000}))
+      ->capture_default_str();
   serve.add_option("--keep-alive-max", f.server.keep_alive_max_requests,
                    "requests served on one keep-alive connection before it is closed")
       ->envname("LISTINGD_KEEP_ALIVE_MAX")

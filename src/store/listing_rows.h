@@ -15,15 +15,8 @@ inline constexpr const char* k_listing_columns =
     "price_cents, surface_area_m2, rooms_count, bedrooms_count, contact_phone_number, "
     "created_ms, updated_ms";
 
-// ?1..?12 the writable fields (bind_fields), ?13 created and updated time.
-inline constexpr const char* k_insert_listing =
-    "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
-    "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
-    "contact_phone_number, created_ms, updated_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
-
-// The bulk loader's: ?1..?12 the writable fields, ?13 created and ?14 updated time, ?15
-// the id (NULL: the next one).
+// ?1..?12 the writable fields (bind_fields), ?13 created and ?14 updated time, ?15 the
+// id (NULL: the next one).
 inline constexpr const char* k_insert_listing_row =
     "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
     "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "

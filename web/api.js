@@ -13,8 +13,8 @@ export class ApiError extends Error {
   }
 }
 
-async function call(method, url, body) {
-  const init = { method, headers: { Accept: 'application/json' } };
+async function call(method, url, body, headers = {}) {
+  const init = { method, headers: { Accept: 'application/json', ...headers } };
   const token = currentToken();
   if (token) init.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
@@ -72,8 +72,10 @@ export async function listingsPage(query) {
   return { listings: data, next, total: number('X-Total-Count'), totalOver: number('X-Total-Count-Over') };
 }
 
-export async function getListing(id) {
-  return (await call('GET', `/listings/${id}`)).data;
+// The listing with its ETag: {listing, etag}. The ETag makes a later write conditional.
+export async function getListingForEdit(id) {
+  const { data, response } = await call('GET', `/listings/${id}`);
+  return { listing: data, etag: response.headers.get('ETag') };
 }
 
 // [{price_eur, created_date}], oldest first.
@@ -86,7 +88,15 @@ export async function createListing(write) {
   return (await call('POST', '/listings', write)).data;
 }
 
-// Replaces every writable field. Resolves to the updated listing.
-export async function updateListing(id, write) {
-  return (await call('PUT', `/listings/${id}`, write)).data;
+// Replaces every writable field, only if the listing is still as read when `etag` (its
+// ETag then) is given: else an ApiError with status 412, nothing changed. Resolves to
+// {listing, etag}, the updated listing and its new ETag.
+export async function updateListing(id, write, etag) {
+  const { data, response } = await call('PUT', `/listings/${id}`, write, etag ? { 'If-Match': etag } : {});
+  return { listing: data, etag: response.headers.get('ETag') };
+}
+
+// Deletes the listing and its price history (as updateListing for `etag`).
+export async function deleteListing(id, etag) {
+  await call('DELETE', `/listings/${id}`, undefined, etag ? { 'If-Match': etag } : {});
 }

@@ -443,6 +443,56 @@ test('editing the price adds a row to the table and a point to the chart at once
   await close(page);
 });
 
+test('a listing changed meanwhile is not overwritten: the page says so and reloads it; then delete, confirmed', async () => {
+  const created = await fetch(`${BASE}/listings`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...writeBody(RIVOLI), name: 'Edited from two tabs' }),
+  });
+  assert.equal(created.status, 201);
+  const { id } = await created.json();
+  const page = await open(`/${id}/prices`);
+  await waitForCount(page, '#price-table tbody tr', 1);
+  // Another client changes the listing after this page read it.
+  const meanwhile = await fetch(`${BASE}/listings/${id}`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/merge-patch+json' },
+    body: JSON.stringify({ description: 'Changé ailleurs.' }),
+  });
+  assert.equal(meanwhile.status, 200);
+  await page.fill('#edit-latest_price_eur', '730000');
+  await page.click('#edit-form button[type="submit"]');
+  await page.locator('#edit-form .form-done button.reload').waitFor();
+  assert.match(plain(await page.textContent('#edit-form .form-done')),
+    /^Not saved: this listing was changed meanwhile/);
+  await shot(page, 'prices-changed-meanwhile');
+  let history = await (await fetch(`${BASE}/listings/${id}/prices`)).json();
+  assert.equal(history.length, 1, 'nothing was saved over the other change');
+  // Reload: the form shows the listing as it is now, and saving works again.
+  await page.click('#edit-form .form-done button.reload');
+  await page.waitForFunction(() => document.querySelector('#listing-description').textContent.includes('ailleurs'));
+  assert.equal(await page.inputValue('#edit-description'), 'Changé ailleurs.');
+  await page.fill('#edit-latest_price_eur', '730000');
+  await page.click('#edit-form button[type="submit"]');
+  await waitForCount(page, '#price-table tbody tr', 2);
+  history = await (await fetch(`${BASE}/listings/${id}/prices`)).json();
+  assert.deepEqual(history.map((p) => p.price_eur), [RIVOLI.latest_price_eur, 730000]);
+
+  // Delete: asks first; a "no" keeps it, a "yes" deletes it and its history.
+  page.once('dialog', (dialog) => dialog.dismiss());
+  await page.click('#delete-listing');
+  assert.equal((await fetch(`${BASE}/listings/${id}`)).status, 200);
+  page.once('dialog', (dialog) => {
+    assert.match(dialog.message(), /Delete “Edited from two tabs” and its whole price history/);
+    dialog.accept();
+  });
+  await page.click('#delete-listing');
+  await page.waitForFunction(() => document.querySelector('#page-status').textContent.includes('is deleted'));
+  assert.equal(await page.locator('#listing').isVisible(), false);
+  await shot(page, 'prices-deleted');
+  assert.equal((await fetch(`${BASE}/listings/${id}`)).status, 404);
+  assert.equal((await fetch(`${BASE}/listings/${id}/prices`)).status, 404);
+  await close(page, [/status of 412/]);
+});
+
 test('/{id}/prices is a real URL: reloaded or opened directly it shows the same page', async () => {
   const id = ids[RIVOLI.name];
   const page = await open(`/${id}/prices`);

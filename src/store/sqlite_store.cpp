@@ -109,22 +109,34 @@ class SqliteStore final : public Store {
   }
 
   Result<Listing> create(const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command{.fields = &fields, .now_ms = now_ms};
+    WriteCommand command;
+    command.fields = &fields;
+    command.now_ms = now_ms;
     return submit(command);
   }
 
   Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command{.id = id, .fields = &fields, .now_ms = now_ms};
+    WriteCommand command;
+    command.id = id;
+    command.fields = &fields;
+    command.now_ms = now_ms;
     return submit(command);
   }
 
   Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms) override {
-    WriteCommand command{.id = id, .edit = &edit, .now_ms = now_ms};
+    WriteCommand command;
+    command.id = id;
+    command.edit = &edit;
+    command.now_ms = now_ms;
     return submit(command);
   }
 
   Status remove(int64_t id, const Check& check, int64_t now_ms) override {
-    WriteCommand command{.id = id, .check = check ? &check : nullptr, .remove = true, .now_ms = now_ms};
+    WriteCommand command;
+    command.id = id;
+    command.check = check ? &check : nullptr;
+    command.remove = true;
+    command.now_ms = now_ms;
     return submit(command).status();
   }
 

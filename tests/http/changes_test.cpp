@@ -6,7 +6,9 @@
 
 #include "http/api.h"
 
-namespace listingd {
+using namespace listingd;
+using namespace listingd::testing;
+
 namespace {
 
 json changes(Api& api, const std::string& query = "") {
@@ -143,4 +145,3 @@ TEST_CASE("the change feed: what retention pruned answers 410, naming where to f
 }
 
 }  // namespace
-}  // namespace listingd

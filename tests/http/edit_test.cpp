@@ -10,7 +10,9 @@
 
 #include "http/api.h"
 
-namespace listingd {
+using namespace listingd;
+using namespace listingd::testing;
+
 namespace {
 
 const std::string k_patch = "application/merge-patch+json";
@@ -250,4 +252,3 @@ TEST_CASE("PATCH and DELETE are writes: the writer role, cross-site rules, and C
 }
 
 }  // namespace
-}  // namespace listingd

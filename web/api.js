@@ -39,6 +39,8 @@ async function call(method, url, body, headers = {}) {
       ? data.message : `The server answered HTTP ${response.status}.`;
     if (response.status === 401 || response.status === 403)
       message += ' (In this page: “API token” at the top.)';
+    // The server has tokens (or this one is refused): the header's token form says so.
+    if (response.status === 401) window.dispatchEvent(new CustomEvent('listingd:token-refused'));
     throw new ApiError(response.status, message);
   }
   return { data, response };

@@ -30,11 +30,25 @@ export function setupTokenForm() {
   if (!form) return;
   const input = form.querySelector('#api-token');
   const status = form.querySelector('#api-token-status');
+  // Until a write is refused (401), the page cannot know whether the server has tokens:
+  // it says what holds either way, then what the refusal showed.
+  let refused = false;
   const say = () => {
-    status.textContent = currentToken()
-      ? 'A token is set for this tab.'
-      : 'No token: writes work only from this machine, until a token exists.';
+    if (refused) {
+      status.textContent = currentToken()
+        ? 'The server refused this tab\'s token (revoked, or mistyped?): paste another one.'
+        : 'This server has tokens: writes need one. Paste it here (listingd token create prints one).';
+    } else {
+      status.textContent = currentToken()
+        ? 'A token is set for this tab.'
+        : 'No token set for this tab: writes work from this machine while the server has no token, and need one once it has.';
+    }
   };
+  window.addEventListener('listingd:token-refused', () => {
+    refused = true;
+    say();
+    form.closest('details')?.setAttribute('open', '');
+  });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const token = input.value.trim();
@@ -47,6 +61,7 @@ export function setupTokenForm() {
       return;
     }
     input.value = '';
+    refused = false;
     say();
   });
   form.querySelector('#api-token-forget').addEventListener('click', () => {

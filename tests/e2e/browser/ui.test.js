@@ -699,8 +699,10 @@ test('once tokens exist, the header takes one for the tab and writes work again'
   const error = page.locator('#create-form .form-error');
   await error.waitFor();
   assert.match(plain(await error.textContent()), /writer or admin token.*API token/);
+  // The refusal showed that the server has tokens: the header's form opens and says so.
+  assert.equal(await page.locator('.token').getAttribute('open'), '');
+  assert.match(await page.locator('#api-token-status').textContent(), /^This server has tokens: writes need one/);
 
-  await page.click('.token summary');
   await page.fill('#api-token', token);
   await page.click('#token-form button[type="submit"]');
   assert.equal(await page.locator('#api-token-status').textContent(), 'A token is set for this tab.');
@@ -711,7 +713,7 @@ test('once tokens exist, the header takes one for the tab and writes work again'
   assert.match(plain(await page.locator('#create-form .form-done').textContent()), /^Created “Appartement rue des Écoles”/);
 
   await page.click('#api-token-forget');
-  assert.match(await page.locator('#api-token-status').textContent(), /^No token/);
+  assert.match(await page.locator('#api-token-status').textContent(), /^This server has tokens/);
   assert.equal(await page.evaluate(() => sessionStorage.getItem('listingd-token')), null);
   await close(page, [/status of 401/]);
 });

@@ -372,6 +372,7 @@ struct Outcome {
   double recovery_s = 0;  // from the fault's end to /readyz 200
   bool probe_recovery = false;  // no write came after the fault: the probe brought it back
   bool crash_copy_checked = false;
+  bool crash_copy_skipped = false;  // the known limit (see run_case)
   void fail(const std::string& what) {
     if (failures.size() < 12) failures.push_back(what);
   }
@@ -490,8 +491,6 @@ Outcome run_case(const Case& c, uint64_t* events_out = nullptr) {
     return out;
   }
   injector.arm(c.fault);
-  const auto t_begin = Clock_::now();
-  auto lap = [&](const char* what) { if (getenv("DBG")) fprintf(stderr, "%s %.3f\n", what, std::chrono::duration<double>(Clock_::now() - t_begin).count()); };
 
   std::mutex model_mutex;
   std::map<int64_t, std::vector<Acked>> model;  // by id: its acknowledged writes, in order
@@ -639,7 +638,6 @@ Outcome run_case(const Case& c, uint64_t* events_out = nullptr) {
   clients_done = true;
   watch.join();
   injector.released = true;  // a lasting fault that refused no write ends with the writes
-  lap("writes done");
   out.acked = acked;
   out.refused = refused;
   out.readyz_503_during = ready_checks_during;
@@ -668,7 +666,6 @@ Outcome run_case(const Case& c, uint64_t* events_out = nullptr) {
       fail("/readyz is 200 but check_ready() says: " + server.store->check_ready().message());
   }
 
-  lap("ready");
   // Through the API: every listing is exactly its last acknowledged state and history;
   // the listings are exactly the acknowledged creates.
   {
@@ -713,9 +710,7 @@ Outcome run_case(const Case& c, uint64_t* events_out = nullptr) {
 
   // A clean stop, the fault still armed (it may hit the close's checkpoint), then the
   // file, reopened: the same, exactly.
-  lap("api checked");
   server.close_store();
-  lap("closed");
   if (events_out) *events_out = injector.seen;
   {
     std::lock_guard lock(injector.mutex);
@@ -724,8 +719,13 @@ Outcome run_case(const Case& c, uint64_t* events_out = nullptr) {
   injector.disarm();
   if (auto state = read_file_state(server.path, out, "the file after a clean stop"))
     check_state(*state, model, std::nullopt, "the file after a clean stop", out);
-  lap("file checked");
-  if (crash_copy_done) {
+  // The one thing a crash may bring back: when the WAL's fsync failed, the frames of the
+  // refused commit are in the file, whole; the store writes over them at once (see
+  // SqliteStore::commit_batch), but while every later write fails too it cannot, and a
+  // crash then would recover that commit (README, "What an acknowledgement guarantees").
+  const bool known_limit = c.fault.lasting && out.hit == "sync db-wal";
+  if (crash_copy_done && known_limit) out.crash_copy_skipped = true;
+  if (crash_copy_done && !known_limit) {
     out.crash_copy_checked = true;
     if (auto state = read_file_state(crash_dir.file("crash.db"), out, "a crash copy taken during the fault"))
       check_state(*state, model, crash_at_least, "a crash copy taken during the fault", out);
@@ -760,7 +760,8 @@ Case case_for(Site site, uint64_t seed, uint64_t n) {
 
 struct Totals {
   int cases = 0, failed = 0, acked = 0, refused = 0, partial_batches = 0, max_refused = 0,
-      readyz_503_during = 0, probe_recoveries = 0, crash_copies = 0, max_batch = 0;
+      readyz_503_during = 0, probe_recoveries = 0, crash_copies = 0, crash_copies_skipped = 0,
+      max_batch = 0;
   double max_recovery_s = 0;
   std::map<std::string, int> hits;
 };
@@ -776,6 +777,7 @@ void run_and_check(const Case& c, Totals& t) {
   t.readyz_503_during += o.readyz_503_during;
   t.probe_recoveries += o.probe_recovery;
   t.crash_copies += o.crash_copy_checked;
+  t.crash_copies_skipped += o.crash_copy_skipped;
   t.max_recovery_s = std::max(t.max_recovery_s, o.recovery_s);
   t.hits[o.hit.empty() ? "(nothing: N past the last event)" : o.hit]++;
   if (!o.failures.empty()) {
@@ -799,7 +801,8 @@ void print(const char* what, const Totals& t, double secs) {
             << " committed with a refused write left out; /readyz 503 checked "
             << t.readyz_503_during << " times during lasting faults; " << t.probe_recoveries
             << " recoveries by the probe alone, the slowest " << t.max_recovery_s
-            << " s; " << t.crash_copies << " crash copies checked" << std::endl;
+            << " s; " << t.crash_copies << " crash copies checked (" << t.crash_copies_skipped
+            << " not: a lasting fault from a WAL fsync on)" << std::endl;
   std::cout << "fault injection (" << what << "): the faults hit:";
   for (const auto& [kind, n] : t.hits) std::cout << " " << kind << " x" << n << ";";
   std::cout << std::endl;

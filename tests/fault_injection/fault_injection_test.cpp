@@ -13,9 +13,9 @@
 //   clients honouring Retry-After, wait after a 503. With the writer's settings (no cache
 //   spill, statement journals in memory) no file is touched inside a savepoint: these
 //   faults fail commits, abandoning whole batches, and checkpoints.
-// - `savepoint`: a write fails after it wrote inside its savepoint. A temporary trigger on
-//   every connection (a test-only SQLite auto-extension) calls a test function after each
-//   row a write inserts or updates; at the Nth such step it raises SQLITE_FULL or
+// - `savepoint`: a write fails after it wrote inside its savepoint. Triggers added to the
+//   test's file call a test function (on every connection: a SQLite auto-extension) after
+//   each row a write inserts or updates; at the Nth such step it raises SQLITE_FULL or
 //   SQLITE_IOERR_WRITE, which SQLite treats as it treats those errors from the disk: FULL
 //   rolls back the statement only (the store then rolls back the write's savepoint, and the
 //   other writes of the batch commit: a partial batch), IOERR rolls back the whole
@@ -33,8 +33,11 @@
 //   listings are exactly the acknowledged creates, and each is exactly what its
 //   acknowledged writes made it, field by field with its times, and its price history
 //   entry by entry; no refused write is present;
-// - during a lasting fault, a copy of the files (what a crash at that moment leaves) holds
-//   every write acknowledged so far and no refused one, once SQLite recovers it.
+// - a copy of the files taken with all file I/O held (FaultVfs::hold_io: what a crash at
+//   that moment leaves), right after the first refusal or while a lasting fault holds,
+//   recovers to every write acknowledged by then and no refused one. Not checked in the
+//   one case the store cannot help (see run_case): a lasting fault that began at a WAL
+//   fsync.
 //
 // `vfs` sweeps N over every event of a whole run (measured on a run without faults) and
 // then draws random N; `savepoint` sweeps N over every in-savepoint step of the first
@@ -44,7 +47,8 @@
 // differ). Environment: LISTINGD_FAULT_SEED (default: from the clock; printed),
 // LISTINGD_FAULT_SECONDS (the time budget of each sweep: no case starts after it; 20),
 // LISTINGD_FAULT_RANDOM (random cases after each sweep: 40; fewer under the sanitizers,
-// where LISTINGD_SANITIZERS is set, and the sweeps take every other N).
+// where LISTINGD_SANITIZERS is set, and the sweeps take the first N, then N spread
+// over the range).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 #include <httplib.h>
@@ -847,16 +851,20 @@ TEST_CASE("vfs faults: for every N, the Nth write, sync or truncation of the dat
     Case count = case_for(Site::vfs, run.seed, UINT32_MAX);
     count.fault.lasting = false;
     Outcome o = run_case(count, &events);
-    REQUIRE_MESSAGE(o.failures.empty(), "a run without faults failed: " << o.failures.front());
+    for (const auto& f : o.failures) FAIL_CHECK("a run without faults failed: " << f);
+    REQUIRE(o.failures.empty());
     REQUIRE(events > 0);
   }
   std::cout << "fault injection (vfs): seed " << run.seed << "; a run makes " << events
             << " writes, syncs and truncations; sweeping N = 1.." << events + 2
-            << (sanitizers() ? " (every other N under the sanitizers)" : "") << ", then "
+            << (sanitizers() ? " (under the sanitizers: each of the first 16, then every " +
+                                   std::to_string(std::max<uint64_t>(1, events / 20)) + "th)"
+                             : std::string())
+            << ", then "
             << run.random_cases << " random N (reproduce one: LISTINGD_FAULT_REPRO=vfs:SEED:N)"
             << std::endl;
-  const uint64_t step = sanitizers() ? 2 : 1;
-  for (uint64_t n = 1; n <= events + 2 && t.failed < 5; n += step) {
+  const uint64_t step = sanitizers() ? std::max<uint64_t>(1, events / 20) : 1;
+  for (uint64_t n = 1; n <= events + 2 && t.failed < 5; n += n < 16 ? 1 : step) {
     if (Clock_::now() - start > std::chrono::seconds(run.budget_s)) break;
     run_and_check(case_for(Site::vfs, run.seed, n), t);
   }

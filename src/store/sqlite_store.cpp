@@ -282,10 +282,9 @@ class SqliteStore final : public Store {
 
   // Right after a failed commit (see commit_batch), then while commits fail and nothing is
   // queued, a write that changes nothing proves once a second whether the database takes
-  // writes again: it rewrites the header's
-  // application_id with its own value, which puts a page in the WAL and commits it like
-  // any write. A load balancer that took the node out of rotation sends no write that
-  // would show it.
+  // writes again: it rewrites the header's application_id with its own value, which puts
+  // a page in the WAL and commits it like any write. A load balancer that took the node
+  // out of rotation sends no write that would show it.
   void probe_writes() {
     last_probe_ = std::chrono::steady_clock::now();
     auto id = writer_.query_int("PRAGMA application_id");

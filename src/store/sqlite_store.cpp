@@ -348,16 +348,23 @@ class SqliteStore final : public Store {
       std::lock_guard lock(health_mutex_);
       last_commit_ = s;  // what readiness reports until the next batch or probe
     }
-    if (!s.ok() && !sqlite::is_busy(s))
-      last_probe_ = std::chrono::steady_clock::now();  // the next probe: in 1 s
+    if (!s.ok() && !sqlite::is_busy(s)) {
+      // A commit whose WAL fsync failed has left its frames in the WAL, ending in a valid
+      // commit frame: SQLite's recovery after a crash would bring back the writes refused
+      // here. A write now, before the refusals go out, puts a frame where that commit
+      // begins, so the WAL's checksum chain no longer reaches it. When the disk refuses
+      // that too, the frames stay until a probe (once a second) or a batch gets through.
+      tx.end();
+      probe_writes();
+    }
     for (WriteCommand* c : batch) answer(*c);
   }
 
-  // While commits fail, and nothing is queued, a write that changes nothing proves once a
-  // second whether the database takes writes again: it rewrites the header's
-  // application_id with its own value, which puts a page in the WAL and commits it like
-  // any write. A load balancer that took the node out of rotation sends no write that
-  // would show it.
+  // Right after a failed commit (see commit_batch), then while commits fail and nothing is
+  // queued, a write that changes nothing proves once a second whether the database takes
+  // writes again: it rewrites the header's application_id with its own value, which puts
+  // a page in the WAL and commits it like any write. A load balancer that took the node
+  // out of rotation sends no write that would show it.
   void probe_writes() {
     last_probe_ = std::chrono::steady_clock::now();
     auto id = writer_.query_int("PRAGMA application_id");

@@ -274,9 +274,9 @@ struct Server {
     CommitListener cache_updater = ListingService::cache_updater(cache);
     auto opened = open_sqlite_store(
         db_options(path),
-        [this, cache_updater](const Listing& l, bool price_appended) {
+        [this, cache_updater](const Listing& l, Change change) {
           ++commits_in_batch;
-          cache_updater(l, price_appended);
+          cache_updater(l, change);
         },
         [this](size_t writes) {  // a committed batch: were some of its writes refused?
           const int committed = commits_in_batch.exchange(0);

@@ -224,7 +224,7 @@ TEST_CASE("DELETE: the listing and its history leave every answer; its id is nev
   CHECK(del(api, 3).status == 404);
   CHECK(api.put(3, listing_body(1)).status == 404);
   CHECK(patch(api, 3, R"({"name": "x"})").status == 404);
-  for (const std::string& path : {"/listings", "/listings?limit=10", "/listings?sort=-price"}) {
+  for (const char* path : {"/listings", "/listings?limit=10", "/listings?sort=-price"}) {
     CAPTURE(path);
     json all = body_of(api.get(path));
     REQUIRE(all.size() == 2);

@@ -32,20 +32,22 @@ export function setupTokenForm() {
   const status = form.querySelector('#api-token-status');
   // Until a write is refused (401), the page cannot know whether the server has tokens:
   // it says what holds either way, then what the refusal showed.
-  let refused = false;
+  let serverHasTokens = false;
+  let tokenRefused = false;  // the tab's token, refused since it was set
   const say = () => {
-    if (refused) {
-      status.textContent = currentToken()
+    if (currentToken()) {
+      status.textContent = tokenRefused
         ? 'The server refused this tab\'s token (revoked, or mistyped?): paste another one.'
-        : 'This server has tokens: writes need one. Paste it here (listingd token create prints one).';
+        : 'A token is set for this tab.';
     } else {
-      status.textContent = currentToken()
-        ? 'A token is set for this tab.'
+      status.textContent = serverHasTokens
+        ? 'This server has tokens: writes need one. Paste it here (listingd token create prints one).'
         : 'No token set for this tab: writes work from this machine while the server has no token, and need one once it has.';
     }
   };
   window.addEventListener('listingd:token-refused', () => {
-    refused = true;
+    serverHasTokens = true;
+    tokenRefused = Boolean(currentToken());
     say();
     form.closest('details')?.setAttribute('open', '');
   });
@@ -61,7 +63,7 @@ export function setupTokenForm() {
       return;
     }
     input.value = '';
-    refused = false;
+    tokenRefused = false;
     say();
   });
   form.querySelector('#api-token-forget').addEventListener('click', () => {

@@ -120,10 +120,10 @@ TEST_CASE("unknown routes are 404 and wrong methods 405 with Allow, both JSON") 
   struct Case {
     std::string method, path, allow;
   };
-  for (const Case& c : {Case{"DELETE", "/listings/1", "GET, HEAD, PUT, OPTIONS"},
-                        Case{"POST", "/listings/1", "GET, HEAD, PUT, OPTIONS"},
-                        Case{"PATCH", "/listings/1", "GET, HEAD, PUT, OPTIONS"},
+  for (const Case& c : {Case{"POST", "/listings/1", "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"},
+                        Case{"PATCH", "/listings", "GET, HEAD, POST, OPTIONS"},
                         Case{"PUT", "/listings", "GET, HEAD, POST, OPTIONS"},
+                        Case{"DELETE", "/listings/1/prices", "GET, HEAD, OPTIONS"},
                         Case{"DELETE", "/listings", "GET, HEAD, POST, OPTIONS"},
                         Case{"POST", "/listings/1/prices", "GET, HEAD, OPTIONS"},
                         Case{"POST", "/healthz", "GET, HEAD, OPTIONS"}}) {
@@ -256,7 +256,8 @@ TEST_CASE("CORS: allowed origins get the headers, others do not; preflights answ
                              {"Access-Control-Request-Headers", "content-type"}});
   CHECK(preflight.status == 204);
   CHECK(preflight.get_header_value("Access-Control-Allow-Origin") == "http://localhost:3000");
-  CHECK(preflight.get_header_value("Access-Control-Allow-Methods") == "GET, HEAD, PUT, OPTIONS");
+  CHECK(preflight.get_header_value("Access-Control-Allow-Methods") ==
+        "GET, HEAD, PUT, PATCH, DELETE, OPTIONS");
   CHECK(preflight.get_header_value("Access-Control-Allow-Headers").find("Content-Type") !=
         std::string::npos);
   auto foreign_preflight =

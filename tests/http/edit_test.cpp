@@ -196,11 +196,10 @@ TEST_CASE("PATCH: the merged listing must pass every rule a PUT passes; bad patc
            {"", 400, "empty"},
        }) {
     CAPTURE(c.body);
-    auto res = c.body.empty() ? api.send("PATCH", "/listings/1", "", "",
-                                         {{"Content-Type", k_patch}, {"Content-Length", "0"}})
+    auto res = c.body.empty() ? api.send("PATCH", "/listings/1", "", "", {{"Content-Type", k_patch}})
                               : patch(api, 1, c.body);
     CHECK(res.status == c.status);
-    CHECK(message_of(res).find(c.says) != std::string::npos);
+    CHECK_MESSAGE(message_of(res).find(c.says) != std::string::npos, message_of(res));
   }
   SUBCASE("not a merge patch: 415 naming the type") {
     auto res = api.send("PATCH", "/listings/1", R"({"name": "x"})", "application/json");

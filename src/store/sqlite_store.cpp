@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -156,18 +157,8 @@ class SqliteStore final : public Store {
   Status backup_to(const std::string& file) override { return backup_sqlite(options_.path, file); }
 
   Result<ChangePage> changes(const ChangeQuery& query) override {
-    ReadPool::Lease reader(*readers_);
-    if (!reader.ok()) return reader.status();
-    // One read transaction: the retention check and the page agree.
-    if (Status s = reader->exec("BEGIN"); !s.ok()) return s;
-    struct EndRead {
-      Connection& c;
-      ~EndRead() {
-        c.reset_all();
-        c.exec("COMMIT");
-      }
-    } end_read{*reader};
-    return read_changes(*reader, query);
+    // One snapshot: the retention check and the page agree.
+    return in_read_transaction([&](Connection& reader) { return read_changes(reader, query); });
   }
 
   Status check_ready() override {
@@ -245,9 +236,34 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<PricePoint>> price_history(int64_t id) override {
+    // One snapshot, so the existence check and the history agree.
+    return in_read_transaction([&](Connection& reader) -> Result<std::vector<PricePoint>> {
+      Status s;
+      Statement* exists = reader.prepare(k_listing_exists, s);
+      if (!exists) return s;
+      exists->bind(1, id);
+      int rc = exists->step();
+      if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
+      if (rc != SQLITE_ROW) return sqlite::error_status(reader.handle(), rc, "read listing");
+      exists->reset();
+      Statement* stmt = reader.prepare(k_select_history, s);
+      if (!stmt) return s;
+      stmt->bind(1, id);
+      std::vector<PricePoint> out;
+      while ((rc = stmt->step()) == SQLITE_ROW) out.push_back({stmt->int64(0), stmt->int64(1)});
+      if (rc != SQLITE_DONE) return sqlite::error_status(reader.handle(), rc, "read prices");
+      stmt->reset();
+      return out;
+    });
+  }
+
+ private:
+  // Runs `read` on a pooled read connection inside one read transaction: all it reads
+  // comes from one snapshot of the database.
+  template <class Read>
+  auto in_read_transaction(Read&& read) -> decltype(read(std::declval<Connection&>())) {
     ReadPool::Lease reader(*readers_);
     if (!reader.ok()) return reader.status();
-    // One read transaction, so the existence check and the history agree.
     if (Status s = reader->exec("BEGIN"); !s.ok()) return s;
     struct EndRead {
       Connection& c;
@@ -256,25 +272,9 @@ class SqliteStore final : public Store {
         c.exec("COMMIT");
       }
     } end_read{*reader};
-    Status s;
-    Statement* exists = reader->prepare(k_listing_exists, s);
-    if (!exists) return s;
-    exists->bind(1, id);
-    int rc = exists->step();
-    if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
-    if (rc != SQLITE_ROW) return sqlite::error_status(reader->handle(), rc, "read listing");
-    exists->reset();
-    Statement* stmt = reader->prepare(k_select_history, s);
-    if (!stmt) return s;
-    stmt->bind(1, id);
-    std::vector<PricePoint> out;
-    while ((rc = stmt->step()) == SQLITE_ROW) out.push_back({stmt->int64(0), stmt->int64(1)});
-    if (rc != SQLITE_DONE) return sqlite::error_status(reader->handle(), rc, "read prices");
-    stmt->reset();
-    return out;
+    return read(*reader);
   }
 
- private:
   // Queues a write for the writer thread and waits until it is committed (or failed).
   Result<Listing> submit(WriteCommand& command) {
     {

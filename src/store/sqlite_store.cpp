@@ -54,12 +54,14 @@ constexpr const char* k_remember_deleted =
 // its result. A create has no id; an update has `fields`, an edit `edit`; a removal
 // neither (and maybe a `check`).
 struct WriteCommand {
+  WriteCommand(std::optional<int64_t> id, int64_t now_ms) : id(id), now_ms(now_ms) {}
+
   std::optional<int64_t> id;
   const ListingWrite* fields = nullptr;
   const Store::Edit* edit = nullptr;
   const Store::Check* check = nullptr;
   bool remove = false;
-  int64_t now_ms = 0;
+  int64_t now_ms;
   std::optional<Result<Listing>> result;  // set by the writer; a removal's: the listing as it was
   Change change = Change::updated;        // what it did, once it succeeded
   std::atomic<uint32_t> answered{0};  // 1 once `result` is final; the waiter waits on it
@@ -110,34 +112,27 @@ class SqliteStore final : public Store {
   }
 
   Result<Listing> create(const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command;
+    WriteCommand command(std::nullopt, now_ms);
     command.fields = &fields;
-    command.now_ms = now_ms;
     return submit(command);
   }
 
   Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command;
-    command.id = id;
+    WriteCommand command(id, now_ms);
     command.fields = &fields;
-    command.now_ms = now_ms;
     return submit(command);
   }
 
   Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms) override {
-    WriteCommand command;
-    command.id = id;
+    WriteCommand command(id, now_ms);
     command.edit = &edit;
-    command.now_ms = now_ms;
     return submit(command);
   }
 
   Status remove(int64_t id, const Check& check, int64_t now_ms) override {
-    WriteCommand command;
-    command.id = id;
+    WriteCommand command(id, now_ms);
     command.check = check ? &check : nullptr;
     command.remove = true;
-    command.now_ms = now_ms;
     return submit(command).status();
   }
 

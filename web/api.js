@@ -13,8 +13,8 @@ export class ApiError extends Error {
   }
 }
 
-async function call(method, url, body) {
-  const init = { method, headers: { Accept: 'application/json' } };
+async function call(method, url, body, headers = {}) {
+  const init = { method, headers: { Accept: 'application/json', ...headers } };
   const token = currentToken();
   if (token) init.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
@@ -39,6 +39,8 @@ async function call(method, url, body) {
       ? data.message : `The server answered HTTP ${response.status}.`;
     if (response.status === 401 || response.status === 403)
       message += ' (In this page: “API token” at the top.)';
+    // The server has tokens (or this one is refused): the header's token form says so.
+    if (response.status === 401) window.dispatchEvent(new CustomEvent('listingd:token-refused'));
     throw new ApiError(response.status, message);
   }
   return { data, response };
@@ -52,15 +54,30 @@ export function nextLink(header) {
 
 // One page of listings. `query` is a URLSearchParams of the API's paging, filter and sort
 // parameters (it must hold at least `limit`, so that the answer is a page), or the URL of
-// a next page as a string. Resolves to {listings, next} (next: the next page's URL or null).
+// a next page as a string. Resolves to {listings, next, total, totalOver} (next: the next
+// page's URL or null, without count=exact: a count is for the first page; total: the
+// X-Total-Count of count=exact, or null; totalOver: X-Total-Count-Over, or null).
 export async function listingsPage(query) {
   const url = typeof query === 'string' ? query : `/listings?${query}`;
   const { data, response } = await call('GET', url);
-  return { listings: data, next: nextLink(response.headers.get('Link')) };
+  let next = nextLink(response.headers.get('Link'));
+  if (next) {
+    const [path, search] = next.split('?');
+    const params = new URLSearchParams(search);
+    params.delete('count');
+    next = `${path}?${params}`;
+  }
+  const number = (name) => {
+    const value = response.headers.get(name);
+    return value === null ? null : Number(value);
+  };
+  return { listings: data, next, total: number('X-Total-Count'), totalOver: number('X-Total-Count-Over') };
 }
 
-export async function getListing(id) {
-  return (await call('GET', `/listings/${id}`)).data;
+// The listing with its ETag: {listing, etag}. The ETag makes a later write conditional.
+export async function getListingForEdit(id) {
+  const { data, response } = await call('GET', `/listings/${id}`);
+  return { listing: data, etag: response.headers.get('ETag') };
 }
 
 // [{price_eur, created_date}], oldest first.
@@ -73,7 +90,15 @@ export async function createListing(write) {
   return (await call('POST', '/listings', write)).data;
 }
 
-// Replaces every writable field. Resolves to the updated listing.
-export async function updateListing(id, write) {
-  return (await call('PUT', `/listings/${id}`, write)).data;
+// Replaces every writable field, only if the listing is still as read when `etag` (its
+// ETag then) is given: else an ApiError with status 412, nothing changed. Resolves to
+// {listing, etag}, the updated listing and its new ETag.
+export async function updateListing(id, write, etag) {
+  const { data, response } = await call('PUT', `/listings/${id}`, write, etag ? { 'If-Match': etag } : {});
+  return { listing: data, etag: response.headers.get('ETag') };
+}
+
+// Deletes the listing and its price history (as updateListing for `etag`).
+export async function deleteListing(id, etag) {
+  await call('DELETE', `/listings/${id}`, undefined, etag ? { 'If-Match': etag } : {});
 }

@@ -1,7 +1,8 @@
 // chart.js — the price-history chart: a step chart of price over time, drawn as inline SVG
 // by this code alone (no library). The price holds from one entry to the next, so the line
 // is flat between entries and steps at each one; it runs on to the chart's right edge (now)
-// at the latest price. Each entry also gets one marker (<circle class="point">) with a
+// at the latest price; entries too close in time to tell apart (several changes on one
+// day) are spread apart, so each still shows as a step. Each entry also gets one marker (<circle class="point">) with a
 // tooltip. Colours and fonts come from the stylesheet (classes only, no style attributes).
 
 import { formatDateTime, formatPrice, formatPriceShort, formatTick } from './format.js';
@@ -37,6 +38,23 @@ function priceDomain(prices) {
   return [lo, hi];
 }
 
+// Entries closer in time than the chart can show (several changes on one day, on a chart
+// of months) would fall on one x: a column of dots. Each entry is moved right, as little as
+// needed, to stand at least MIN_STEP px after the one before (and the last ones back left
+// if that runs past `hi`), so each change reads as a step of its own. Returns new x's.
+const MIN_STEP = 18;
+function spreadApart(xs, lo, hi) {
+  const out = xs.slice();
+  const gap = Math.min(MIN_STEP, (hi - lo) / Math.max(out.length, 1));
+  for (let i = 1; i < out.length; i++) out[i] = Math.max(out[i], out[i - 1] + gap);
+  const right = hi - gap / 2;
+  if (out.length && out[out.length - 1] > right) {
+    out[out.length - 1] = right;
+    for (let i = out.length - 2; i >= 0; i--) out[i] = Math.min(out[i], out[i + 1] - gap);
+  }
+  return out;
+}
+
 // An <svg> element: `history` is [{price_eur, created_date}] oldest first (at least one
 // entry), `width` and `height` in CSS pixels, `now` the time of the right edge (ms).
 export function priceStepChart(history, { width = 640, height = 260, now = Date.now() } = {}) {
@@ -50,7 +68,9 @@ export function priceStepChart(history, { width = 640, height = 260, now = Date.
   const [p0, p1] = priceDomain(points.map((p) => p.price));
   const plotW = Math.max(width - MARGIN.left - MARGIN.right, 10);
   const plotH = Math.max(height - MARGIN.top - MARGIN.bottom, 10);
-  const x = (t) => MARGIN.left + ((t - t0) / (t1 - t0)) * plotW;
+  const timeX = (t) => MARGIN.left + ((t - t0) / (t1 - t0)) * plotW;
+  const xs = spreadApart(points.map((p) => timeX(p.t)), MARGIN.left, MARGIN.left + plotW);
+  const x = timeX;
   const y = (price) => MARGIN.top + (1 - (price - p0) / (p1 - p0)) * plotH;
   const r = (v) => Math.round(v * 10) / 10;
 
@@ -82,8 +102,8 @@ export function priceStepChart(history, { width = 640, height = 260, now = Date.
   }
 
   // M first H next-x V next-y ... H right edge: flat while a price holds, a step at each change.
-  let d = `M${r(x(first.t))},${r(y(first.price))}`;
-  for (const p of points.slice(1)) d += `H${r(x(p.t))}V${r(y(p.price))}`;
+  let d = `M${r(xs[0])},${r(y(first.price))}`;
+  points.slice(1).forEach((p, i) => { d += `H${r(xs[i + 1])}V${r(y(p.price))}`; });
   d += `H${r(x(t1))}`;
   const line = svg('path', { d, class: 'chart-line' });
 
@@ -92,7 +112,7 @@ export function priceStepChart(history, { width = 640, height = 260, now = Date.
     const tip = svg('title');
     tip.textContent = `${formatDateTime(p.iso)}: ${formatPrice(p.price)}`;
     const cls = i === points.length - 1 ? 'point point-latest' : 'point';
-    markers.append(svg('circle', { cx: r(x(p.t)), cy: r(y(p.price)), r: 4, class: cls }, tip));
+    markers.append(svg('circle', { cx: r(xs[i]), cy: r(y(p.price)), r: 4, class: cls }, tip));
   });
 
   return svg('svg', {

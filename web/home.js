@@ -1,29 +1,38 @@
-// home.js — the home page (/): the listings as a grid of cards, one page of the API at a
-// time ("Show more listings" follows the answer's Link header), filtered and sorted as the
-// filter form says; and the form that creates a listing, whose card then appears at the top
-// without a reload. The page's own query string is the API's (/?city=Paris&sort=-price
-// shows /listings?city=Paris&sort=-price), so a filtered view can be bookmarked.
+// home.js — the home page (/): a search box, the listings as a grid of cards, one page of
+// the API at a time ("Show more listings" follows the answer's Link header), filtered and
+// sorted as the filter form says, with the number of matching listings (count=exact on the
+// first page). At phone width the filters are a drawer behind "Filters (n)", so the
+// listings come first. The page's own query string is the API's (/?q=jardin&sort=-price
+// shows /listings?q=jardin&sort=-price), so a search can be bookmarked.
 
 import { h, showStatus } from './dom.js';
-import { createListing, listingsPage } from './api.js';
+import { getPrices, listingsPage } from './api.js';
 import {
-  buildingTypeLabel, countryName, formatDateTime, formatPrice, formatRooms, formatSurface,
+  buildingTypeLabel, countryList, countryName, formatCount, formatDateTime,
+  formatPercentChange, formatPrice, formatPriceChange, formatPricePerM2, formatRooms,
+  formatSurface, parseAmount,
 } from './format.js';
-import { setupListingForm } from './listing-form.js';
+import { placeholderPicture } from './pictures.js';
 import { setupTokenForm } from './token.js';
 
-const TEXT_FILTERS = ['city', 'postal_code', 'country', 'min_price', 'max_price',
+const TEXT_FILTERS = ['q', 'city_prefix', 'postal_code', 'country', 'min_price', 'max_price',
   'min_surface', 'max_surface', 'min_rooms', 'max_rooms'];
 const NUMBER_FILTERS = new Set(['min_price', 'max_price', 'min_surface', 'max_surface']);
 const DEFAULT_LIMIT = '24';
 
 const filters = document.getElementById('filters');
+const toggle = document.getElementById('filters-toggle');
 const grid = document.getElementById('grid');
 const status = document.getElementById('grid-status');
+const count = document.getElementById('result-count');
 const more = document.getElementById('more');
 
 let next = null;      // the next page's URL, from the last answer's Link header
 let generation = 0;   // each new search makes the answers of older ones stale
+
+for (const [code, name] of countryList()) {
+  filters.elements.country.append(h('option', { value: code, text: name }));
+}
 
 // The API query the filter form describes: the filled-in fields only, and always `limit`,
 // so that the answer is one page.
@@ -31,8 +40,10 @@ function queryFromForm() {
   const query = new URLSearchParams();
   for (const name of TEXT_FILTERS) {
     let value = filters.elements[name].value.trim();
-    if (NUMBER_FILTERS.has(name)) value = value.replace(/[\s\u00a0\u202f]/g, '').replace(',', '.');
-    if (name === 'country') value = value.toUpperCase();
+    if (NUMBER_FILTERS.has(name) && value) {
+      const n = parseAmount(value);  // "450 000 €" → 450000
+      if (!Number.isNaN(n)) value = String(n);
+    }
     if (value) query.set(name, value);
   }
   for (const box of filters.querySelectorAll('input[name="building_type"]:checked')) {
@@ -46,6 +57,8 @@ function queryFromForm() {
 
 // Sets the filter form from a query string (the page's own, or an empty one to clear it).
 function formFromQuery(query) {
+  // An old bookmark's exact city= is searched as a city prefix.
+  if (query.has('city') && !query.has('city_prefix')) query.set('city_prefix', query.get('city'));
   for (const name of TEXT_FILTERS) filters.elements[name].value = query.get(name) || '';
   const types = query.getAll('building_type');
   for (const box of filters.querySelectorAll('input[name="building_type"]')) {
@@ -62,23 +75,92 @@ function formFromQuery(query) {
   if (!select.value) select.value = DEFAULT_LIMIT;
 }
 
+// How many filters narrow the list (the search box, sort and page size are not filters).
+function activeFilters(query) {
+  const keys = [...query.keys()].filter((k) => !['q', 'limit', 'sort'].includes(k));
+  return new Set(keys).size;
+}
+
 function hasFilters(query) {
   return [...query.keys()].some((key) => key !== 'limit' && key !== 'sort');
 }
 
-function card(listing, isNew = false) {
+function showFilterCount(query) {
+  toggle.textContent = `Filters (${activeFilters(query)})`;
+}
+
+function setDrawer(open) {
+  filters.classList.toggle('open', open);
+  toggle.setAttribute('aria-expanded', String(open));
+  if (open) filters.elements.city_prefix.focus();
+}
+
+// "↓ −15 000 € (−2,1 %)" for the last change, "−1,5 % since listed": from the history,
+// read once the card is shown.
+function priceBadge(prices) {
+  if (prices.length < 2) return null;
+  const cents = (eur) => Math.round(eur * 100);
+  const first = prices[0].price_eur;
+  const last = prices[prices.length - 1].price_eur;
+  const previous = prices[prices.length - 2].price_eur;
+  const delta = (cents(last) - cents(previous)) / 100;
+  const trend = delta > 0 ? 'up' : delta < 0 ? 'down' : 'same';
+  const arrow = delta > 0 ? '↑' : delta < 0 ? '↓' : '→';
+  const lastPct = previous ? ` (${formatPercentChange(delta / previous)})` : '';
+  const sinceListed = first ? `${formatPercentChange((cents(last) - cents(first)) / cents(first))} since listed` : '';
+  return h('p', { class: `card-change ${trend}` },
+    h('span', { class: 'badge-change', text: `${arrow} ${formatPriceChange(delta)}${lastPct}` }),
+    sinceListed ? h('span', { class: 'since-listed', text: sinceListed }) : null);
+}
+
+// Price histories are read a few at a time, after the cards are shown (the list stays the
+// API's own answer; a history is a cached, cheap read).
+const badgeQueue = [];
+let badgeReaders = 0;
+function queueBadge(card, id) {
+  badgeQueue.push([card, id]);
+  // Started once the cards are in the page (a card not in it any more is skipped).
+  setTimeout(() => {
+    while (badgeReaders < 4 && badgeQueue.length > badgeReaders) readBadges();
+  }, 0);
+}
+async function readBadges() {
+  badgeReaders++;
+  try {
+    while (badgeQueue.length) {
+      const [card, id] = badgeQueue.shift();
+      if (!card.isConnected) continue;
+      try {
+        const badge = priceBadge(await getPrices(id));
+        if (badge) card.querySelector('.card-body').insertBefore(badge, card.querySelector('.card-facts'));
+      } catch {
+        // No badge: the card says what matters without it.
+      }
+    }
+  } finally {
+    badgeReaders--;
+  }
+}
+
+function card(listing) {
   const address = listing.postal_address;
-  return h('li', { class: isNew ? 'card card-new' : 'card', 'data-id': listing.id },
-    isNew ? h('span', { class: 'badge', text: 'New' }) : null,
-    h('h3', { class: 'card-title' },
-      h('a', { class: 'card-link', href: `/${listing.id}/prices`, text: listing.name })),
-    h('p', { class: 'card-price', text: formatPrice(listing.latest_price_eur) }),
-    h('p', { class: 'card-facts',
-      text: `${buildingTypeLabel(listing.building_type)} · ${formatSurface(listing.surface_area_m2)}` }),
-    h('p', { class: 'card-rooms', text: formatRooms(listing.rooms_count, listing.bedrooms_count) }),
-    h('p', { class: 'card-place', text: `${address.city}, ${countryName(address.country)}` }),
-    h('p', { class: 'card-updated' }, 'Updated ',
-      h('time', { datetime: listing.updated_date, text: formatDateTime(listing.updated_date) })));
+  const el = h('li', { class: 'card', 'data-id': listing.id },
+    placeholderPicture(listing.building_type),
+    h('div', { class: 'card-body' },
+      h('h3', { class: 'card-title' },
+        h('a', { class: 'card-link', href: `/${listing.id}/prices`, text: listing.name })),
+      h('p', { class: 'card-prices' },
+        h('span', { class: 'card-price', text: formatPrice(listing.latest_price_eur) }),
+        h('span', { class: 'card-ppm', text: formatPricePerM2(listing.latest_price_eur, listing.surface_area_m2) })),
+      h('p', { class: 'card-facts',
+        text: `${buildingTypeLabel(listing.building_type)} · ${formatSurface(listing.surface_area_m2)}` }),
+      h('p', { class: 'card-rooms', text: formatRooms(listing.rooms_count, listing.bedrooms_count) }),
+      h('p', { class: 'card-street', text: address.street_address }),
+      h('p', { class: 'card-place', text: `${address.postal_code} ${address.city}, ${countryName(address.country)}` }),
+      h('p', { class: 'card-updated' }, 'Updated ',
+        h('time', { datetime: listing.updated_date, text: formatDateTime(listing.updated_date) }))));
+  queueBadge(el, listing.id);
+  return el;
 }
 
 function summary(query) {
@@ -86,9 +168,15 @@ function summary(query) {
   if (shown === 0) {
     return hasFilters(query)
       ? 'No listing matches these filters.'
-      : 'There are no listings yet. Create the first one with the form below.';
+      : 'There are no listings yet. Create the first one with “New listing” above.';
   }
   return `Showing ${shown} listing${shown === 1 ? '' : 's'}${next ? '; more below' : ''}.`;
+}
+
+function showCount(total, over) {
+  if (over) count.textContent = `More than ${formatCount(over)} listings`;
+  else if (total === null) count.textContent = '';
+  else count.textContent = `${formatCount(total)} listing${total === 1 ? '' : 's'}`;
 }
 
 function showMoreButton() {
@@ -97,23 +185,29 @@ function showMoreButton() {
   more.textContent = 'Show more listings';
 }
 
-// Shows the first page of `query`.
+// Shows the first page of `query`, with the count of every match.
 async function search(query) {
   const mine = ++generation;
   next = null;
   more.hidden = true;
   grid.replaceChildren();
+  badgeQueue.length = 0;
   grid.setAttribute('aria-busy', 'true');
+  showFilterCount(query);
   showStatus(status, 'loading', 'Loading listings…');
   try {
-    const page = await listingsPage(query);
+    const counted = new URLSearchParams(query);
+    counted.set('count', 'exact');
+    const page = await listingsPage(counted);
     if (mine !== generation) return;
     grid.append(...page.listings.map((l) => card(l)));
     next = page.next;
+    showCount(page.total, page.totalOver);
     showStatus(status, page.listings.length ? 'info' : 'empty', summary(query));
     showMoreButton();
   } catch (err) {
     if (mine !== generation) return;
+    showCount(null);
     showStatus(status, 'error', `The listings could not be loaded: ${err.message} `,
       h('button', { type: 'button', onclick: () => search(query), text: 'Try again' }));
   } finally {
@@ -145,6 +239,7 @@ async function showMore() {
 function apply() {
   const query = queryFromForm();
   history.pushState(null, '', `/?${query}`);
+  setDrawer(false);
   search(query);
 }
 
@@ -157,23 +252,21 @@ filters.addEventListener('reset', (event) => {
   formFromQuery(new URLSearchParams());
   apply();
 });
+toggle.addEventListener('click', () => setDrawer(!filters.classList.contains('open')));
+document.getElementById('filters-close').addEventListener('click', () => {
+  setDrawer(false);
+  toggle.focus();
+});
+filters.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && filters.classList.contains('open')) {
+    setDrawer(false);
+    toggle.focus();
+  }
+});
 more.addEventListener('click', showMore);
 window.addEventListener('popstate', () => {
   formFromQuery(new URLSearchParams(location.search));
   search(queryFromForm());
-});
-
-setupListingForm(document.getElementById('create-form'), {
-  prefix: 'create',
-  submitLabel: 'Create listing',
-  busyLabel: 'Creating…',
-  async save(body) {
-    const listing = await createListing(body);
-    grid.prepend(card(listing, true));
-    showStatus(status, 'info', summary(queryFromForm()));
-    document.getElementById('create-form').reset();
-    return `Created “${listing.name}” (listing ${listing.id}); it is now first in the list above.`;
-  },
 });
 
 formFromQuery(new URLSearchParams(location.search));

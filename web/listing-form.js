@@ -8,7 +8,9 @@
 
 import { h } from './dom.js';
 import { ApiError } from './api.js';
-import { BUILDING_TYPES } from './format.js';
+import {
+  BUILDING_TYPES, countryList, countryName, parseAmount, parseCountry, parsePhone,
+} from './format.js';
 
 const MAX_TEXT = 200;
 const MAX_DESCRIPTION = 10000;
@@ -25,10 +27,18 @@ function checkText(value, max, multiline) {
   return '';
 }
 
-// "710 000,50" or "710000.5" → 710000.5; NaN when it is not a plain decimal number.
-function parseDecimal(text) {
-  const s = text.replace(/[\s\u00a0\u202f]/g, '').replace(',', '.');
-  return /^\d+(\.\d+)?$/.test(s) ? Number(s) : NaN;
+// "450 000 €", "249 500,50" or "710000.5" → a number; NaN when it is not one.
+const parseDecimal = parseAmount;
+
+// A country as shown in the field once read: "France (FR)".
+function countryLabel(code) {
+  return `${countryName(code)} (${code})`;
+}
+
+// "France", "fr", "France (FR)" → "FR"; null when it names no country.
+function readCountry(text) {
+  const labelled = /\(([A-Za-z]{2})\)\s*$/.exec(text);
+  return parseCountry(labelled ? labelled[1] : text);
 }
 
 function parseInteger(text) {
@@ -42,19 +52,21 @@ const FIELDS = [
   { path: 'name', label: 'Title', group: 'property', attrs: { autocomplete: 'off' },
     check: (v) => checkText(v, MAX_TEXT, false) },
   { path: 'building_type', label: 'Building type', group: 'property', kind: 'select',
-    check: (v) => (BUILDING_TYPES.some(([t]) => t === v) ? '' : 'must be one of STUDIO, APARTMENT, HOUSE') },
-  { path: 'latest_price_eur', label: 'Price in euros', group: 'property', hint: 'e.g. 710000 or 249 500,50',
+    check: (v) => (!v ? 'is required: choose one'
+      : BUILDING_TYPES.some(([t]) => t === v) ? '' : 'must be one of Studio, Apartment, House') },
+  { path: 'latest_price_eur', label: 'Price in euros', group: 'property', hint: 'e.g. 450 000 € or 249 500,50',
     attrs: { inputmode: 'decimal', autocomplete: 'off' }, value: parseDecimal,
+    shown: (v) => { const n = parseDecimal(v); return Number.isNaN(n) ? v : String(n); },
     check: (v) => {
       const n = parseDecimal(v);
       if (!v.trim()) return 'is required';
-      if (Number.isNaN(n)) return 'must be a number';
+      if (Number.isNaN(n)) return 'must be a number of euros, e.g. 450 000 or 249 500,50';
       if (n > MAX_PRICE) return 'must be at most 1 000 000 000 000';
       if (Math.round(n * 100) / 100 !== n) return 'must have at most 2 decimals';
       return '';
     } },
   { path: 'surface_area_m2', label: 'Surface in m²', group: 'property', attrs: { inputmode: 'decimal', autocomplete: 'off' },
-    value: parseDecimal,
+    value: parseDecimal, shown: (v) => { const n = parseDecimal(v); return Number.isNaN(n) ? v : String(n); },
     check: (v) => {
       const n = parseDecimal(v);
       if (!v.trim()) return 'is required';
@@ -83,12 +95,18 @@ const FIELDS = [
     attrs: { autocomplete: 'postal-code' }, check: (v) => checkText(v, MAX_TEXT, false) },
   { path: 'postal_address.city', label: 'City', group: 'address',
     attrs: { autocomplete: 'address-level2' }, check: (v) => checkText(v, MAX_TEXT, false) },
-  { path: 'postal_address.country', label: 'Country code', group: 'address', hint: 'two capital letters: FR, DE, BE…',
-    attrs: { maxlength: 2, autocomplete: 'country', autocapitalize: 'characters', spellcheck: 'false' },
-    check: (v) => (/^[A-Z]{2}$/.test(v) ? '' : 'must be an ISO 3166-1 alpha-2 country code in upper case, e.g. FR, DE, BE') },
+  { path: 'postal_address.country', label: 'Country', group: 'address', kind: 'country',
+    hint: 'a name or a code: France, FR, Belgique…',
+    attrs: { autocomplete: 'off', spellcheck: 'false' },
+    value: readCountry, shown: (v) => { const c = readCountry(v); return c ? countryLabel(c) : v; },
+    check: (v) => (!v.trim() ? 'is required'
+      : readCountry(v) ? '' : 'must be a country, e.g. France or FR') },
   { path: 'contact_phone_number', label: 'Contact phone (optional)', group: 'contact', kind: 'tel',
-    hint: 'international form, e.g. +33612345678', attrs: { autocomplete: 'tel' }, value: (v) => (v.trim() ? v.trim() : null),
-    check: (v) => (!v.trim() || /^\+[1-9]\d{1,14}$/.test(v.trim()) ? '' : 'must be a phone number in E.164 form, e.g. +33612345678') },
+    hint: 'e.g. 06 12 34 56 78 (with the country above) or +33 6 12 34 56 78', attrs: { autocomplete: 'tel' },
+    value: (v, all) => (v.trim() ? parsePhone(v, readCountry(all.country || '')) : null),
+    shown: (v, all) => (v.trim() ? parsePhone(v, readCountry(all.country || '')) || v : ''),
+    check: (v, all) => (!v.trim() || parsePhone(v, readCountry(all.country || '')) ? ''
+      : 'must be a phone number: +, the country code and the number (e.g. +33612345678), or a national number of the country above') },
 ];
 
 const GROUPS = [['property', 'The property'], ['address', 'Address'], ['contact', 'Contact']];
@@ -126,8 +144,16 @@ export function setupListingForm(form, { prefix, submitLabel, busyLabel, save })
       const described = [hint && hint.id, error.id].filter(Boolean).join(' ');
       let input;
       if (field.kind === 'select') {
+        // No type is chosen for the user: an empty first choice, which the check refuses.
         input = h('select', { id, name: field.path, 'aria-describedby': described },
+          h('option', { value: '', text: 'Choose…' }),
           BUILDING_TYPES.map(([value, label]) => h('option', { value, text: label })));
+      } else if (field.kind === 'country') {
+        const list = h('datalist', { id: `${id}-list` },
+          countryList().map(([code]) => h('option', { value: countryLabel(code) })));
+        input = h('input', { id, name: field.path, type: 'text', list: list.id,
+          'aria-describedby': described, ...field.attrs });
+        fieldset.append(list);
       } else if (field.kind === 'textarea') {
         input = h('textarea', { id, name: field.path, 'aria-describedby': described, ...field.attrs });
       } else {
@@ -137,6 +163,8 @@ export function setupListingForm(form, { prefix, submitLabel, busyLabel, save })
       const optional = field.path === 'contact_phone_number';
       if (!optional) input.required = true;
       input.addEventListener('input', () => setError(field.path, ''));
+      // What was typed is shown back as it will be sent, once the field is left.
+      if (field.shown) input.addEventListener('change', () => { input.value = field.shown(input.value, texts()); });
       inputs.set(field.path, { field, input, error });
       fieldset.append(h('div', { class: `field field-${field.path.split('.').pop()}` },
         h('label', { for: id, text: field.label }), hint, input, error));
@@ -154,30 +182,51 @@ export function setupListingForm(form, { prefix, submitLabel, busyLabel, save })
     else entry.input.removeAttribute('aria-invalid');
   }
 
-  function showAlert(title, message) {
-    alert.replaceChildren(h('strong', { text: title }), ' ', h('span', { class: 'form-error-message', text: message }));
-    alert.hidden = false;
-  }
-
   function clearErrors() {
     for (const path of inputs.keys()) setError(path, '');
     alert.hidden = true;
     alert.replaceChildren();
-    done.textContent = '';
+    done.replaceChildren();
   }
 
-  // The body of the request and the problems found: [{path, message}].
+  // Every field's text, by the last part of its path (country, rooms_count, ...).
+  function texts() {
+    const out = {};
+    for (const [path, { input }] of inputs) out[path.split('.').pop()] = input.value;
+    return out;
+  }
+
+  // The body of the request and the problems found: [{path, message}]. Fields that read
+  // well are shown back normalised, as they are sent.
   function read() {
-    const texts = {};
-    for (const [path, { input }] of inputs) texts[path.split('.').pop()] = input.value;
+    const all = texts();
     const body = {};
     const problems = [];
     for (const [path, { field, input }] of inputs) {
-      const problem = field.check(input.value, texts);
-      if (problem) problems.push({ path, message: problem });
-      else setPath(body, path, field.value ? field.value(input.value) : input.value);
+      const problem = field.check(input.value, all);
+      if (problem) {
+        problems.push({ path, message: problem });
+        continue;
+      }
+      setPath(body, path, field.value ? field.value(input.value, all) : input.value);
+      if (field.shown) input.value = field.shown(input.value, all);
     }
     return { body, problems };
+  }
+
+  // The short summary above the form: one link per field in error, by its label.
+  function showSummary(title, problems, extra = '') {
+    const items = problems.map(({ path, message }) => {
+      const { field, input } = inputs.get(path);
+      return h('li', {}, h('a', { href: `#${input.id}`, onclick: (event) => {
+        event.preventDefault();
+        input.focus();
+      } }, field.label), `: ${message}`);
+    });
+    alert.replaceChildren(...[h('strong', { text: title }), extra ? ' ' : null,
+      extra ? h('span', { class: 'form-error-message', text: extra }) : null,
+      items.length ? h('ul', { class: 'error-summary' }, items) : null].filter(Boolean));
+    alert.hidden = false;
   }
 
   form.addEventListener('submit', async (event) => {
@@ -186,26 +235,29 @@ export function setupListingForm(form, { prefix, submitLabel, busyLabel, save })
     const { body, problems } = read();
     if (problems.length) {
       for (const { path, message } of problems) setError(path, message);
-      showAlert('Please correct the fields marked below.',
-        problems.map((p) => `${p.path}: ${p.message}`).join('; '));
-      inputs.get(problems[0].path).input.focus();
+      showSummary(problems.length === 1 ? 'One field needs a correction:'
+        : `${problems.length} fields need a correction:`, problems);
+      alert.focus();
       return;
     }
     submit.disabled = true;
     submit.textContent = busyLabel;
     form.setAttribute('aria-busy', 'true');
     try {
-      done.textContent = await save(body);
+      const said = await save(body);  // a text, or nodes and texts (e.g. with a link)
+      done.replaceChildren(...[said].flat());
     } catch (err) {
       // The server's own message, e.g. "postal_address.country: must be ...; rooms_count: ...".
       const message = err instanceof ApiError ? err.message : String(err);
       const title = err instanceof ApiError && err.status === 422
         ? 'The server refused this listing:' : 'The listing could not be saved:';
-      showAlert(title, message);
+      const named = [];
       for (const part of message.split('; ')) {
         const colon = part.indexOf(': ');
-        if (colon > 0 && inputs.has(part.slice(0, colon))) setError(part.slice(0, colon), part.slice(colon + 2));
+        if (colon > 0 && inputs.has(part.slice(0, colon))) named.push({ path: part.slice(0, colon), message: part.slice(colon + 2) });
       }
+      for (const { path, message: m } of named) setError(path, m);
+      showSummary(title, named, named.length ? '' : message);
       alert.focus();
     } finally {
       submit.disabled = false;
@@ -220,6 +272,7 @@ export function setupListingForm(form, { prefix, submitLabel, busyLabel, save })
       for (const [path, { input }] of inputs) {
         const value = getPath(listing, path);
         input.value = value === null || value === undefined ? '' : String(value);
+        if (path === 'postal_address.country' && value) input.value = countryLabel(value);
       }
     },
   };

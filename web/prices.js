@@ -1,10 +1,12 @@
 // prices.js — one listing's page (/{id}/prices): its details, its price history as a table
 // (date, price, change from the previous price in € and %) and as a step chart, and the
 // form that edits it (PUT). After a save the listing and its history are read again, so a
-// new price shows in the table and the chart at once.
+// new price shows in the table and the chart at once. Saving and deleting are conditional
+// (If-Match): if the listing changed meanwhile (another tab, another person), nothing is
+// overwritten and the page offers to reload it.
 
 import { h, showStatus } from './dom.js';
-import { getListing, getPrices, updateListing } from './api.js';
+import { deleteListing, getListingForEdit, getPrices, updateListing } from './api.js';
 import { priceStepChart } from './chart.js';
 import {
   buildingTypeLabel, countryName, formatDateTime, formatPercentChange, formatPrice,
@@ -20,6 +22,14 @@ const tableBody = document.querySelector('#price-table tbody');
 
 let history = [];  // the listing's prices, oldest first, as the API gives them
 let chartWidth = 0;
+let etag = null;   // the listing's ETag as last read or written: the If-Match of a write
+
+// What a write refused with 412 says: the listing changed since this page read it.
+function changedMeanwhile(what) {
+  return [`Not ${what}: this listing was changed meanwhile (in another tab, or by someone else). `,
+    h('button', { type: 'button', class: 'reload', onclick: () => load(), text: 'Reload it' }),
+    ' (your edits here will be replaced by the listing as it is now).'];
+}
 
 function renderListing(listing) {
   const address = listing.postal_address;
@@ -43,18 +53,36 @@ function renderListing(listing) {
 
 const cents = (eur) => Math.round(eur * 100);
 
+// "First price 710 000 € → now 699 000,50 € (3 prices): −10 999,50 € (−1,5 %)".
+function renderSummary() {
+  const el = document.getElementById('price-summary');
+  if (!history.length) return el.replaceChildren();
+  const first = history[0].price_eur;
+  const last = history[history.length - 1].price_eur;
+  const delta = (cents(last) - cents(first)) / 100;
+  const trend = delta > 0 ? 'up' : delta < 0 ? 'down' : 'same';
+  if (history.length === 1) return el.replaceChildren(`One price so far: ${formatPrice(first)}.`);
+  el.replaceChildren(
+    `First price ${formatPrice(first)} → now ${formatPrice(last)} (${history.length} prices): `,
+    h('strong', { class: `change ${trend}`,
+      text: `${formatPriceChange(delta)}${first ? ` (${formatPercentChange((cents(last) - cents(first)) / cents(first))})` : ''}` }),
+    ' in all.');
+}
+
 function renderTable() {
   tableBody.replaceChildren(...history.map((entry, i) => {
     const previous = i > 0 ? history[i - 1].price_eur : null;
     const delta = previous === null ? null : (cents(entry.price_eur) - cents(previous)) / 100;
     const trend = delta > 0 ? 'up' : delta < 0 ? 'down' : 'same';
+    const percent = delta === null || previous === 0 ? '—' : formatPercentChange(delta / previous);
+    // On a phone the % column is hidden and the % shows under the change, in its cell.
     return h('tr', { class: i === history.length - 1 ? 'latest' : null },
       h('td', {}, h('time', { datetime: entry.created_date, text: formatShortDateTime(entry.created_date) })),
       h('td', { class: 'num', text: formatPrice(entry.price_eur) }),
-      h('td', { class: `num change ${delta === null ? '' : trend}`,
-        text: delta === null ? 'first price' : formatPriceChange(delta) }),
-      h('td', { class: `num change ${delta === null ? '' : trend}`,
-        text: delta === null || previous === 0 ? '—' : formatPercentChange(delta / previous) }));
+      h('td', { class: `num change ${delta === null ? '' : trend}` },
+        h('span', { class: 'delta', text: delta === null ? 'first price' : formatPriceChange(delta) }),
+        delta === null ? null : h('span', { class: 'pct-inline', text: percent })),
+      h('td', { class: `num change pct ${delta === null ? '' : trend}`, text: percent }));
   }));
 }
 
@@ -73,6 +101,7 @@ new ResizeObserver(() => {
 
 function renderHistory(prices) {
   history = prices;
+  renderSummary();
   renderTable();
   renderChart();
 }
@@ -86,7 +115,13 @@ const form = setupListingForm(document.getElementById('edit-form'), {
   submitLabel: 'Save changes',
   busyLabel: 'Saving…',
   async save(body) {
-    const listing = await updateListing(id, body);
+    let listing;
+    try {
+      ({ listing, etag } = await updateListing(id, body, etag));
+    } catch (err) {
+      if (err.status === 412) return changedMeanwhile('saved');
+      throw err;
+    }
     renderListing(listing);
     form.fill(listing);
     try {
@@ -101,7 +136,8 @@ const form = setupListingForm(document.getElementById('edit-form'), {
 async function load() {
   showStatus(status, 'loading', 'Loading the listing…');
   try {
-    const [listing, prices] = await Promise.all([getListing(id), getPrices(id)]);
+    const [{ listing, etag: tag }, prices] = await Promise.all([getListingForEdit(id), getPrices(id)]);
+    etag = tag;
     renderListing(listing);
     form.fill(listing);
     show('listing', 'history', 'edit');  // before the chart, which takes its box's width
@@ -117,6 +153,21 @@ async function load() {
     }
   }
 }
+
+document.getElementById('delete-listing').addEventListener('click', async () => {
+  const name = document.getElementById('listing-name').textContent;
+  const said = document.getElementById('delete-status');
+  if (!confirm(`Delete “${name}” and its whole price history? This cannot be undone.`)) return;
+  try {
+    await deleteListing(id, etag);
+  } catch (err) {
+    if (err.status === 412) return showStatus(said, 'error', ...changedMeanwhile('deleted'));
+    return showStatus(said, 'error', `The listing could not be deleted: ${err.message}`);
+  }
+  for (const section of ['listing', 'history', 'edit']) document.getElementById(section).hidden = true;
+  document.title = 'Listing deleted — listingd';
+  showStatus(status, 'info', `“${name}” is deleted. `, h('a', { href: '/', text: 'See all listings' }));
+});
 
 load();
 

@@ -30,11 +30,27 @@ export function setupTokenForm() {
   if (!form) return;
   const input = form.querySelector('#api-token');
   const status = form.querySelector('#api-token-status');
+  // Until a write is refused (401), the page cannot know whether the server has tokens:
+  // it says what holds either way, then what the refusal showed.
+  let serverHasTokens = false;
+  let tokenRefused = false;  // the tab's token, refused since it was set
   const say = () => {
-    status.textContent = currentToken()
-      ? 'A token is set for this tab.'
-      : 'No token: writes work only from this machine, until a token exists.';
+    if (currentToken()) {
+      status.textContent = tokenRefused
+        ? 'The server refused this tab\'s token (revoked, or mistyped?): paste another one.'
+        : 'A token is set for this tab.';
+    } else {
+      status.textContent = serverHasTokens
+        ? 'This server has tokens: writes need one. Paste it here (listingd token create prints one).'
+        : 'No token set for this tab: writes work from this machine while the server has no token, and need one once it has.';
+    }
   };
+  window.addEventListener('listingd:token-refused', () => {
+    serverHasTokens = true;
+    tokenRefused = Boolean(currentToken());
+    say();
+    form.closest('details')?.setAttribute('open', '');
+  });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const token = input.value.trim();
@@ -47,6 +63,7 @@ export function setupTokenForm() {
       return;
     }
     input.value = '';
+    tokenRefused = false;
     say();
   });
   form.querySelector('#api-token-forget').addEventListener('click', () => {

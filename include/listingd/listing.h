@@ -81,6 +81,15 @@ bool is_country_code(std::string_view code);
 Result<ListingWrite> parse_listing_write(std::string_view body,
                                          std::span<const std::string_view> also_allowed = {});
 
+// A JSON merge patch (RFC 7396) of a listing, as PATCH /listings/{id} takes it: a JSON
+// object under the same rules as a write body (check_listing_patch: Code::bad_request when
+// it breaks them). apply_listing_patch gives the listing's new fields: `current` with the
+// patch merged in (a key set to null is removed, which only the optional
+// contact_phone_number may be), under every rule parse_listing_write applies
+// (Code::invalid, naming the fields, when the result breaks one).
+Status check_listing_patch(std::string_view patch);
+Result<ListingWrite> apply_listing_patch(const Listing& current, std::string_view patch);
+
 // The exact cents of an amount of euros written as a JSON number ("1234.5", "1e3", "-0"),
 // under latest_price_eur's rules: 0 to limits::max_price_cents, at most 2 decimals;
 // nullopt for a text that breaks them or is not a JSON number.

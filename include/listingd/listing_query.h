@@ -28,6 +28,11 @@ struct PagePosition {
 
 struct ListingQuery {
   std::optional<std::string> city, postal_code, country;
+  // Search as people type (q=, city_prefix=): matched ignoring case and accents, by words,
+  // the last one as a prefix. `text` over name, description, street and city: every word
+  // must match; `city_prefix`: the city starts with these words ("saint-e": Saint-Étienne).
+  // Plain words: characters that mean something in a search syntax are only separators.
+  std::optional<std::string> text, city_prefix;
   std::vector<BuildingType> building_types;  // any of them; empty: all
   std::optional<int64_t> min_price_cents, max_price_cents;
   std::optional<double> min_surface_m2, max_surface_m2;
@@ -35,11 +40,17 @@ struct ListingQuery {
   SortOrder sort = SortOrder::id;
   size_t limit = 100;
   std::optional<PagePosition> after;  // none: the first page
+  // count=exact: also count every listing that matches the filters (whatever the cursor),
+  // at most limits::max_exact_count (see Store::list_page).
+  bool count_total = false;
 };
 
 namespace limits {
 inline constexpr size_t max_page_size = 1000;
 inline constexpr size_t default_page_size = 100;
+// count=exact counts matches up to this many; past it the count says "more than" (bounds
+// the cost of a count over a filter that matches most of a large database).
+inline constexpr int64_t max_exact_count = 100'000;
 }  // namespace limits
 
 using QueryParams = std::vector<std::pair<std::string, std::string>>;

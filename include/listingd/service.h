@@ -5,6 +5,7 @@
 // Thread-safe. The Store, cache and clock are not owned and must outlive the service.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,7 @@ class ListingService {
   struct ListingsPage {
     std::string body;
     std::optional<std::string> next_cursor;
+    std::optional<int64_t> total;  // with query.count_total (see Store::Page)
   };
   Result<ListingsPage> page(const ListingQuery& query);
 
@@ -46,12 +48,24 @@ class ListingService {
   // listingd-20260126T093000Z.db. Returns the file's path.
   Result<std::string> backup(const std::string& dir);
 
+  // A page of the change feed (see Store::changes).
+  Result<ChangePage> changes(const ChangeQuery& query) { return store_.changes(query); }
+
   // Whether the database answers reads and takes writes (see Store::check_ready).
   Status ready() { return store_.check_ready(); }
 
-  // Create and update stamp the write with the clock's now.
+  // The condition a write is made under (If-Match): given the ETag the listing has, read
+  // inside the write's transaction, whether the write may go on. Empty: always.
+  using Precondition = std::function<bool(const std::string& current_etag)>;
+
+  // Writes stamp the time with the clock's now. When a precondition does not hold they
+  // change nothing and return Code::precondition_failed.
   Result<Listing> create(const ListingWrite& fields);
-  Result<Listing> update(int64_t id, const ListingWrite& fields);
+  Result<Listing> update(int64_t id, const ListingWrite& fields, const Precondition& condition = {});
+  // Applies a JSON merge patch (see apply_listing_patch) to the listing as it is.
+  Result<Listing> patch(int64_t id, std::string_view merge_patch, const Precondition& condition = {});
+  // Deletes the listing and its price history; they leave the cache at once.
+  Status remove(int64_t id, const Precondition& condition = {});
 
  private:
   Store& store_;

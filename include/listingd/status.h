@@ -18,6 +18,8 @@ enum class Code {
   invalid,      // well-formed, but breaks a field rule
   unavailable,  // the database cannot do it now (busy, read-only, disk full)
   exhausted,    // a limit is reached for good (no listing id is left to assign)
+  precondition_failed,  // the client's condition (If-Match) does not hold: nothing changed
+  gone,         // what was asked for is no longer kept (an old part of the change feed)
   internal,     // a bug or an unexpected database state
   unsupported,  // this backend does not do that (e.g. a file backup of PostgreSQL)
 };
@@ -35,6 +37,8 @@ class Status {
   static Status Internal(std::string m) { return {Code::internal, std::move(m)}; }
   static Status Exhausted(std::string m) { return {Code::exhausted, std::move(m)}; }
   static Status Unsupported(std::string m) { return {Code::unsupported, std::move(m)}; }
+  static Status PreconditionFailed(std::string m) { return {Code::precondition_failed, std::move(m)}; }
+  static Status Gone(std::string m) { return {Code::gone, std::move(m)}; }
 
   bool ok() const { return code_ == Code::ok; }
   Code code() const { return code_; }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "listingd/auth.h"
+#include "listingd/changes.h"
 #include "listingd/listing.h"
 #include "listingd/listing_query.h"
 #include "listingd/status.h"
@@ -39,14 +40,31 @@ class Store {
   // Returns Code::not_found for an unknown id.
   virtual Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) = 0;
 
+  // Read-modify-write of listing `id`, with nothing written in between: `edit` is given
+  // the listing as it is, inside the write's transaction, and returns its new fields, or
+  // an error (e.g. Code::precondition_failed, Code::invalid) that is returned with nothing
+  // changed. Otherwise as update(). `edit` runs on the store's writer: it must be quick
+  // and must not call back into the store.
+  using Edit = std::function<Result<ListingWrite>(const Listing& current)>;
+  virtual Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms) = 0;
+
+  // Deletes listing `id` with its price history. `check`, when given, sees the listing as
+  // it is, inside the same transaction, and may refuse (its error is returned, nothing
+  // deleted); it runs like an Edit. Code::not_found for an unknown id.
+  using Check = std::function<Status(const Listing& current)>;
+  virtual Status remove(int64_t id, const Check& check, int64_t now_ms) = 0;
+
   // Returns Code::not_found for an unknown id.
   virtual Result<Listing> get(int64_t id) = 0;
 
   // One page of listings matching `query`, in its sort order, after its cursor position.
   // `has_more` tells whether another page follows.
+  // With query.count_total, `total` is how many listings match the query's filters (all
+  // pages), or limits::max_exact_count + 1 when more do (counting stops there).
   struct Page {
     std::vector<Listing> listings;
     bool has_more = false;
+    std::optional<int64_t> total;
   };
   virtual Result<Page> list_page(const ListingQuery& query) = 0;
 
@@ -64,6 +82,12 @@ class Store {
 
   // The price history of listing `id`, oldest first. Code::not_found for an unknown id.
   virtual Result<std::vector<PricePoint>> price_history(int64_t id) = 0;
+
+  // The change feed (changes.h): every committed write is recorded in its own transaction
+  // with the next seq. A page of the changes `query` asks for, in seq order. Code::gone
+  // when changes after query.after are no longer kept (retention), naming the seq to
+  // follow from after resynchronising.
+  virtual Result<ChangePage> changes(const ChangeQuery& query) = 0;
 };
 
 // Where API tokens live (see auth.h). Thread-safe.
@@ -114,16 +138,19 @@ struct DatabaseOptions {
   size_t read_connections = 8;
   int read_cache_kib = 2048;
   int read_idle_ms = 20000;
+  // The change feed keeps every change of the last `changes_keep_days` days, and the last
+  // `changes_keep` changes whatever their age; older ones are pruned by the writer.
+  int changes_keep_days = 30;
+  int64_t changes_keep = 1'000'000;
 };
 // The name the SQLite functions below were written with.
 using SqliteOptions = DatabaseOptions;
 
 // Called after each committed write, in commit order, before the writer is answered: the
-// hook that keeps caches exactly in step with the database. `price_appended` says whether
-// the write added an entry (listing.fields.price_cents at listing.updated_ms) to the
-// listing's price history. Runs on the store's writer thread: must be quick, must not
-// call back into the store.
-using CommitListener = std::function<void(const Listing& listing, bool price_appended)>;
+// hook that keeps caches exactly in step with the database. For `deleted`, `listing` is
+// the listing as it was. Runs on the store's writer thread: must be quick, must not call
+// back into the store.
+using CommitListener = std::function<void(const Listing& listing, Change change)>;
 
 // Opens (creating if needed) the database file in WAL mode and brings its schema up to
 // date. Fails, without modifying the file, when it is not a listingd database or has a

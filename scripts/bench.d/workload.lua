@@ -7,6 +7,10 @@
 --                 put      PUT /listings/{id}: the listing as it is, new price (W4)
 --                 post     POST /listings                           (W5)
 --                 mixed    45% get, 45% prices, 10% put             (W6)
+--                 text     GET /listings?q=..&limit=24, BENCH_TEXTS in turn, with
+--                          &sort=-price every other time                 (W10)
+--                 count    GET /listings?..&limit=24&count=exact: W3's and W10's pages
+--                          with their exact count                        (W11)
 --                 static   GET BENCH_PATH, always the same           (the nginx baseline)
 --   BENCH_ID_MAX  ids are drawn uniformly from 1..BENCH_ID_MAX
 --   BENCH_CITIES  cities for `search`, separated by "|" (rotated in turn)
@@ -45,6 +49,26 @@ for _, c in ipairs(cities) do
   end
 end
 local search_next = 0
+
+-- W10's searches: words as people type them (BENCH_TEXTS, "|"-separated), the last one
+-- often cut short; each by id and by -price. W11: W3's and W10's pages with count=exact.
+local texts = {}
+for t in string.gmatch(os.getenv("BENCH_TEXTS") or "terrasse|jardin|lumineux paris|maison avec jard|balkon|studio meubl|garage|dachterrasse|tuin|cave",
+                       "[^|]+") do
+  texts[#texts + 1] = "/listings?q=" .. encode(t) .. "&limit=24"
+  texts[#texts + 1] = "/listings?q=" .. encode(t) .. "&limit=24&sort=-price"
+end
+local text_next = 0
+local counts = {}
+for _, p in ipairs(texts) do counts[#counts + 1] = p .. "&count=exact" end
+for _, c in ipairs(cities) do
+  counts[#counts + 1] = "/listings?city=" .. encode(c) .. "&limit=24&count=exact"
+  counts[#counts + 1] = "/listings?city_prefix=" .. encode(string.lower(string.sub(c, 1, 3))) ..
+                        "&limit=24&count=exact"
+end
+counts[#counts + 1] = "/listings?limit=24&count=exact"
+counts[#counts + 1] = "/listings?min_rooms=3&limit=24&count=exact"
+local count_next = 0
 
 local function random_id()
   return math.random(1, id_max)
@@ -107,6 +131,16 @@ local function search()
   return wrk.format("GET", searches[search_next])
 end
 
+local function text()
+  text_next = text_next % #texts + 1
+  return wrk.format("GET", texts[text_next])
+end
+
+local function count()
+  count_next = count_next % #counts + 1
+  return wrk.format("GET", counts[count_next])
+end
+
 local function mixed()
   local r = math.random()
   if r < 0.45 then return get() end
@@ -119,7 +153,7 @@ local function static()
 end
 
 local modes = { get = get, prices = prices, put = put, post = post, search = search,
-                mixed = mixed, static = static }
+                text = text, count = count, mixed = mixed, static = static }
 local make = modes[mode] or error("unknown BENCH_MODE " .. mode)
 
 function init(args)

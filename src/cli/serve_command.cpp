@@ -161,6 +161,17 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->envname("LISTINGD_READ_CONNECTIONS")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  serve.add_option("--changes-keep-days", f.db.changes_keep_days,
+                   "the change feed (GET /changes) keeps every change of this many days...")
+      ->envname("LISTINGD_CHANGES_KEEP_DAYS")
+      ->check(CLI::Range(1, 36500))
+      ->capture_default_str();
+  serve.add_option("--changes-keep", f.db.changes_keep,
+                   "...and this many last changes, whatever their age; older ones are pruned "
+                   "(a client asking for them gets 410 and resynchronises)")
+      ->envname("LISTINGD_CHANGES_KEEP")
+      ->check(CLI::Range(int64_t{1000}, int64_t{1'000'000'000}))
+      ->capture_default_str();
   serve.add_option("--keep-alive-max", f.server.keep_alive_max_requests,
                    "requests served on one keep-alive connection before it is closed")
       ->envname("LISTINGD_KEEP_ALIVE_MAX")
@@ -270,7 +281,7 @@ void warn_if_readable_by_others(const std::string& path) {
 }
 
 // What a newcomer needs after the first line (which scripts parse for the one URL in it):
-// where the UI, the API and its contract are, the database, and who may write.
+// where the UI, the API, its contract and docs are, the database, and who may write.
 void print_banner(const ServeFlags& flags, int port, TokenStore& tokens) {
   const ServerOptions& o = flags.server;
   std::cout << "listingd " << LISTINGD_VERSION << " listening on "
@@ -296,6 +307,7 @@ void print_banner(const ServeFlags& flags, int port, TokenStore& tokens) {
   const auto db = file ? std::filesystem::absolute(flags.db.path, ec) : std::filesystem::path();
   std::cout << "  UI        /            (open it in a browser)\n"
             << "  API       /listings    (contract: /openapi.yaml)\n"
+            << "  docs      /docs        (the API reference, in a browser)\n"
             << "  database  " << (ec || !file ? redact_url(flags.db.path) : db.string()) << "\n"
             << "  access    " << access << std::endl;
 }

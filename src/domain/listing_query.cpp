@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <set>
@@ -169,14 +170,27 @@ Result<ListingQuery> parse_listing_query(const QueryParams& params) {
         }
       }
       if (!found) return bad("must be one of id, price, -price, updated_date, -updated_date");
-    } else if (name == "city" || name == "postal_code") {
+    } else if (name == "city" || name == "postal_code" || name == "q" || name == "city_prefix") {
       // Characters are counted as code points: every byte but UTF-8 continuation bytes.
       const size_t chars = std::count_if(value.begin(), value.end(), [](char c) {
         return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
       });
       if (chars == 0 || chars > limits::max_text_chars)
         return bad("must be a non-empty text of at most 200 characters");
-      (name == "city" ? q.city : q.postal_code) = value;
+      // A search needs something to search: a letter or digit (any non-ASCII character
+      // counts, the store's tokenizer decides).
+      if ((name == "q" || name == "city_prefix") &&
+          std::none_of(value.begin(), value.end(), [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return u >= 0x80 || std::isalnum(u);
+          }))
+        return bad("must hold at least one word (letters or digits)");
+      (name == "city" ? q.city : name == "postal_code" ? q.postal_code
+                               : name == "q"           ? q.text
+                                                       : q.city_prefix) = value;
+    } else if (name == "count") {
+      if (value != "exact") return bad("must be exact (or left out)");
+      q.count_total = true;
     } else if (name == "country") {
       if (!is_country_code(value))
         return bad("must be an ISO 3166-1 alpha-2 country code in upper case, e.g. FR");
@@ -209,8 +223,9 @@ Result<ListingQuery> parse_listing_query(const QueryParams& params) {
     } else {
       return Status::BadRequest(
           "unknown query parameter " + name +
-          "; known: limit, cursor, sort, city, postal_code, country, building_type, "
-          "min_price, max_price, min_surface, max_surface, min_rooms, max_rooms");
+          "; known: limit, cursor, sort, q, city, city_prefix, postal_code, country, "
+          "building_type, min_price, max_price, min_surface, max_surface, min_rooms, "
+          "max_rooms, count");
     }
   }
   // Checked after the loop: the cursor belongs to the sort order, wherever `sort` stands.

@@ -358,8 +358,17 @@ std::optional<int64_t> parse_euros(std::string_view number) {
   return euros.cents;
 }
 
-Result<ListingWrite> parse_listing_write(std::string_view body,
-                                         std::span<const std::string_view> also_allowed) {
+namespace {
+
+// A JSON body parsed under the rules every body follows (not empty, no NUL, bounded
+// nesting, no repeated key, valid UTF-8 JSON), with the text of a top-level
+// latest_price_eur that is not an integer (see BodyParser).
+struct ParsedBody {
+  json doc;
+  std::optional<std::string> price_text;
+};
+
+Result<ParsedBody> parse_body(std::string_view body) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return Status::BadRequest("the request body is empty; send a JSON object");
   // The JSON parser takes a NUL byte for the end of its input, so `{...}\0junk` would pass
@@ -370,8 +379,8 @@ Result<ListingWrite> parse_listing_write(std::string_view body,
                               " (nothing but whitespace may follow the JSON object)");
   if (nesting_depth(body, limits::max_json_depth) > limits::max_json_depth)
     return Status::BadRequest("the request body nests arrays or objects too deeply");
-  json doc;
-  BodyParser parser(doc);
+  ParsedBody parsed;
+  BodyParser parser(parsed.doc);
   try {
     if (!json::sax_parse(body, &parser) && parser.repeated_key)
       return Status::BadRequest("the request body gives the key \"" + *parser.repeated_key +
@@ -381,8 +390,14 @@ Result<ListingWrite> parse_listing_write(std::string_view body,
     why.erase(0, why.find("] ") == std::string::npos ? 0 : why.find("] ") + 2);
     return Status::BadRequest("the request body is not valid JSON in UTF-8: " + why);
   }
-  if (!doc.is_object()) return Status::BadRequest("the request body must be a JSON object");
+  if (!parsed.doc.is_object()) return Status::BadRequest("the request body must be a JSON object");
+  parsed.price_text = std::move(parser.price_text);
+  return parsed;
+}
 
+// The ListingWrite a parsed document gives, under every field rule.
+Result<ListingWrite> listing_write_of(const json& doc, const std::optional<std::string>& price_text,
+                                      std::span<const std::string_view> also_allowed) {
   ListingWrite w;
   Problems problems;
   const size_t max = limits::max_text_chars;
@@ -391,7 +406,7 @@ Result<ListingWrite> parse_listing_write(std::string_view body,
   take_text(doc, "description", "description", limits::max_description_chars, true, problems,
             w.description);
   take_building_type(doc, problems, w.building_type);
-  take_price(doc, parser.price_text, problems, w.price_cents);
+  take_price(doc, price_text, problems, w.price_cents);
   take_surface(doc, problems, w.surface_area_m2);
   bool rooms_ok = take_integer(doc, "rooms_count", 1, limits::max_rooms, problems,
                                w.rooms_count);
@@ -413,6 +428,33 @@ Result<ListingWrite> parse_listing_write(std::string_view body,
   }
   if (!problems.empty()) return Status::Invalid(problems.joined());
   return w;
+}
+
+}  // namespace
+
+Result<ListingWrite> parse_listing_write(std::string_view body,
+                                         std::span<const std::string_view> also_allowed) {
+  auto parsed = parse_body(body);
+  if (!parsed.ok()) return parsed.status();
+  return listing_write_of(parsed->doc, parsed->price_text, also_allowed);
+}
+
+Status check_listing_patch(std::string_view patch) { return parse_body(patch).status(); }
+
+Result<ListingWrite> apply_listing_patch(const Listing& current, std::string_view patch) {
+  auto parsed = parse_body(patch);
+  if (!parsed.ok()) return parsed.status();
+  json merged = json::parse(listing_to_json(current));
+  merged.merge_patch(parsed->doc);
+  // The price's exact text: the patch's when it sets one, else the current price's (a
+  // double would lose what either wrote).
+  std::optional<std::string> price_text;
+  if (parsed->doc.contains("latest_price_eur")) {
+    price_text = parsed->price_text;
+  } else if (current.fields.price_cents % 100 != 0) {
+    price_text = format_euros(current.fields.price_cents);
+  }
+  return listing_write_of(merged, price_text, {});
 }
 
 }  // namespace listingd

@@ -2,9 +2,10 @@
 // while a request arrives. One thread ("lsd-conns") watches all of them with epoll and reads
 // each request whole (request_reader.h) within its deadlines; only then does a worker answer
 // it — through cpp-httplib, given exactly that request's bytes — and give the connection
-// back. So an idle keep-alive connection or a slow client holds a file descriptor and a
-// buffer, never a worker; a request head must arrive within a deadline; and one client
-// address holds a bounded number of connections.
+// back (after waiting a few milliseconds for the client's next request, which a busy
+// keep-alive client sends at once). So an idle keep-alive connection or a slow client holds
+// a file descriptor and a buffer, never a worker; a request head must arrive within a
+// deadline; and one client address holds a bounded number of connections.
 //
 // Requests that follow each other on one connection (pipelined) are answered one after
 // the other, in order, each only once the one before it has been answered.
@@ -81,7 +82,8 @@ class ConnectionHub {
   bool drained();
   void on_event(Connection& c, uint32_t events);
   void serve(Connection& c);           // a worker answers c's requests while it has whole ones
-  void next(Connection& c, bool in_worker);
+  void await_next_request(Connection& c);
+  bool next(Connection& c, bool in_worker);
   void rest(Connection& c);            // c waits for more bytes (the connection thread has it)
   void refuse(Connection& c, const Refusal& refusal);
   void expire();
@@ -97,6 +99,7 @@ class ConnectionHub {
   int epoll_ = -1, wake_ = -1;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::atomic<size_t> waiting_workers_{0};  // in await_next_request()
   bool started_ = false;
 
   std::mutex mutex_;  // guards what follows, and each connection's state and deadline

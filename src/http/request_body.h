@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "listingd/server.h"
@@ -17,8 +18,9 @@ namespace listingd::http {
 // no body at all. Framing itself (lengths, chunks, header limits) is the connection hub's.
 std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& req);
 
-// True when the Content-Type is application/json, with no charset or charset=utf-8.
-bool is_json_content_type(const std::string& header);
+// True when the Content-Type is `media_type` (lower case), with no charset or charset=utf-8.
+bool is_json_content_type(const std::string& header,
+                          std::string_view media_type = "application/json");
 
 // The whole body of a POST or PUT. The connection hub has read it already (whole, and
 // within --max-body-bytes: see request_reader.h), so this only copies it out.

@@ -8,10 +8,11 @@
 namespace listingd::http {
 namespace {
 
-// Whether If-None-Match names `etag`: "*", or any listed tag, compared weakly (W/ prefix
-// ignored) and without the encoding suffix we add for compressed variants.
-bool none_match_hits(const std::string& header, const std::string& etag) {
-  if (header.empty()) return false;
+// Whether the list of entity tags in `header` (If-None-Match, If-Match) names `etag`: "*",
+// or a listed tag, without the encoding suffix we add for compressed variants (they are
+// the same listing). Weakly compared, a W/ prefix is ignored; strongly, a weak tag never
+// matches (RFC 9110, 8.8.3.2).
+bool etag_listed(const std::string& header, const std::string& etag, bool weak) {
   size_t pos = 0;
   while (pos < header.size()) {
     size_t comma = header.find(',', pos);
@@ -21,7 +22,10 @@ bool none_match_hits(const std::string& header, const std::string& etag) {
     tag.erase(0, tag.find_first_not_of(" \t"));
     tag.erase(tag.find_last_not_of(" \t") + 1);
     if (tag == "*") return true;
-    if (tag.rfind("W/", 0) == 0) tag.erase(0, 2);
+    if (tag.rfind("W/", 0) == 0) {
+      if (!weak) continue;
+      tag.erase(0, 2);
+    }
     for (const char* suffix : {"-gzip\"", "-br\""}) {
       const std::string s = suffix;
       if (tag.size() > s.size() && tag.compare(tag.size() - s.size(), s.size(), s) == 0)
@@ -51,6 +55,10 @@ Encoding set_body(const httplib::Request& req, httplib::Response& res, const std
 
 }  // namespace
 
+bool if_match_holds(const std::string& header, const std::string& etag) {
+  return etag_listed(header, etag, /*weak=*/false);
+}
+
 void send_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   if (status == 503) res.set_header("Retry-After", "1");  // busy or full: try again soon
@@ -68,6 +76,8 @@ int http_status(Code code) {
     case Code::invalid: return 422;
     case Code::unavailable: return 503;
     case Code::exhausted: return 507;  // Insufficient Storage: retrying will not help
+    case Code::precondition_failed: return 412;
+    case Code::gone: return 410;
     case Code::internal: return 500;
     case Code::unsupported: return 501;  // Not Implemented: this backend does not
   }
@@ -78,7 +88,7 @@ void send_entity(const httplib::Request& req, httplib::Response& res, const std:
                  const std::string& etag, const char* content_type) {
   res.set_header("Cache-Control", "no-cache");
   res.set_header("Vary", "Accept-Encoding");
-  if (none_match_hits(req.get_header_value("If-None-Match"), etag)) {
+  if (etag_listed(req.get_header_value("If-None-Match"), etag, /*weak=*/true)) {
     res.status = 304;
     res.set_header("ETag", etag);
     return;

@@ -28,6 +28,10 @@ int http_status(Code code);
 void send_entity(const httplib::Request& req, httplib::Response& res, const std::string& body,
                  const std::string& etag, const char* content_type = k_json);
 
+// Whether an If-Match header lets a write to a resource whose ETag is `etag` go on: "*",
+// or `etag` among its tags, strongly compared (see RFC 9110, 13.1.1).
+bool if_match_holds(const std::string& header, const std::string& etag);
+
 // A plain JSON answer without ETag (e.g. a write's result), compressed when large.
 void send_json(const httplib::Request& req, httplib::Response& res, std::string body,
                int status = 200);

@@ -10,6 +10,7 @@ namespace listingd::http {
 
 Match match_route(std::string_view path) {
   if (path == "/listings") return {Route::listings, {}};
+  if (path == "/changes") return {Route::changes, {}};
   if (path == "/openapi.yaml") return {Route::openapi, {}};
   if (path == "/healthz") return {Route::healthz, {}};
   if (path == "/readyz") return {Route::readyz, {}};
@@ -29,6 +30,7 @@ const char* route_label(std::string_view path) {
     case Route::listings: return "/listings";
     case Route::listing: return "/listings/{id}";
     case Route::prices: return "/listings/{id}/prices";
+    case Route::changes: return "/changes";
     case Route::openapi: return "/openapi.yaml";
     case Route::healthz: return "/healthz";
     case Route::readyz: return "/readyz";
@@ -42,7 +44,7 @@ const char* route_label(std::string_view path) {
 const char* allowed_methods(Route route) {
   switch (route) {
     case Route::listings: return "GET, HEAD, POST, OPTIONS";
-    case Route::listing: return "GET, HEAD, PUT, OPTIONS";
+    case Route::listing: return "GET, HEAD, PUT, PATCH, DELETE, OPTIONS";
     case Route::backup: return "POST, OPTIONS";
     default: return "GET, HEAD, OPTIONS";
   }
@@ -52,18 +54,24 @@ bool method_allowed(Route route, const std::string& method) {
   if (route == Route::backup) return method == "POST" || method == "OPTIONS";
   if (method == "GET" || method == "HEAD" || method == "OPTIONS") return true;
   if (method == "POST") return route == Route::listings;
-  if (method == "PUT") return route == Route::listing;
+  if (method == "PUT" || method == "PATCH" || method == "DELETE") return route == Route::listing;
   return false;
 }
 
-bool takes_body(Route route) { return route != Route::backup; }
+bool changes_state(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+}
+
+bool takes_body(Route route, const std::string& method) {
+  return route != Route::backup && method != "DELETE";
+}
 
 Need need_of(Route route, const std::string& method) {
   if (route == Route::healthz || route == Route::readyz || route == Route::openapi ||
       method == "OPTIONS")
     return Need::nothing;
   if (route == Route::metrics || route == Route::backup) return Need::admin;
-  if (method == "POST" || method == "PUT") return Need::write;
+  if (changes_state(method)) return Need::write;
   return Need::read;
 }
 

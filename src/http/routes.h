@@ -11,7 +11,7 @@
 
 namespace listingd::http {
 
-enum class Route { none, listings, listing, prices, openapi, healthz, readyz, metrics, backup };
+enum class Route { none, listings, listing, prices, changes, openapi, healthz, readyz, metrics, backup };
 
 struct Match {
   Route route = Route::none;
@@ -28,8 +28,12 @@ const char* route_label(std::string_view path);
 const char* allowed_methods(Route route);
 bool method_allowed(Route route, const std::string& method);
 
-// Whether a POST or PUT on `route` carries a body (all do but the backup trigger).
-bool takes_body(Route route);
+// Whether `method` writes: POST, PUT, PATCH, DELETE.
+bool changes_state(const std::string& method);
+
+// Whether a write with `method` on `route` carries a body (all do but DELETE and the
+// backup trigger).
+bool takes_body(Route route, const std::string& method);
 
 // What a request on `route` with `method` requires of its client.
 Need need_of(Route route, const std::string& method);

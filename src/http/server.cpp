@@ -64,11 +64,13 @@ std::string url_encode(const std::string& s) {
 }
 
 // The URL of the next page: the same query, with the next page's cursor.
-std::string next_page_url(const httplib::Request& req, const std::string& cursor) {
+// The request's URL with its parameter `name` set to `value` (the next page's).
+std::string next_page_url(const httplib::Request& req, const std::string& value,
+                          const std::string& name = "cursor") {
   std::string url = req.path + "?";
-  for (const auto& [name, value] : req.params)
-    if (name != "cursor") url += url_encode(name) + "=" + url_encode(value) + "&";
-  return url + "cursor=" + url_encode(cursor);
+  for (const auto& [param, v] : req.params)
+    if (param != name) url += url_encode(param) + "=" + url_encode(v) + "&";
+  return url + name + "=" + url_encode(value);
 }
 
 
@@ -229,7 +231,7 @@ struct HttpServer::Impl final : http::RequestHandler {
     auto handler = [this](const httplib::Request& req, httplib::Response& res) {
       dispatch(req, res, nullptr);
     };
-    // POST and PUT read their body themselves: cpp-httplib would parse a form body.
+    // POST, PUT and PATCH read their body themselves: cpp-httplib would parse a form body.
     auto body_handler = [this](const httplib::Request& req, httplib::Response& res,
                                const httplib::ContentReader& reader) {
       dispatch(req, res, &reader);
@@ -238,7 +240,7 @@ struct HttpServer::Impl final : http::RequestHandler {
     server.Get(".*", handler);
     server.Post(".*", body_handler);
     server.Put(".*", body_handler);
-    server.Patch(".*", handler);
+    server.Patch(".*", body_handler);
     server.Delete(".*", handler);
     server.Options(".*", handler);
 
@@ -303,7 +305,8 @@ struct HttpServer::Impl final : http::RequestHandler {
     }
     if (allow.empty()) return;
     res.set_header("Access-Control-Allow-Origin", allow);
-    res.set_header("Access-Control-Expose-Headers", "Location, ETag, Link");
+    res.set_header("Access-Control-Expose-Headers",
+                   "Location, ETag, Link, X-Total-Count, X-Total-Count-Over");
   }
 
   // `reader` reads the request body; null when the library has already read it.
@@ -323,7 +326,7 @@ struct HttpServer::Impl final : http::RequestHandler {
                                       allowed_methods(m.route));
     }
     if (req.method == "OPTIONS") return preflight(m.route, req, res);
-    if (req.method == "POST" || req.method == "PUT") {  // every method that changes state
+    if (http::changes_state(req.method)) {
       const std::string length = req.get_header_value("Content-Length");
       const auto refusal = http::cross_site_refusal(
           {req.get_header_value("Content-Type"), req.get_header_value("Origin"),
@@ -339,14 +342,17 @@ struct HttpServer::Impl final : http::RequestHandler {
       id = parse_id(m.id);
       if (!id) return send_error(res, 404, "no listing with that id; ids are positive integers");
     }
-    const bool write = req.method == "POST" || req.method == "PUT";
     switch (m.route) {
       case Route::backup: return backup(req, res);
       case Route::listings:
-        return write ? create_listing(req, body, res) : list_listings(req, res);
+        return req.method == "POST" ? create_listing(req, body, res) : list_listings(req, res);
       case Route::listing:
-        return write ? update_listing(*id, req, body, res) : get_listing(*id, req, res);
+        if (req.method == "PUT") return update_listing(*id, req, body, res);
+        if (req.method == "PATCH") return patch_listing(*id, req, body, res);
+        if (req.method == "DELETE") return delete_listing(*id, req, res);
+        return get_listing(*id, req, res);
       case Route::prices: return get_prices(*id, req, res);
+      case Route::changes: return list_changes(req, res);
       case Route::openapi: {
         static const std::string etag = make_etag(embedded::openapi_yaml);
         return http::send_entity(req, res, std::string(embedded::openapi_yaml), etag,
@@ -423,7 +429,7 @@ struct HttpServer::Impl final : http::RequestHandler {
     if (cors.allow_origin(req.get_header_value("Origin")).empty()) return;
     res.set_header("Access-Control-Allow-Methods", allowed_methods(route));
     res.set_header("Access-Control-Allow-Headers",
-                   "Content-Type, Authorization, If-None-Match, X-Request-Id");
+                   "Content-Type, Authorization, If-None-Match, If-Match, X-Request-Id");
     res.set_header("Access-Control-Max-Age", "600");
   }
 
@@ -458,7 +464,17 @@ struct HttpServer::Impl final : http::RequestHandler {
     if (failed(page, res)) return;
     if (page->next_cursor)
       res.set_header("Link", "<" + next_page_url(req, *page->next_cursor) + ">; rel=\"next\"");
-    http::send_entity(req, res, page->body, make_etag(page->body));
+    std::string tag_of = page->body;
+    if (page->total) {
+      // count=exact: the count in a header, so the body stays the contract's array. Past
+      // the cap, the header says only that there are more (X-Total-Count-Over).
+      if (*page->total > limits::max_exact_count)
+        res.set_header("X-Total-Count-Over", std::to_string(limits::max_exact_count));
+      else
+        res.set_header("X-Total-Count", std::to_string(*page->total));
+      tag_of += "\n" + std::to_string(*page->total);  // a new count is a new answer (ETag)
+    }
+    http::send_entity(req, res, page->body, make_etag(tag_of));
   }
 
   // GET /listings without a query: every listing, as the contract wants, streamed in
@@ -499,6 +515,19 @@ struct HttpServer::Impl final : http::RequestHandler {
     });
   }
 
+  // GET /changes: a page of the change feed; Link rel="next" while more follow.
+  void list_changes(const httplib::Request& req, httplib::Response& res) {
+    auto query = parse_change_query(QueryParams(req.params.begin(), req.params.end()));
+    if (failed(query, res)) return;
+    auto page = service.changes(*query);
+    if (failed(page, res)) return;
+    if (page->has_more)
+      res.set_header("Link", "<" + next_page_url(req, std::to_string(page->changes.back().seq), "after") +
+                                 ">; rel=\"next\"");
+    const std::string body = changes_to_json(page->changes);
+    http::send_entity(req, res, body, make_etag(body));
+  }
+
   void get_listing(int64_t id, const httplib::Request& req, httplib::Response& res) {
     auto entry = service.listing(id);
     if (failed(entry, res)) return;
@@ -524,9 +553,49 @@ struct HttpServer::Impl final : http::RequestHandler {
                       httplib::Response& res) {
     auto fields = read_write_body(req, body, res);
     if (!fields) return;
-    auto listing = service.update(id, *fields);
-    if (failed(listing, res)) return;
-    http::send_json(req, res, listing_to_json(*listing));
+    auto listing = service.update(id, *fields, precondition(req));
+    if (failed_write(id, listing.status(), res)) return;
+    send_written(req, res, *listing);
+  }
+
+  // PATCH /listings/{id}: a JSON merge patch (RFC 7396) of the listing.
+  void patch_listing(int64_t id, const httplib::Request& req, const std::string& body,
+                     httplib::Response& res) {
+    if (!http::is_json_content_type(req.get_header_value("Content-Type"), "application/merge-patch+json"))
+      return send_error(res, 415, "PATCH takes a JSON merge patch (RFC 7396): send Content-Type: "
+                                  "application/merge-patch+json");
+    auto listing = service.patch(id, body, precondition(req));
+    if (failed_write(id, listing.status(), res)) return;
+    send_written(req, res, *listing);
+  }
+
+  void delete_listing(int64_t id, const httplib::Request& req, httplib::Response& res) {
+    if (failed_write(id, service.remove(id, precondition(req)), res)) return;
+    res.status = 204;
+  }
+
+  // The If-Match condition of a write, if it has one.
+  static ListingService::Precondition precondition(const httplib::Request& req) {
+    if (!req.has_header("If-Match")) return {};
+    return [header = req.get_header_value("If-Match")](const std::string& etag) {
+      return http::if_match_holds(header, etag);
+    };
+  }
+
+  // Answers a write that failed, with the listing's current ETag when If-Match was stale.
+  bool failed_write(int64_t id, const Status& status, httplib::Response& res) {
+    if (status.ok()) return false;
+    if (status.code() == Code::precondition_failed)
+      if (auto current = service.listing(id); current.ok()) res.set_header("ETag", (*current)->etag);
+    send_error(res, http::http_status(status.code()), status.message());
+    return true;
+  }
+
+  // A written listing, with the ETag a GET of it now answers (the next If-Match).
+  static void send_written(const httplib::Request& req, httplib::Response& res, const Listing& listing) {
+    std::string body = listing_to_json(listing);
+    res.set_header("ETag", make_etag(body));
+    http::send_json(req, res, std::move(body));
   }
 };
 

@@ -1,5 +1,5 @@
-// The browser UI's routes (see ui.h): the two pages and their assets, from the files
-// embedded at build time, each with its content type, ETag and security headers.
+// The browser UI's routes (see ui.h): the pages and their assets, from the files embedded
+// at build time, each with its content type, ETag and security headers.
 #include "ui.h"
 
 #include <algorithm>
@@ -73,6 +73,10 @@ const UiFile* find_file(std::string_view path) {
   constexpr std::string_view asset_prefix = "/ui/";
   if (path == "/") {
     name = "index.html";
+  } else if (path == "/docs") {
+    name = "docs.html";  // rendered from openapi.yaml at build time (scripts/render_docs.py)
+  } else if (path == "/new") {
+    name = "new.html";
   } else if (is_prices_page(path)) {
     name = "prices.html";
   } else if (path.substr(0, asset_prefix.size()) == asset_prefix) {

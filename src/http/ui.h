@@ -1,8 +1,10 @@
 // Internal to the http module: the browser UI. Its files (web/) are compiled into the
 // binary (embedded::web_assets) and served from memory:
 //
-//   GET /               web/index.html   the listings, their filters, the create form
+//   GET /               web/index.html   the listings, their search box and filters
+//   GET /new            web/new.html     the form that creates a listing
 //   GET /{id}/prices    web/prices.html  one listing, its price history, the edit form
+//   GET /docs           docs.html        the API reference, rendered from openapi.yaml
 //   GET /ui/{path}      web/{path}       the pages' scripts, stylesheet and icon
 //
 // ({id}: digits; the page itself asks the API whether there is such a listing.) These paths

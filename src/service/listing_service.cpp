@@ -12,10 +12,15 @@ ListingService::ListingService(Store& store, JsonCache& cache, const Clock& cloc
     : store_(store), cache_(cache), clock_(clock) {}
 
 CommitListener ListingService::cache_updater(JsonCache& cache) {
-  return [&cache](const Listing& listing, bool price_appended) {
+  return [&cache](const Listing& listing, Change change) {
+    if (change == Change::deleted) {
+      cache.erase(Kind::listing, listing.id);
+      cache.erase(Kind::prices, listing.id);
+      return;
+    }
     cache.put(Kind::listing, listing.id,
               std::make_shared<const CachedBody>(listing_to_json(listing)));
-    if (price_appended) cache.erase(Kind::prices, listing.id);  // refilled on next read
+    if (change != Change::updated) cache.erase(Kind::prices, listing.id);  // refilled on next read
   };
 }
 
@@ -56,7 +61,7 @@ Result<JsonCache::Entry> ListingService::prices(int64_t id) {
 Result<ListingService::ListingsPage> ListingService::page(const ListingQuery& query) {
   auto page = store_.list_page(query);
   if (!page.ok()) return page.status();
-  ListingsPage out{listings_to_json(page->listings), std::nullopt};
+  ListingsPage out{listings_to_json(page->listings), std::nullopt, page->total};
   if (page->has_more) out.next_cursor = encode_cursor(query.sort, page->listings.back());
   return out;
 }
@@ -88,8 +93,47 @@ Result<Listing> ListingService::create(const ListingWrite& fields) {
   return store_.create(fields, clock_.now_ms());
 }
 
-Result<Listing> ListingService::update(int64_t id, const ListingWrite& fields) {
-  return store_.update(id, fields, clock_.now_ms());
+namespace {
+
+// Whether `condition` lets a write to `current` go on; Code::precondition_failed if not.
+Status check(const ListingService::Precondition& condition, const Listing& current) {
+  if (!condition || condition(make_etag(listing_to_json(current)))) return Status::Ok();
+  return Status::PreconditionFailed(
+      "listing " + std::to_string(current.id) +
+      " has changed since you read it: If-Match does not match its current ETag (sent in "
+      "this answer); read it again, then retry your change");
+}
+
+}  // namespace
+
+Result<Listing> ListingService::update(int64_t id, const ListingWrite& fields,
+                                       const Precondition& condition) {
+  if (!condition) return store_.update(id, fields, clock_.now_ms());
+  return store_.edit(
+      id,
+      [&](const Listing& current) -> Result<ListingWrite> {
+        if (Status s = check(condition, current); !s.ok()) return s;
+        return fields;
+      },
+      clock_.now_ms());
+}
+
+Result<Listing> ListingService::patch(int64_t id, std::string_view merge_patch,
+                                      const Precondition& condition) {
+  if (Status s = check_listing_patch(merge_patch); !s.ok()) return s;  // before queueing
+  return store_.edit(
+      id,
+      [&](const Listing& current) -> Result<ListingWrite> {
+        if (Status s = check(condition, current); !s.ok()) return s;
+        return apply_listing_patch(current, merge_patch);
+      },
+      clock_.now_ms());
+}
+
+Status ListingService::remove(int64_t id, const Precondition& condition) {
+  Store::Check in_transaction;
+  if (condition) in_transaction = [&](const Listing& current) { return check(condition, current); };
+  return store_.remove(id, in_transaction, clock_.now_ms());
 }
 
 }  // namespace listingd

@@ -15,20 +15,35 @@ inline constexpr const char* k_listing_columns =
     "price_cents, surface_area_m2, rooms_count, bedrooms_count, contact_phone_number, "
     "created_ms, updated_ms";
 
-// ?1..?12 the writable fields (bind_fields), ?13 created and updated time.
-inline constexpr const char* k_insert_listing =
-    "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
-    "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
-    "contact_phone_number, created_ms, updated_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
-
-// The bulk loader's: ?1..?12 the writable fields, ?13 created and ?14 updated time, ?15
-// the id (NULL: the next one).
+// ?1..?12 the writable fields (bind_fields), ?13 created and ?14 updated time, ?15 the
+// id (NULL: the next one).
 inline constexpr const char* k_insert_listing_row =
     "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
     "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
     "contact_phone_number, created_ms, updated_ms, id) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+// The search index's entry of a new listing (schema/sqlite/006_search.sql): written by
+// every path that inserts a listing, right after its row. (Not a trigger: a trigger makes
+// each INSERT a statement transaction, at whose savepoint FTS5 flushes its pending terms,
+// one tiny segment per listing: seeding 50 000 listings took 16 s instead of 4.)
+inline constexpr const char* k_index_listing =
+    "INSERT INTO listings_search (rowid, name, description, street_address, city) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
+
+inline Status index_listing(Connection& conn, int64_t id, const ListingWrite& f) {
+  Status s;
+  Statement* stmt = conn.prepare(k_index_listing, s);
+  if (!stmt) return s;
+  stmt->bind(1, id)
+      .bind(2, f.name)
+      .bind(3, f.description)
+      .bind(4, f.postal_address.street_address)
+      .bind(5, f.postal_address.city);
+  if (int rc = stmt->step(); rc != SQLITE_DONE)
+    return error_status(conn.handle(), rc, "index listing for search");
+  return Status::Ok();
+}
 
 inline constexpr const char* k_insert_price =
     "INSERT INTO price_history (listing_id, price_cents, created_ms) VALUES (?1, ?2, ?3)";

@@ -120,10 +120,14 @@ class Connection {
 class Transaction {
  public:
   explicit Transaction(Connection& conn) : conn_(conn) {}
-  ~Transaction() {
+  ~Transaction() { end(); }
+  // Rolls back now, if not committed (a failed COMMIT included): the connection is then
+  // free for another transaction.
+  void end() {
     if (!open_) return;
+    open_ = false;
     conn_.reset_all();
-    conn_.exec("ROLLBACK");
+    if (!sqlite3_get_autocommit(conn_.handle())) conn_.exec("ROLLBACK");
   }
   Status begin() {
     Status s = conn_.exec("BEGIN IMMEDIATE");

@@ -56,8 +56,14 @@ class SqliteBulkLoader final : public BulkLoader {
       return v.status();
     // FULL: each commit is durable when it returns, which costs nothing at a few large
     // commits. The page cache keeps the indexes' pages in memory rather than re-reading them.
-    return conn_.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; "
-                      "PRAGMA cache_size=-65536;");
+    if (Status s = conn_.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; "
+                              "PRAGMA cache_size=-65536;");
+        !s.ok())
+      return s;
+    auto floor = conn_.query_int("SELECT coalesce(max(id), 0) FROM deleted_listings");
+    if (!floor.ok()) return floor.status();
+    deleted_max_id_ = *floor;
+    return Status::Ok();
   }
 
   Result<int64_t> add(const Listing& listing, const std::vector<PricePoint>& history) override {
@@ -121,12 +127,19 @@ class SqliteBulkLoader final : public BulkLoader {
     row->bind(13, listing.created_ms).bind(14, listing.updated_ms);
     if (listing.id != 0) row->bind(15, listing.id);
     else row->bind_null(15);
+    // An id to assign is above every id ever used, those of deleted listings included.
+    if (listing.id == 0 && deleted_max_id_ > 0) {
+      auto max_id = conn_.query_int("SELECT coalesce(max(id), 0) FROM listings");
+      if (!max_id.ok()) return max_id.status();
+      if (*max_id < deleted_max_id_) row->bind(15, deleted_max_id_ + 1);
+    }
     if (int rc = row->step(); rc != SQLITE_DONE)
       return sqlite::error_status(conn_.handle(), rc, "insert listing");
     const int64_t id = sqlite3_last_insert_rowid(conn_.handle());
     if (id > limits::max_id)  // an id assigned past the largest one (see limits::max_id)
       return Status::Exhausted("no listing id is left: ids go up to " +
                                std::to_string(limits::max_id));
+    if (s = sqlite::index_listing(conn_, id, listing.fields); !s.ok()) return s;
 
     for (size_t first = 0; first < history.size(); first += k_prices_per_statement) {
       const int rows =
@@ -163,6 +176,7 @@ class SqliteBulkLoader final : public BulkLoader {
   const int64_t listings_per_commit_;
   std::vector<std::string> insert_prices_sql_;  // [n - 1]: the statement for n prices
   Connection conn_;
+  int64_t deleted_max_id_ = 0;  // the largest id of a deleted listing (never reused)
   std::unique_ptr<sqlite::Transaction> tx_;  // after conn_: rolls back before it closes
   int64_t pending_ = 0;                      // listings added since the last commit
   int64_t pending_prices_ = 0;                // and their prices

@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -31,7 +32,6 @@ using sqlite::Connection;
 using sqlite::ReadPool;
 using sqlite::Statement;
 using sqlite::bind_fields;
-using sqlite::k_insert_listing;
 using sqlite::k_insert_price;
 using sqlite::k_listing_columns;
 using sqlite::read_listing;
@@ -42,18 +42,28 @@ constexpr const char* k_select_history =
     "SELECT price_cents, created_ms FROM price_history WHERE listing_id = ?1 "
     "ORDER BY created_ms, id";
 constexpr const char* k_listing_exists = "SELECT 1 FROM listings WHERE id = ?1";
+constexpr const char* k_delete_history = "DELETE FROM price_history WHERE listing_id = ?1";
+constexpr const char* k_delete_listing = "DELETE FROM listings WHERE id = ?1";
+constexpr const char* k_insert_change =
+    "INSERT INTO changes (listing_id, type, old_price_cents, new_price_cents, at_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr const char* k_remember_deleted =
+    "INSERT OR REPLACE INTO deleted_listings (id, deleted_ms) VALUES (?1, ?2)";
 
-// A create (id empty) or update waiting for the writer thread; lives on the stack of the
-// thread that waits for its result.
+// A write waiting for the writer thread; lives on the stack of the thread that waits for
+// its result. A create has no id; an update has `fields`, an edit `edit`; a removal
+// neither (and maybe a `check`).
 struct WriteCommand {
-  WriteCommand(std::optional<int64_t> id, const ListingWrite& fields, int64_t now_ms)
-      : id(id), fields(fields), now_ms(now_ms) {}
+  WriteCommand(std::optional<int64_t> id, int64_t now_ms) : id(id), now_ms(now_ms) {}
 
   std::optional<int64_t> id;
-  const ListingWrite& fields;
+  const ListingWrite* fields = nullptr;
+  const Store::Edit* edit = nullptr;
+  const Store::Check* check = nullptr;
+  bool remove = false;
   int64_t now_ms;
-  std::optional<Result<Listing>> result;  // set by the writer
-  bool price_appended = false;
+  std::optional<Result<Listing>> result;  // set by the writer; a removal's: the listing as it was
+  Change change = Change::updated;        // what it did, once it succeeded
   std::atomic<uint32_t> answered{0};  // 1 once `result` is final; the waiter waits on it
 };
 
@@ -85,6 +95,12 @@ class SqliteStore final : public Store {
 
   Status open() {
     if (Status s = sqlite::open_connection(writer_, options_, true); !s.ok()) return s;
+    auto floor = writer_.query_int("SELECT coalesce(max(id), 0) FROM deleted_listings");
+    if (!floor.ok()) return floor.status();
+    deleted_max_id_ = *floor;
+    auto last_change = writer_.query_int("SELECT coalesce(max(at_ms), 0) FROM changes");
+    if (!last_change.ok()) return last_change.status();
+    last_change_ms_ = *last_change;
     if (Status s = checkpointer_.start(options_.path, options_.busy_timeout_ms); !s.ok())
       return s;
     checkpointer_.watch(writer_);
@@ -96,13 +112,28 @@ class SqliteStore final : public Store {
   }
 
   Result<Listing> create(const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command{std::nullopt, fields, now_ms};
+    WriteCommand command(std::nullopt, now_ms);
+    command.fields = &fields;
     return submit(command);
   }
 
   Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command{id, fields, now_ms};
+    WriteCommand command(id, now_ms);
+    command.fields = &fields;
     return submit(command);
+  }
+
+  Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms) override {
+    WriteCommand command(id, now_ms);
+    command.edit = &edit;
+    return submit(command);
+  }
+
+  Status remove(int64_t id, const Check& check, int64_t now_ms) override {
+    WriteCommand command(id, now_ms);
+    command.check = check ? &check : nullptr;
+    command.remove = true;
+    return submit(command).status();
   }
 
   Result<Listing> get(int64_t id) override {
@@ -119,6 +150,11 @@ class SqliteStore final : public Store {
   }
 
   Status backup_to(const std::string& file) override { return backup_sqlite(options_.path, file); }
+
+  Result<ChangePage> changes(const ChangeQuery& query) override {
+    // One snapshot: the retention check and the page agree.
+    return in_read_transaction([&](Connection& reader) { return read_changes(reader, query); });
+  }
 
   Status check_ready() override {
     {
@@ -140,10 +176,35 @@ class SqliteStore final : public Store {
     return one.ok() ? Status::Ok() : one.status();
   }
 
+  // The one number a count query (sqlite::build_count_sql and the like) answers.
+  static Result<int64_t> count_of(ReadPool::Lease& reader, const sqlite::PageSql& sql) {
+    Status s;
+    Statement* count = reader->prepare(sql.sql.c_str(), s);
+    if (!count) return s;
+    int index = 0;
+    for (const auto& arg : sql.args) {
+      ++index;
+      std::visit([&](const auto& v) { count->bind(index, v); }, arg);
+    }
+    const int rc = count->step();
+    if (rc != SQLITE_ROW) return sqlite::error_status(reader->handle(), rc, "count listings");
+    const int64_t n = count->int64(0);
+    count->reset();
+    return n;
+  }
+
   Result<Page> list_page(const ListingQuery& query) override {
     ReadPool::Lease reader(*readers_);
     if (!reader.ok()) return reader.status();
-    const sqlite::PageSql page_sql = sqlite::build_page_sql(query);
+    // A search by price or date takes its way by how many listings its words match
+    // (see page_query.h): counted in the search index, at most one past the threshold.
+    bool many_matches = false;
+    if ((query.text || query.city_prefix) && !query.postal_code && query.sort != SortOrder::id) {
+      auto matches = count_of(reader, sqlite::build_match_count_sql(query, sqlite::k_many_matches + 1));
+      if (!matches.ok()) return matches.status();
+      many_matches = *matches > sqlite::k_many_matches;
+    }
+    const sqlite::PageSql page_sql = sqlite::build_page_sql(query, many_matches);
     Status s;
     Statement* stmt = reader->prepare(page_sql.sql.c_str(), s);
     if (!stmt) return s;
@@ -161,13 +222,43 @@ class SqliteStore final : public Store {
       page.listings.pop_back();
       page.has_more = true;
     }
+    if (query.count_total) {
+      auto total = count_of(reader, sqlite::build_count_sql(query));
+      if (!total.ok()) return total.status();
+      page.total = *total;
+    }
     return page;
   }
 
   Result<std::vector<PricePoint>> price_history(int64_t id) override {
+    // One snapshot, so the existence check and the history agree.
+    return in_read_transaction([&](Connection& reader) -> Result<std::vector<PricePoint>> {
+      Status s;
+      Statement* exists = reader.prepare(k_listing_exists, s);
+      if (!exists) return s;
+      exists->bind(1, id);
+      int rc = exists->step();
+      if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
+      if (rc != SQLITE_ROW) return sqlite::error_status(reader.handle(), rc, "read listing");
+      exists->reset();
+      Statement* stmt = reader.prepare(k_select_history, s);
+      if (!stmt) return s;
+      stmt->bind(1, id);
+      std::vector<PricePoint> out;
+      while ((rc = stmt->step()) == SQLITE_ROW) out.push_back({stmt->int64(0), stmt->int64(1)});
+      if (rc != SQLITE_DONE) return sqlite::error_status(reader.handle(), rc, "read prices");
+      stmt->reset();
+      return out;
+    });
+  }
+
+ private:
+  // Runs `read` on a pooled read connection inside one read transaction: all it reads
+  // comes from one snapshot of the database.
+  template <class Read>
+  auto in_read_transaction(Read&& read) -> decltype(read(std::declval<Connection&>())) {
     ReadPool::Lease reader(*readers_);
     if (!reader.ok()) return reader.status();
-    // One read transaction, so the existence check and the history agree.
     if (Status s = reader->exec("BEGIN"); !s.ok()) return s;
     struct EndRead {
       Connection& c;
@@ -176,25 +267,9 @@ class SqliteStore final : public Store {
         c.exec("COMMIT");
       }
     } end_read{*reader};
-    Status s;
-    Statement* exists = reader->prepare(k_listing_exists, s);
-    if (!exists) return s;
-    exists->bind(1, id);
-    int rc = exists->step();
-    if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
-    if (rc != SQLITE_ROW) return sqlite::error_status(reader->handle(), rc, "read listing");
-    exists->reset();
-    Statement* stmt = reader->prepare(k_select_history, s);
-    if (!stmt) return s;
-    stmt->bind(1, id);
-    std::vector<PricePoint> out;
-    while ((rc = stmt->step()) == SQLITE_ROW) out.push_back({stmt->int64(0), stmt->int64(1)});
-    if (rc != SQLITE_DONE) return sqlite::error_status(reader->handle(), rc, "read prices");
-    stmt->reset();
-    return out;
+    return read(*reader);
   }
 
- private:
   // Queues a write for the writer thread and waits until it is committed (or failed).
   Result<Listing> submit(WriteCommand& command) {
     {
@@ -233,6 +308,7 @@ class SqliteStore final : public Store {
         queue_.erase(queue_.begin(), queue_.begin() + n);
       }
       commit_batch(batch);
+      if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) prune_changes();
       checkpointer_.catch_up();
     }
   }
@@ -258,8 +334,7 @@ class SqliteStore final : public Store {
     for (WriteCommand* c : batch) {
       if (!s.ok() && c->result->ok()) c->result = s;  // the commit failed: nothing was written
       // Observers see every commit, in commit order, before any writer is answered.
-      if (c->result->ok() && listener_)
-        listener_(c->result->value(), c->price_appended);
+      if (c->result->ok() && listener_) listener_(c->result->value(), c->change);
     }
     if (s.ok() && batch_listener_) batch_listener_(batch.size());
     // A lock held past the busy timeout is a moment's contention: it leaves readiness as
@@ -268,16 +343,26 @@ class SqliteStore final : public Store {
       std::lock_guard lock(health_mutex_);
       last_commit_ = s;  // what readiness reports until the next batch or probe
     }
-    if (!s.ok() && !sqlite::is_busy(s))
-      last_probe_ = std::chrono::steady_clock::now();  // the next probe: in 1 s
+    if (!s.ok() && !sqlite::is_busy(s)) {
+      // A commit whose WAL fsync failed has left its frames in the WAL, ending in a valid
+      // commit frame: SQLite's recovery after a crash would bring back the writes refused
+      // here. Before the refusals go out: a write puts a frame where that commit begins,
+      // so the WAL's checksum chain no longer reaches it; then a TRUNCATE checkpoint
+      // empties the WAL, for when that commit had started the WAL over (the fault test
+      // found such a copy recovered under the sanitizers' timing). When the disk refuses
+      // these too, the frames stay until a probe (once a second) or a batch gets through.
+      tx.end();
+      probe_writes();
+      writer_.exec("PRAGMA wal_checkpoint(TRUNCATE)");  // busy with a reader: the probe holds
+    }
     for (WriteCommand* c : batch) answer(*c);
   }
 
-  // While commits fail, and nothing is queued, a write that changes nothing proves once a
-  // second whether the database takes writes again: it rewrites the header's
-  // application_id with its own value, which puts a page in the WAL and commits it like
-  // any write. A load balancer that took the node out of rotation sends no write that
-  // would show it.
+  // Right after a failed commit (see commit_batch), then while commits fail and nothing is
+  // queued, a write that changes nothing proves once a second whether the database takes
+  // writes again: it rewrites the header's application_id with its own value, which puts
+  // a page in the WAL and commits it like any write. A load balancer that took the node
+  // out of rotation sends no write that would show it.
   void probe_writes() {
     last_probe_ = std::chrono::steady_clock::now();
     auto id = writer_.query_int("PRAGMA application_id");
@@ -297,10 +382,12 @@ class SqliteStore final : public Store {
 
   Result<Listing> in_savepoint(WriteCommand& c) {
     if (Status s = writer_.run("SAVEPOINT command"); !s.ok()) return s;
+    const int64_t deleted_max_id = deleted_max_id_, last_change_ms = last_change_ms_;
     Result<Listing> result = apply(c);
     if (!result.ok()) {
       writer_.run("ROLLBACK TO command");
-      c.price_appended = false;
+      deleted_max_id_ = deleted_max_id;
+      last_change_ms_ = last_change_ms;
     }
     if (Status s = writer_.run("RELEASE command"); !s.ok() && result.ok()) return s;
     return result;
@@ -308,24 +395,37 @@ class SqliteStore final : public Store {
 
   // Requires: on the writer thread, inside a transaction.
   Result<Listing> apply(WriteCommand& c) {
-    return c.id ? apply_update(*c.id, c) : apply_create(c);
+    if (!c.id) return apply_create(c);
+    return c.remove ? apply_remove(*c.id, c) : apply_update(*c.id, c);
   }
 
   Result<Listing> apply_create(WriteCommand& c) {
     Status s;
-    Statement* insert = writer_.prepare(k_insert_listing, s);
+    Statement* insert = writer_.prepare(sqlite::k_insert_listing_row, s);
     if (!insert) return s;
-    bind_fields(*insert, c.fields);
-    insert->bind(13, c.now_ms);
+    bind_fields(*insert, *c.fields);
+    insert->bind(13, c.now_ms).bind(14, c.now_ms);
+    // SQLite gives max(id) + 1, which may be the id of a deleted listing: then the next
+    // id above every one ever used (nothing to look up until a listing is deleted).
+    insert->bind_null(15);
+    if (deleted_max_id_ > 0) {
+      auto max_id = writer_.query_int("SELECT coalesce(max(id), 0) FROM listings");
+      if (!max_id.ok()) return max_id.status();
+      if (*max_id < deleted_max_id_) insert->bind(15, deleted_max_id_ + 1);
+    }
     if (int rc = insert->step(); rc != SQLITE_DONE)
       return sqlite::error_status(writer_.handle(), rc, "insert listing");
-    Listing listing{sqlite3_last_insert_rowid(writer_.handle()), c.fields, c.now_ms, c.now_ms};
+    Listing listing{sqlite3_last_insert_rowid(writer_.handle()), *c.fields, c.now_ms, c.now_ms};
     // SQLite gives max(id) + 1, which an imported id can push past what a JavaScript
     // client reads exactly (and at INT64_MAX it would pick ids at random): refuse instead.
     // The savepoint undoes the insert.
     if (listing.id > limits::max_id) return no_id_left();
-    if (s = append_price(listing.id, c.fields.price_cents, c.now_ms); !s.ok()) return s;
-    c.price_appended = true;
+    if (s = sqlite::index_listing(writer_, listing.id, *c.fields); !s.ok()) return s;
+    if (s = append_price(listing.id, c.fields->price_cents, c.now_ms); !s.ok()) return s;
+    c.change = Change::created;
+    if (s = record_change(listing.id, Change::created, std::nullopt, listing.fields.price_cents, c.now_ms);
+        !s.ok())
+      return s;
     return listing;
   }
 
@@ -335,36 +435,192 @@ class SqliteStore final : public Store {
                              " (2^53 - 1) and the largest is taken (an import gave it)");
   }
 
-  Result<Listing> apply_update(int64_t id, WriteCommand& c) {
+  // The listing as it is, read inside the write's transaction.
+  Result<Listing> current_listing(int64_t id) {
     Status s;
     Statement* current = writer_.prepare(k_select_listing.c_str(), s);
     if (!current) return s;
     current->bind(1, id);
-    int rc = current->step();
+    const int rc = current->step();
     if (rc == SQLITE_DONE) return Status::NotFound("no listing with id " + std::to_string(id));
     if (rc != SQLITE_ROW) return sqlite::error_status(writer_.handle(), rc, "read listing");
-    const Listing old = read_listing(*current);
+    Listing listing = read_listing(*current);
     current->reset();
+    return listing;
+  }
+
+  Result<Listing> apply_update(int64_t id, WriteCommand& c) {
+    auto current = current_listing(id);
+    if (!current.ok()) return current.status();
+    const Listing& old = *current;
+    std::optional<Result<ListingWrite>> edited;
+    if (c.edit) {
+      edited = (*c.edit)(old);
+      if (!edited->ok()) return edited->status();
+    }
+    const ListingWrite& fields = c.edit ? edited->value() : *c.fields;
     const int64_t old_price = old.fields.price_cents;
+    Status s;
+    int rc;
     // Never before the previous write: a clock read earlier by a writer queued later, or
     // a clock stepped back, must not put history out of write order.
     const int64_t now_ms = std::max(c.now_ms, old.updated_ms);
 
-    const unsigned changed = sqlite::changed_columns(old.fields, c.fields);
+    const unsigned changed = sqlite::changed_columns(old.fields, fields);
     auto sql = update_sql_.find(changed);
     if (sql == update_sql_.end())
       sql = update_sql_.emplace(changed, sqlite::update_listing_sql(changed)).first;
     Statement* update = writer_.prepare(sql->second.c_str(), s);
     if (!update) return s;
-    bind_fields(*update, c.fields);
+    bind_fields(*update, fields);
     update->bind(13, now_ms).bind(14, id);
     if (rc = update->step(); rc != SQLITE_DONE)
       return sqlite::error_status(writer_.handle(), rc, "update listing");
-    if (c.fields.price_cents != old_price) {
-      if (s = append_price(id, c.fields.price_cents, now_ms); !s.ok()) return s;
-      c.price_appended = true;
+    c.change = Change::updated;
+    if (fields.price_cents != old_price) {
+      if (s = append_price(id, fields.price_cents, now_ms); !s.ok()) return s;
+      c.change = Change::price_changed;
+      s = record_change(id, c.change, old_price, fields.price_cents, now_ms);
+    } else {
+      s = record_change(id, c.change, std::nullopt, std::nullopt, now_ms);
     }
-    return Listing{id, c.fields, old.created_ms, now_ms};
+    if (!s.ok()) return s;
+    return Listing{id, fields, old.created_ms, now_ms};
+  }
+
+  // Deletes the listing and its history, and remembers its id (never given again).
+  Result<Listing> apply_remove(int64_t id, WriteCommand& c) {
+    auto current = current_listing(id);
+    if (!current.ok()) return current.status();
+    if (c.check) {
+      if (Status s = (*c.check)(*current); !s.ok()) return s;
+    }
+    for (const char* sql : {k_delete_history, k_delete_listing}) {
+      Status s;
+      Statement* del = writer_.prepare(sql, s);
+      if (!del) return s;
+      del->bind(1, id);
+      if (int rc = del->step(); rc != SQLITE_DONE)
+        return sqlite::error_status(writer_.handle(), rc, "delete listing");
+    }
+    Status s;
+    Statement* remember = writer_.prepare(k_remember_deleted, s);
+    if (!remember) return s;
+    remember->bind(1, id).bind(2, c.now_ms);
+    if (int rc = remember->step(); rc != SQLITE_DONE)
+      return sqlite::error_status(writer_.handle(), rc, "delete listing");
+    deleted_max_id_ = std::max(deleted_max_id_, id);
+    c.change = Change::deleted;
+    if (s = record_change(id, Change::deleted, current->fields.price_cents, std::nullopt, c.now_ms);
+        !s.ok())
+      return s;
+    return current;
+  }
+
+  // Appends the write to the change feed, in its transaction. Times never go back along
+  // the feed (a clock read earlier by a writer queued later, or stepped back), so a time
+  // maps to a seq (GET /changes?since=).
+  Status record_change(int64_t id, Change type, std::optional<int64_t> old_price,
+                       std::optional<int64_t> new_price, int64_t at_ms) {
+    Status s;
+    Statement* insert = writer_.prepare(k_insert_change, s);
+    if (!insert) return s;
+    last_change_ms_ = std::max(last_change_ms_, at_ms);
+    insert->bind(1, id).bind(2, std::string(to_string(type))).bind(5, last_change_ms_);
+    if (old_price) insert->bind(3, *old_price);
+    else insert->bind_null(3);
+    if (new_price) insert->bind(4, *new_price);
+    else insert->bind_null(4);
+    if (int rc = insert->step(); rc != SQLITE_DONE)
+      return sqlite::error_status(writer_.handle(), rc, "record change");
+    return Status::Ok();
+  }
+
+  // Drops the changes older than both retention bounds (changes_keep_days and
+  // changes_keep), at most k_prune_rows at a time, and remembers the last seq dropped.
+  void prune_changes() {
+    last_prune_ = std::chrono::steady_clock::now();
+    const int64_t keep_after_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch()).count() -
+        int64_t{options_.changes_keep_days} * 86'400'000;
+    auto by_age = writer_.query_int(
+        ("SELECT coalesce((SELECT seq FROM changes WHERE at_ms < " + std::to_string(keep_after_ms) +
+         " ORDER BY at_ms DESC, seq DESC LIMIT 1), 0)").c_str());
+    auto newest = writer_.query_int("SELECT coalesce(max(seq), 0) FROM changes");
+    auto oldest = writer_.query_int("SELECT coalesce(min(seq), 0) FROM changes");
+    if (!by_age.ok() || !newest.ok() || !oldest.ok()) return;  // tried again later
+    const int64_t cut = std::min({*by_age, *newest - options_.changes_keep, *oldest + k_prune_rows});
+    if (cut < *oldest) return;
+    sqlite::Transaction tx(writer_);
+    const std::string through = std::to_string(cut);
+    Status s = tx.begin();
+    if (s.ok()) s = writer_.exec("DELETE FROM changes WHERE seq <= " + through);
+    if (s.ok()) s = writer_.exec("UPDATE change_log SET pruned_through = max(pruned_through, " + through + ")");
+    if (s.ok()) s = tx.commit();
+  }
+
+  // Requires: a read transaction on `conn`.
+  Result<ChangePage> read_changes(Connection& conn, const ChangeQuery& q) {
+    auto pruned = conn.query_int("SELECT pruned_through FROM change_log");
+    if (!pruned.ok()) return pruned.status();
+    if (q.after < *pruned) {
+      auto newest = conn.query_int("SELECT coalesce(max(seq), 0) FROM changes");
+      return Status::Gone("changes after seq " + std::to_string(q.after) +
+                          " are no longer kept (the feed keeps the last " +
+                          std::to_string(options_.changes_keep_days) + " days, or the last " +
+                          std::to_string(options_.changes_keep) +
+                          " changes): resynchronise from GET /listings, then follow the feed "
+                          "after seq " + std::to_string(newest.ok() ? *newest : 0));
+    }
+    int64_t after = q.after;
+    if (q.since_ms) {  // times never go back along the feed: the first seq at or after it
+      Status s;
+      Statement* first = conn.prepare(
+          "SELECT seq FROM changes WHERE at_ms >= ?1 ORDER BY at_ms, seq LIMIT 1", s);
+      if (!first) return s;
+      first->bind(1, *q.since_ms);
+      const int rc = first->step();
+      if (rc == SQLITE_ROW) after = std::max(after, first->int64(0) - 1);
+      first->reset();
+      if (rc == SQLITE_DONE) return ChangePage{};
+      if (rc != SQLITE_ROW) return sqlite::error_status(conn.handle(), rc, "read changes");
+    }
+    std::string sql =
+        "SELECT seq, listing_id, type, old_price_cents, new_price_cents, at_ms FROM changes "
+        "WHERE seq > ?1";
+    if (q.type) sql += " AND type = '" + std::string(to_string(*q.type)) + "'";  // a partial index's
+    if (q.direction == PriceDirection::down) sql += " AND new_price_cents < old_price_cents";
+    if (q.direction == PriceDirection::up) sql += " AND new_price_cents > old_price_cents";
+    sql += " ORDER BY seq LIMIT ?3";
+    Status s;
+    Statement* page = conn.prepare(sql.c_str(), s);
+    if (!page) return s;
+    page->bind(1, after).bind(3, static_cast<int64_t>(q.limit + 1));
+    ChangePage out;
+    int rc;
+    while ((rc = page->step()) == SQLITE_ROW) {
+      if (out.changes.size() == q.limit) {
+        out.has_more = true;
+        break;
+      }
+      ChangeRecord c{page->int64(0), page->int64(1), change_from(page->text(2)), std::nullopt,
+                     std::nullopt, page->int64(5)};
+      if (!page->is_null(3)) c.old_price_cents = page->int64(3);
+      if (!page->is_null(4)) c.new_price_cents = page->int64(4);
+      out.changes.push_back(std::move(c));
+    }
+    page->reset();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      return sqlite::error_status(conn.handle(), rc, "read changes");
+    return out;
+  }
+
+  static Change change_from(const std::string& type) {
+    if (type == "created") return Change::created;
+    if (type == "price_changed") return Change::price_changed;
+    if (type == "deleted") return Change::deleted;
+    return Change::updated;
   }
 
   Status append_price(int64_t id, int64_t price_cents, int64_t now_ms) {
@@ -376,6 +632,10 @@ class SqliteStore final : public Store {
       return sqlite::error_status(writer_.handle(), rc, "insert price");
     return Status::Ok();
   }
+
+  // How often the writer prunes the change feed, and how many changes at most at a time.
+  static constexpr std::chrono::seconds k_prune_every{10};
+  static constexpr int64_t k_prune_rows = 10'000;
 
   // How often the writer probes, at most, whether failed writes work again.
   static constexpr std::chrono::seconds k_probe_every{1};
@@ -392,6 +652,9 @@ class SqliteStore final : public Store {
   std::chrono::steady_clock::time_point last_probe_{};  // writer thread only
   Connection writer_;  // used by the writer thread only (and open() before it starts)
   std::unordered_map<unsigned, std::string> update_sql_;  // by changed columns; writer only
+  int64_t deleted_max_id_ = 0;  // the largest id of a deleted listing; writer only
+  int64_t last_change_ms_ = 0;  // the time of the feed's last change; writer only
+  std::chrono::steady_clock::time_point last_prune_{};  // writer only
   std::thread writer_thread_;
   sqlite::Checkpointer checkpointer_{options_.checkpoint_window_frames,
                                      options_.checkpoint_restart_frames};

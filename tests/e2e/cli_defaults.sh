@@ -86,10 +86,10 @@ port=${url##*:}
 t_port_taken() { run 1 "$bin" serve --port "$port" --db second.db && has err "$port" &&
   for f in second.db second.db-wal second.db-shm; do [ ! -e $f ] || return 1; done; }
 check "a start on a port taken leaves no database file" t_port_taken
-t_banner() { has first.out "  UI        /" && has first.out "  API       /listings" &&
+t_banner() { has first.out "  UI        /" && has first.out "  API       /listings" && has first.out "  docs      /docs" &&
   has first.out "  database  $dir/first.db" && has first.out "protected: writes from this machine only" &&
   [ "$(grep -c 'http://' first.out)" = 1 ]; }
-check "the banner: UI, API, database, access mode (one URL, for scripts)" t_banner
+check "the banner: UI, API, docs, database, access mode (one URL, for scripts)" t_banner
 t_log_json() { curl -s "$url/healthz" >/dev/null; sleep 0.3; grep -q '^{"time":' first.out; }
 check "request lines are JSON when stdout is not a terminal" t_log_json
 stop_last

@@ -166,7 +166,7 @@ TEST_CASE("a refused body (415 for its encoding, 405) is still consumed, not run
   Raw raw(api);
   raw.send("POST /listings HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
            "Content-Encoding: gzip\r\nContent-Length: " + std::to_string(hidden.size()) + "\r\n\r\n" + hidden);
-  raw.send("PATCH /listings/1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
+  raw.send("PATCH /listings HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
            std::to_string(hidden.size()) + "\r\n\r\n" + hidden);
   raw.send(k_last);
   CHECK(statuses(raw.read()) == std::vector<int>{415, 405, 200});

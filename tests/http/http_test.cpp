@@ -1,6 +1,10 @@
 // The ListingAPI over real HTTP (see api.h for the fixture): every endpoint, status code
 // and error path of the contract.
+#include <cstring>
 #include <map>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "http/api.h"
 
@@ -116,10 +120,10 @@ TEST_CASE("unknown routes are 404 and wrong methods 405 with Allow, both JSON") 
   struct Case {
     std::string method, path, allow;
   };
-  for (const Case& c : {Case{"DELETE", "/listings/1", "GET, HEAD, PUT, OPTIONS"},
-                        Case{"POST", "/listings/1", "GET, HEAD, PUT, OPTIONS"},
-                        Case{"PATCH", "/listings/1", "GET, HEAD, PUT, OPTIONS"},
+  for (const Case& c : {Case{"POST", "/listings/1", "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"},
+                        Case{"PATCH", "/listings", "GET, HEAD, POST, OPTIONS"},
                         Case{"PUT", "/listings", "GET, HEAD, POST, OPTIONS"},
+                        Case{"DELETE", "/listings/1/prices", "GET, HEAD, OPTIONS"},
                         Case{"DELETE", "/listings", "GET, HEAD, POST, OPTIONS"},
                         Case{"POST", "/listings/1/prices", "GET, HEAD, OPTIONS"},
                         Case{"POST", "/healthz", "GET, HEAD, OPTIONS"}}) {
@@ -252,7 +256,8 @@ TEST_CASE("CORS: allowed origins get the headers, others do not; preflights answ
                              {"Access-Control-Request-Headers", "content-type"}});
   CHECK(preflight.status == 204);
   CHECK(preflight.get_header_value("Access-Control-Allow-Origin") == "http://localhost:3000");
-  CHECK(preflight.get_header_value("Access-Control-Allow-Methods") == "GET, HEAD, PUT, OPTIONS");
+  CHECK(preflight.get_header_value("Access-Control-Allow-Methods") ==
+        "GET, HEAD, PUT, PATCH, DELETE, OPTIONS");
   CHECK(preflight.get_header_value("Access-Control-Allow-Headers").find("Content-Type") !=
         std::string::npos);
   auto foreign_preflight =
@@ -279,6 +284,87 @@ TEST_CASE("GET /openapi.yaml serves the contract; GET /healthz says ok") {
   auto health = api.get("/healthz");
   CHECK(health.status == 200);
   CHECK(body_of(health) == json{{"status", "ok"}});
+}
+
+namespace {
+
+// The names a YAML block maps at `indent` spaces, from its line `header` to the next line
+// that is less indented (enough YAML for the contract's `paths:` and `schemas:` blocks).
+std::vector<std::string> yaml_keys(const std::string& yaml, const std::string& header,
+                                   size_t indent) {
+  std::vector<std::string> keys;
+  std::istringstream lines(yaml);
+  std::string line;
+  bool inside = false;
+  const size_t header_indent = header.find_first_not_of(' ');
+  while (std::getline(lines, line)) {
+    if (!inside) {
+      inside = line == header;
+      continue;
+    }
+    const size_t at = line.find_first_not_of(' ');
+    if (at == std::string::npos || line[at] == '#') continue;
+    if (at <= header_indent) break;
+    if (at == indent && line.back() == ':') keys.push_back(line.substr(at, line.size() - at - 1));
+  }
+  return keys;
+}
+
+}  // namespace
+
+TEST_CASE("GET /docs: the API reference, an HTML page under the UI's CSP naming every path") {
+  Api api;
+  auto docs = api.get("/docs");
+  REQUIRE(docs.status == 200);
+  CHECK(docs.get_header_value("Content-Type") == "text/html; charset=utf-8");
+  CHECK(docs.get_header_value("Content-Security-Policy") ==
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  CHECK(docs.get_header_value("X-Frame-Options") == "DENY");
+  CHECK_FALSE(docs.get_header_value("ETag").empty());
+  CHECK(docs.body.rfind("<!doctype html>", 0) == 0);
+  // Nothing inline (the CSP would block it) and nothing loaded from another host.
+  for (const char* banned : {"<script", "<style", " style=", "src=\"http", "href=\"http",
+                             "src=\"//", "href=\"//", "@import"}) {
+    CAPTURE(banned);
+    CHECK(docs.body.find(banned) == std::string::npos);
+  }
+  for (const char* stylesheet : {"href=\"/ui/style.css\"", "href=\"/ui/docs.css\""}) {
+    CAPTURE(stylesheet);
+    CHECK(docs.body.find(stylesheet) != std::string::npos);
+    auto css = api.get(std::string(stylesheet).substr(6, std::strlen(stylesheet) - 7));
+    CHECK(css.status == 200);
+  }
+
+  // Every path, operation and data type of the contract the server serves has its place.
+  const std::string yaml = api.get("/openapi.yaml").body;
+  const auto paths = yaml_keys(yaml, "paths:", 2);
+  const auto schemas = yaml_keys(yaml, "  schemas:", 4);
+  CHECK(paths.size() >= 12);
+  CHECK(schemas.size() >= 10);
+  for (const auto& path : paths) {
+    CAPTURE(path);
+    CHECK(docs.body.find("<code class=\"path\">" + path + "</code>") != std::string::npos);
+  }
+  for (const auto& schema : schemas) {
+    CAPTURE(schema);
+    CHECK(docs.body.find("id=\"schema-" + schema + "\"") != std::string::npos);
+  }
+  size_t operations = 0;
+  for (size_t at = 0; (at = yaml.find("operationId: ", at)) != std::string::npos; ++operations) {
+    at += 13;
+    const std::string id = yaml.substr(at, yaml.find('\n', at) - at);
+    CAPTURE(id);
+    CHECK(docs.body.find("id=\"op-" + id + "\"") != std::string::npos);
+  }
+  CHECK(operations >= 13);
+  // The field rules and the examples are on the page, not only the names.
+  for (const char* text : {"1 to 200 characters", "one of <code>STUDIO</code>",
+                           "0 to 1 000 000 000 000", "+33612345678", "curl -i",
+                           "postal_address.country: must be an ISO 3166-1 alpha-2"}) {
+    CAPTURE(text);
+    CHECK(docs.body.find(text) != std::string::npos);
+  }
 }
 
 TEST_CASE("concurrent writers and readers: every history holds exactly its writes") {

@@ -244,7 +244,7 @@ std::string str(int64_t v) { return std::to_string(v); }
     std::atomic<int64_t> next_op{k_first_op};
     std::unique_ptr<Store> store;
     auto open_store = [&] {
-      auto s = open_sqlite_store(options, [&](const Listing& l, bool) {
+      auto s = open_sqlite_store(options, [&](const Listing& l, Change) {
         log.line("C " + str(op_of_name(l.fields.name)));
       });
       if (!s.ok()) {

@@ -356,6 +356,11 @@ uint64_t FaultVfs::events() const {
   return state().events;
 }
 
+void FaultVfs::hold_io(const std::function<void()>& f) {
+  std::lock_guard lock(state().mutex);
+  f();
+}
+
 std::string FaultVfs::cut_power(PowerLoss loss, std::mt19937_64& rng) {
   State& s = state();
   std::lock_guard lock(s.mutex);

@@ -92,6 +92,11 @@ class FaultVfs {
 
   // Events (writes, syncs, truncations of named files) seen so far.
   uint64_t events() const;
+
+  // Runs `f` with the VFS's lock held: meanwhile no write, sync or truncation of any
+  // thread reaches a file (they wait), so a copy of the files taken by `f` is what a
+  // process crash at that instant would leave. `f` must not use SQLite.
+  void hold_io(const std::function<void()>& f);
 };
 
 }  // namespace listingd::testing

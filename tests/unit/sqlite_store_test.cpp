@@ -237,9 +237,9 @@ TEST_CASE("group commit: concurrent writes all land; a bad one does not fail its
   std::mutex seen_mutex;
   std::vector<std::pair<int64_t, int64_t>> seen;  // (id, price) in commit order
   auto opened = open_sqlite_store({.path = dir.file("a.db")},
-                                  [&](const Listing& l, bool price_appended) {
+                                  [&](const Listing& l, Change change) {
                                     std::lock_guard lock(seen_mutex);
-                                    if (price_appended) seen.emplace_back(l.id, l.fields.price_cents);
+                                    if (change == Change::created) seen.emplace_back(l.id, l.fields.price_cents);
                                   });
   REQUIRE(opened.ok());
   auto& store = *opened.value();
@@ -275,18 +275,72 @@ TEST_CASE("group commit: concurrent writes all land; a bad one does not fail its
   }
 }
 
-TEST_CASE("the commit listener sees updates in commit order, with price changes flagged") {
+TEST_CASE("the commit listener sees every write in commit order, with what it changed") {
   TempDir dir;
-  std::vector<std::pair<int64_t, bool>> events;  // (price, price_appended)
-  auto opened = open_sqlite_store({.path = dir.file("a.db")}, [&](const Listing& l, bool p) {
-    events.emplace_back(l.fields.price_cents, p);
+  std::vector<std::pair<int64_t, Change>> events;  // (price, change)
+  auto opened = open_sqlite_store({.path = dir.file("a.db")}, [&](const Listing& l, Change c) {
+    events.emplace_back(l.fields.price_cents, c);
   });
   REQUIRE(opened.ok());
   auto& store = *opened.value();
   auto l = store.create(fields(10), t0);
   store.update(l->id, fields(10), t0 + 1);  // same price
   store.update(l->id, fields(20), t0 + 2);
-  CHECK(events == std::vector<std::pair<int64_t, bool>>{{10, true}, {10, false}, {20, true}});
+  store.edit(l->id, [](const Listing& c) -> Result<ListingWrite> { return c.fields; }, t0 + 3);
+  CHECK(store.remove(l->id, {}, t0 + 4).ok());
+  CHECK(events == std::vector<std::pair<int64_t, Change>>{{10, Change::created},
+                                                          {10, Change::updated},
+                                                          {20, Change::price_changed},
+                                                          {20, Change::updated},
+                                                          {20, Change::deleted}});
+}
+
+TEST_CASE("remove: the listing and its history go; an id is never given again, across restarts") {
+  TempDir dir;
+  {
+    auto store = open_store(dir.file("a.db"));
+    for (int i = 0; i < 3; ++i) REQUIRE(store->create(fields(100 + i), t0).ok());
+    REQUIRE(store->update(3, fields(200), t0 + 1).ok());
+    Store::Check refuse = [](const Listing&) { return Status::PreconditionFailed("no"); };
+    CHECK(store->remove(3, refuse, t0 + 2).code() == Code::precondition_failed);
+    CHECK(store->get(3).ok());
+    CHECK(store->remove(3, {}, t0 + 2).ok());
+    CHECK(store->get(3).status().code() == Code::not_found);
+    CHECK(store->price_history(3).status().code() == Code::not_found);
+    CHECK(store->remove(3, {}, t0 + 3).code() == Code::not_found);
+    CHECK(store->create(fields(1), t0 + 3)->id == 4);
+    CHECK(store->remove(4, {}, t0 + 4).ok());
+  }
+  auto store = open_store(dir.file("a.db"));  // the highest deleted id is read back
+  CHECK(store->create(fields(1), t0 + 5)->id == 5);
+  CHECK(store->remove(5, {}, t0 + 6).ok());
+  // Nor by the bulk loader (imports, seeding) when it assigns ids.
+  auto loader = open_sqlite_bulk_loader({.path = dir.file("a.db")});
+  REQUIRE(loader.ok());
+  const Listing added{0, fields(7), t0 + 7, t0 + 7};
+  CHECK((*loader)->add(added, {{fields(7).price_cents, t0 + 7}}).value() == 6);
+  CHECK((*loader)->finish().ok());
+}
+
+TEST_CASE("edit: reads and writes in one transaction; its error changes nothing") {
+  TempDir dir;
+  auto store = open_store(dir.file("a.db"));
+  REQUIRE(store->create(fields(100), t0).ok());
+  auto refused = store->edit(1, [](const Listing&) -> Result<ListingWrite> {
+    return Status::Invalid("rooms_count: no");
+  }, t0 + 1);
+  CHECK(refused.status().code() == Code::invalid);
+  CHECK(store->get(1)->updated_ms == t0);
+  auto doubled = store->edit(1, [](const Listing& c) -> Result<ListingWrite> {
+    ListingWrite f = c.fields;
+    f.price_cents *= 2;
+    return f;
+  }, t0 + 2);
+  REQUIRE(doubled.ok());
+  CHECK(doubled->fields.price_cents == fields(100).price_cents * 2);
+  CHECK(store->price_history(1)->size() == 2);
+  CHECK(store->edit(9, [](const Listing& c) -> Result<ListingWrite> { return c.fields; }, t0)
+            .status().code() == Code::not_found);
 }
 
 TEST_CASE("an update stamped earlier than the previous write keeps history in write order") {

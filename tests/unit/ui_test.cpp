@@ -32,8 +32,8 @@ std::string body_of(httplib::Response& res) {
 
 }  // namespace
 
-TEST_CASE("the pages: / and /{id}/prices, with a strict Content-Security-Policy") {
-  for (const char* path : {"/", "/1/prices", "/9223372036854775807/prices"}) {
+TEST_CASE("the pages: /, /new, /{id}/prices and /docs, with a strict Content-Security-Policy") {
+  for (const char* path : {"/", "/new", "/1/prices", "/9223372036854775807/prices", "/docs"}) {
     CAPTURE(path);
     auto a = get(path);
     REQUIRE(a.served);
@@ -48,6 +48,8 @@ TEST_CASE("the pages: / and /{id}/prices, with a strict Content-Security-Policy"
   }
   auto home = get("/");
   CHECK(body_of(home.res).find("/ui/home.js") != std::string::npos);
+  auto create = get("/new");
+  CHECK(body_of(create.res).find("/ui/new.js") != std::string::npos);
   auto prices = get("/7/prices");
   CHECK(body_of(prices.res).find("/ui/prices.js") != std::string::npos);
 }
@@ -68,7 +70,8 @@ TEST_CASE("assets under /ui/ with their content types; no CSP on them") {
 TEST_CASE("API paths and unknown paths are left to the API router") {
   for (const char* path : {"/listings", "/listings/1", "/listings/1/prices", "/openapi.yaml",
                            "/healthz", "/ui/", "/ui/nope.js", "/ui/../meson.build",
-                           "/ui/index.html", "/ui/prices.html", "/abc/prices", "/1/prices/",
+                           "/ui/index.html", "/ui/prices.html", "/ui/docs.html", "/docs/",
+                           "/ui/new.html", "/new/", "/abc/prices", "/1/prices/",
                            "//prices", "/-1/prices", "/1.5/prices", "/1/price",
                            "/12345678901234567890/prices", "/index.html", ""}) {
     CAPTURE(path);

@@ -2,7 +2,7 @@
 # The browser UI end to end: installs what is missing (Debian's chromium, nodejs and npm;
 # playwright-core as package-lock.json pins it, into the build directory), starts the real
 # `listingd serve` on a free port over a fresh database, seeds it through the API
-# (seed.js), runs ui.test.js in headless Chromium, and stops the server. Screenshots of
+# (seed.js), runs ui.test.js and docs.test.js in headless Chromium, and stops the server. Screenshots of
 # each page land in BUILD_DIR/screenshots/browser/.
 # usage: run.sh LISTINGD_BINARY BUILD_DIR
 set -euo pipefail
@@ -59,7 +59,7 @@ rm -rf "$shots"
 mkdir -p "$shots"
 status=0
 LISTINGD_URL=$url SCREENSHOT_DIR=$shots LISTINGD_BIN=$bin LISTINGD_DB=$tmp/ui.db \
-  node --test --test-concurrency=1 "$here/ui.test.js" || status=$?
+  node --test --test-concurrency=1 "$here/ui.test.js" "$here/docs.test.js" || status=$?
 echo "screenshots: $shots"
 if [ "$status" -ne 0 ]; then
   echo "--- listingd's log:"

@@ -97,12 +97,65 @@ test('the home page shows the seeded listings as cards, prices formatted', async
   assert.equal(plain(await rivoli.locator('.card-price').textContent()), '699 000,50 €');
   assert.equal(plain(await rivoli.locator('.card-facts').textContent()), 'Apartment · 167 m²');
   assert.equal(plain(await rivoli.locator('.card-rooms').textContent()), '5 rooms, 3 bedrooms');
-  assert.equal(plain(await rivoli.locator('.card-place').textContent()), 'Paris, France');
+  assert.equal(plain(await rivoli.locator('.card-street').textContent()), '12 rue de Rivoli');
+  assert.equal(plain(await rivoli.locator('.card-place').textContent()), '75004 Paris, France');
+  // Price per m²: 699 000,50 € / 167 m², to the euro.
+  assert.equal(plain(await rivoli.locator('.card-ppm').textContent()), '4 186 €/m²');
+  // The price-change badge: the last change (695 000 → 699 000,50) and since listed (710 000).
+  await rivoli.locator('.card-change').waitFor();
+  assert.equal(plain(await rivoli.locator('.badge-change').textContent()), '↑ +4 000,50 € (+0,6 %)');
+  assert.equal(plain(await rivoli.locator('.since-listed').textContent()), '−1,5 % since listed');
+  assert.equal(await rivoli.locator('.card-change').getAttribute('class'), 'card-change up');
   const house = page.locator(`#grid .card[data-id="${ids[SEEDED[1].name]}"]`);
   assert.equal(plain(await house.locator('.card-price').textContent()), '489 000 €');
+  // A placeholder picture per building type, drawn inline (no image is fetched).
+  assert.equal(await rivoli.locator('svg.card-picture.pic-apartment').count(), 1);
+  assert.equal(await house.locator('svg.card-picture.pic-house').count(), 1);
+  assert.equal(await page.locator(`#grid .card[data-id="${ids[SEEDED[2].name]}"] svg.pic-studio`).count(), 1);
+  // No badge for a listing whose price never changed; the studio's went down.
+  const studio = page.locator(`#grid .card[data-id="${ids[SEEDED[2].name]}"]`);
+  await studio.locator('.card-change.down').waitFor();
+  assert.equal(plain(await studio.locator('.badge-change').textContent()), '↓ −6 000 € (−3,2 %)');
+  assert.equal(await house.locator('.card-change').count(), 0);
+  assert.equal(plain(await page.locator('#result-count').textContent()), `${SEEDED.length} listings`);
   assert.equal(plain(await page.locator('#grid-status').textContent()), `Showing ${SEEDED.length} listings.`);
   assert.equal(await page.locator('#more').isVisible(), false);
   await shot(page, 'home');
+  await close(page);
+});
+
+test('search as people type it: words anywhere, city by its first letters, accents ignored', async () => {
+  for (const [width, suffix] of [[1280, ''], [390, '-phone']]) {
+    const page = await open('/', { width, height: 844 });
+    await waitForCount(page, '#grid .card', SEEDED.length);
+    // The search box is there at every width, above the listings.
+    await page.fill('#f-q', 'JARDIN croix');
+    await page.press('#f-q', 'Enter');
+    await waitForCount(page, '#grid .card', 1);
+    assert.deepEqual(await texts(page, '#grid .card-title'), [SEEDED[1].name]);
+    assert.equal(plain(await page.locator('#result-count').textContent()), '1 listing');
+    assert.match(page.url(), /\?q=JARDIN\+croix&limit=24$/);
+    // Accents and case do not matter, the last word is a prefix.
+    await page.fill('#f-q', 'etag');
+    await page.press('#f-q', 'Enter');
+    await waitForCount(page, '#grid .card', 1);
+    assert.deepEqual(await texts(page, '#grid .card-title'), [RIVOLI.name]);
+    await shot(page, `search${suffix}`);
+    // Syntax characters are plain text: no error, just no match.
+    await page.fill('#f-q', '"NEAR( * -');
+    await page.press('#f-q', 'Enter');
+    await page.locator('#grid-status[data-kind="empty"]').waitFor();
+    assert.equal(plain(await page.locator('#result-count').textContent()), '0 listings');
+    await page.fill('#f-q', '');
+    await page.press('#f-q', 'Enter');
+    await waitForCount(page, '#grid .card', SEEDED.length);
+    await close(page);
+  }
+  // The city filter takes its first letters, in any case, without accents.
+  const page = await open('/?city_prefix=bru&limit=24');
+  await waitForCount(page, '#grid .card', 1);
+  assert.deepEqual(await texts(page, '#grid .card-title'), [SEEDED[2].name]);
+  assert.equal(await page.inputValue('#f-city_prefix'), 'bru');
   await close(page);
 });
 
@@ -116,13 +169,21 @@ test('the grid pages through the API, filters and sorts', async () => {
   assert.deepEqual(await texts(page, '#grid .card-title'), SEEDED.map((l) => l.name));
 
   // A filter typed and sent with Enter, as a keyboard user would.
-  await page.fill('#f-city', 'Paris');
-  await page.press('#f-city', 'Enter');
+  await page.fill('#f-city_prefix', 'pari');
+  await page.press('#f-city_prefix', 'Enter');
   await waitForCount(page, '#grid .card', 1);
   assert.deepEqual(await texts(page, '#grid .card-title'), [RIVOLI.name]);
-  assert.match(page.url(), /\?city=Paris&limit=2$/);
+  assert.match(page.url(), /\?city_prefix=pari&limit=2$/);
+  assert.equal(plain(await page.locator('#filters-toggle').textContent()), 'Filters (1)');
 
-  await page.fill('#f-city', '');
+  // The country from a list, by name.
+  await page.fill('#f-city_prefix', '');
+  await page.selectOption('#f-country', { label: 'Germany' });
+  await page.click('#filters button[type="submit"]');
+  await waitForCount(page, '#grid .card', 1);
+  assert.deepEqual(await texts(page, '#grid .card-title'), [SEEDED[3].name]);
+  assert.match(page.url(), /\?country=DE&limit=2$/);
+  await page.selectOption('#f-country', '');
   await page.check('input[name="building_type"][value="HOUSE"]');
   await page.check('input[name="building_type"][value="STUDIO"]');
   await page.selectOption('#f-sort', '-price');
@@ -132,8 +193,8 @@ test('the grid pages through the API, filters and sorts', async () => {
   assert.deepEqual(await texts(page, '#grid .card-price'), ['489 000 €', '179 000 €']);
 
   // Empty: a plain message, no cards.
-  await page.fill('#f-city', 'Nowhere');
-  await page.press('#f-city', 'Enter');
+  await page.fill('#f-city_prefix', 'Nowhere');
+  await page.press('#f-city_prefix', 'Enter');
   await page.locator('#grid-status[data-kind="empty"]').waitFor();
   assert.equal(await page.locator('#grid .card').count(), 0);
   assert.equal(plain(await page.locator('#grid-status').textContent()), 'No listing matches these filters.');
@@ -179,13 +240,22 @@ test('loading and error states are visible, and Try again recovers', async () =>
   await page.close();
 });
 
-test('the create form adds a listing, whose card appears without a reload', async () => {
-  const page = await open('/');
-  await waitForCount(page, '#grid .card', 4);
-  await page.evaluate(() => { window.notReloaded = true; });
-  const fields = {
-    '#create-name': 'Loft sur le canal Saint-Martin',
-    '#create-latest_price_eur': '1 250 000',
+test('"New listing" is a page of its own; what people type is read and shown back normalised', async () => {
+  for (const [width, suffix] of [[1280, ''], [390, '-phone']]) {
+    const home = await open('/', { width, height: 844 });
+    await home.click('nav >> text=New listing');
+    await home.waitForURL(`${BASE}/new`);
+    await home.locator('#create-name').waitFor();
+    // No building type is chosen for the user.
+    assert.equal(await home.inputValue('#create-building_type'), '');
+    await shot(home, `new${suffix}`);
+    await close(home);
+  }
+  const page = await open('/new');
+  const name = 'Loft sur le canal Saint-Martin';
+  await fillFields(page, {
+    '#create-name': name,
+    '#create-latest_price_eur': '1 250 000 €',
     '#create-surface_area_m2': '143,5',
     '#create-rooms_count': '4',
     '#create-bedrooms_count': '2',
@@ -193,58 +263,106 @@ test('the create form adds a listing, whose card appears without a reload', asyn
     '#create-postal_address-street_address': '80 quai de Jemmapes',
     '#create-postal_address-postal_code': '75010',
     '#create-postal_address-city': 'Paris',
-    '#create-postal_address-country': 'FR',
-  };
-  await fillFields(page, fields);
+    '#create-postal_address-country': 'france',
+    '#create-contact_phone_number': '06 12 34 56 78',
+  });
   await page.selectOption('#create-building_type', 'HOUSE');
+  // Leaving a field shows what will be sent.
+  await page.focus('#create-name');
+  assert.equal(await page.inputValue('#create-latest_price_eur'), '1250000');
+  assert.equal(await page.inputValue('#create-surface_area_m2'), '143.5');
+  assert.equal(await page.inputValue('#create-postal_address-country'), 'France (FR)');
+  assert.equal(await page.inputValue('#create-contact_phone_number'), '+33612345678');
   await page.click('#create-form button[type="submit"]');
-
-  const card = page.locator('#grid .card-new');
-  await card.waitFor();
-  assert.equal(plain(await card.locator('.card-title').textContent()), 'Loft sur le canal Saint-Martin');
-  assert.equal(plain(await card.locator('.card-price').textContent()), '1 250 000 €');
-  assert.equal(await page.evaluate(() => window.notReloaded), true);
-  assert.match(plain(await page.locator('#create-form .form-done').textContent()), /^Created “Loft sur le canal Saint-Martin” \(listing \d+\)/);
+  await page.locator('#create-form .form-done a.created-link').waitFor();
+  assert.match(plain(await page.locator('#create-form .form-done').textContent()),
+    /^Created “Loft sur le canal Saint-Martin” \(listing \d+\)\. See its page or all listings\.$/);
   assert.equal(await page.inputValue('#create-name'), '', 'the form is emptied for the next one');
-
-  const id = Number(await card.getAttribute('data-id'));
+  assert.equal(await page.inputValue('#create-building_type'), '');
+  const href = await page.getAttribute('#create-form .form-done a.created-link', 'href');
+  const id = Number(/^\/(\d+)\/prices$/.exec(href)[1]);
   const stored = await (await fetch(`${BASE}/listings/${id}`)).json();
+  assert.equal(stored.name, name);
   assert.equal(stored.latest_price_eur, 1250000);
   assert.equal(stored.surface_area_m2, 143.5);
   assert.equal(stored.building_type, 'HOUSE');
-  assert.equal(stored.contact_phone_number, null);
+  assert.equal(stored.postal_address.country, 'FR');
+  assert.equal(stored.contact_phone_number, '+33612345678');
+  // The edit form shows the stored listing the same way.
+  await page.goto(BASE + href);
+  await page.locator('#edit-name').waitFor();
+  await page.waitForFunction(() => document.querySelector('#edit-name').value !== '');
+  assert.equal(await page.inputValue('#edit-postal_address-country'), 'France (FR)');
+  assert.equal(await page.inputValue('#edit-contact_phone_number'), '+33612345678');
+  assert.equal(await page.inputValue('#edit-building_type'), 'HOUSE');
+  // ...and the home page has its card.
+  await page.goto(`${BASE}/`);
+  await waitForCount(page, '#grid .card', 5);
   await close(page);
 });
 
-test("a bad listing is refused: the browser's own checks, then the server's 422 message", async () => {
-  const page = await open('/');
-  await waitForCount(page, '#grid .card', 5);
-  const posts = [];
-  page.on('request', (req) => { if (req.method() === 'POST') posts.push(req.url()); });
+test("a bad listing is refused: errors under their fields, a summary linking them, then the server's 422", async () => {
+  for (const [width, suffix] of [[1280, ''], [390, '-phone']]) {
+    const page = await open('/new', { width, height: 844 });
+    await page.locator('#create-name').waitFor();
+    const posts = [];
+    page.on('request', (req) => { if (req.method() === 'POST') posts.push(req.url()); });
 
-  // Checked in the browser: nothing is sent.
-  await page.fill('#create-rooms_count', '2');
-  await page.fill('#create-bedrooms_count', '3');
-  await page.fill('#create-postal_address-country', 'fr');
-  await page.click('#create-form button[type="submit"]');
-  await page.locator('#create-error').waitFor();
-  assert.equal(plain(await page.locator('#create-name-error').textContent()), 'Title: must not be blank');
-  assert.equal(plain(await page.locator('#create-bedrooms_count-error').textContent()),
-    'Bedrooms: must not be more than rooms_count');
-  assert.equal(plain(await page.locator('#create-postal_address-country-error').textContent()),
-    'Country code: must be an ISO 3166-1 alpha-2 country code in upper case, e.g. FR, DE, BE');
-  assert.equal(await page.getAttribute('#create-name', 'aria-invalid'), 'true');
-  assert.equal(await page.evaluate(() => document.activeElement.id), 'create-name');
-  assert.deepEqual(posts, []);
+    // Checked in the browser: nothing is sent.
+    await page.fill('#create-rooms_count', '2');
+    await page.fill('#create-bedrooms_count', '3');
+    await page.fill('#create-latest_price_eur', '12 abc');
+    await page.fill('#create-postal_address-country', 'Atlantis');
+    await page.fill('#create-contact_phone_number', '12');
+    await page.click('#create-form button[type="submit"]');
+    await page.locator('#create-error').waitFor();
+    assert.equal(plain(await page.locator('#create-name-error').textContent()), 'Title: must not be blank');
+    assert.equal(plain(await page.locator('#create-building_type-error').textContent()), 'Building type: is required: choose one');
+    assert.equal(plain(await page.locator('#create-latest_price_eur-error').textContent()),
+      'Price in euros: must be a number of euros, e.g. 450 000 or 249 500,50');
+    assert.equal(plain(await page.locator('#create-bedrooms_count-error').textContent()),
+      'Bedrooms: must not be more than rooms_count');
+    assert.equal(plain(await page.locator('#create-postal_address-country-error').textContent()),
+      'Country: must be a country, e.g. France or FR');
+    assert.match(plain(await page.locator('#create-contact_phone_number-error').textContent()), /^Contact phone \(optional\): must be a phone number/);
+    assert.equal(await page.getAttribute('#create-name', 'aria-invalid'), 'true');
+    // The summary names the fields by label, each a link to its field.
+    const summary = page.locator('#create-error');
+    assert.equal(await summary.evaluate((el) => el === document.activeElement), true);
+    const links = await texts(page, '#create-error .error-summary a');
+    assert.ok(links.includes('Title') && links.includes('Country') && links.includes('Bedrooms'), links.join(', '));
+    assert.equal(plain(await summary.locator('strong').textContent()), `${links.length} fields need a correction:`);
+    assert.match(plain(await summary.textContent()), /^\d+ fields need a correction:\s*Title: must not be blank/);
+    assert.doesNotMatch(await summary.textContent(), /null|undefined/);
+    await summary.locator('.error-summary a', { hasText: 'Country' }).click();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'create-postal_address-country');
+    // The error is under its field: after the input, inside the field's box.
+    assert.equal(await page.evaluate(() => {
+      const input = document.getElementById('create-postal_address-country');
+      const error = document.getElementById('create-postal_address-country-error');
+      return input.parentElement === error.parentElement &&
+        !!(input.compareDocumentPosition(error) & Node.DOCUMENT_POSITION_FOLLOWING);
+    }), true);
+    assert.deepEqual(posts, []);
+    await page.locator('#create-form').screenshot({ path: path.join(SHOTS, `create-invalid${suffix}.png`) });
+    await close(page);
+  }
 
-  // Valid in the browser, refused by the server (XX is no assigned country code).
+  // Valid in the browser, refused by the server: its message is shown, and the field it
+  // names is marked. (The browser checks everything the server does, so the server's 422
+  // is played back here from a real answer to the same body.)
+  const page = await open('/new');
+  await page.locator('#create-name').waitFor();
   const bad = { ...writeBody(RIVOLI), name: 'Nulle part', postal_address: { ...RIVOLI.postal_address, country: 'XX' } };
   const answer = await fetch(`${BASE}/listings`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(bad),
   });
   assert.equal(answer.status, 422);
   const serverMessage = (await answer.json()).message;
-
+  assert.match(serverMessage, /^postal_address\.country: /);
+  await page.route((url) => url.pathname === '/listings', (route) => route.fulfill({
+    status: 422, contentType: 'application/json', body: JSON.stringify({ message: serverMessage }),
+  }));
   await fillFields(page, {
     '#create-name': bad.name,
     '#create-description': 'Un test.',
@@ -255,16 +373,16 @@ test("a bad listing is refused: the browser's own checks, then the server's 422 
     '#create-postal_address-street_address': '1 rue du Test',
     '#create-postal_address-postal_code': '00000',
     '#create-postal_address-city': 'Ailleurs',
-    '#create-postal_address-country': 'XX',
+    '#create-postal_address-country': 'FR',
   });
+  await page.selectOption('#create-building_type', 'STUDIO');
   await page.click('#create-form button[type="submit"]');
   await page.waitForFunction(() => document.querySelector('#create-error strong')?.textContent
     .startsWith('The server refused'));
-  assert.equal(await page.textContent('#create-error .form-error-message'), serverMessage);
-  assert.match(serverMessage, /^postal_address\.country: /);
   assert.equal(await page.getAttribute('#create-postal_address-country', 'aria-invalid'), 'true');
-  assert.equal(posts.length, 1);
-  assert.equal(await page.locator('#grid .card').count(), 5, 'no card for a refused listing');
+  assert.deepEqual(await texts(page, '#create-error .error-summary a'), ['Country']);
+  assert.equal(plain(await page.locator('#create-postal_address-country-error').textContent()),
+    `Country: ${serverMessage.slice('postal_address.country: '.length)}`);
   await page.locator('section.create').screenshot({ path: path.join(SHOTS, 'create-refused.png') });
   await close(page, [/status of 422/]);
 });
@@ -280,11 +398,19 @@ test('opening a card shows its price history: the table and a step chart, one po
   assert.equal(await page.title(), `${RIVOLI.name} — price history — listingd`);
   assert.equal(plain(await page.textContent('#listing-price')), '699 000,50 €');
   assert.deepEqual(await texts(page, '#price-table tbody td:nth-child(2)'), ['710 000 €', '695 000 €', '699 000,50 €']);
-  assert.deepEqual(await texts(page, '#price-table tbody td:nth-child(3)'), ['first price', '−15 000 €', '+4 000,50 €']);
+  assert.deepEqual(await texts(page, '#price-table tbody td:nth-child(3) .delta'), ['first price', '−15 000 €', '+4 000,50 €']);
   assert.deepEqual(await texts(page, '#price-table tbody td:nth-child(4)'), ['—', '−2,1 %', '+0,6 %']);
+  // The summary line: first price → current, the change in all in € and %.
+  assert.equal(plain(await page.textContent('#price-summary')),
+    'First price 710 000 € → now 699 000,50 € (3 prices): −10 999,50 € (−1,5 %) in all.');
   assert.equal(await page.locator('#chart svg circle.point').count(), 3);
   const d = await page.getAttribute('#chart svg path.chart-line', 'd');
   assert.match(d, /^M[\d.]+,[\d.]+(H[\d.]+V[\d.]+){2}H[\d.]+$/, 'a step line: flat, then a step at each entry');
+  // The three prices were set within a second: still three steps side by side, not a
+  // column of dots at one x.
+  const xs = (await page.locator('#chart svg circle.point').evaluateAll(
+    (circles) => circles.map((c) => Number(c.getAttribute('cx')))));
+  for (let i = 1; i < xs.length; i++) assert.ok(xs[i] - xs[i - 1] >= 17, `steps apart: ${xs.join(', ')}`);
   const facts = plain(await page.textContent('#listing-facts'));
   assert.match(facts, /12 rue de Rivoli, 75004 Paris, France/);
   assert.match(facts, /\+33612345678/);
@@ -302,7 +428,8 @@ test('editing the price adds a row to the table and a point to the chart at once
   await page.click('#edit-form button[type="submit"]');
   await waitForCount(page, '#price-table tbody tr', 4);
   assert.equal(await page.locator('#chart svg circle.point').count(), 4);
-  assert.deepEqual((await texts(page, '#price-table tbody tr:last-child td')).slice(1), ['720 000 €', '+20 999,50 €', '+3,0 %']);
+  assert.deepEqual((await page.locator('#price-table tbody tr:last-child td').allInnerTexts()).map(plain).slice(1),
+    ['720 000 €', '+20 999,50 €', '+3,0 %']);
   assert.equal(plain(await page.textContent('#listing-price')), '720 000 €');
   assert.match(plain(await page.textContent('#edit-form .form-done')), /^Saved at /);
 
@@ -314,6 +441,56 @@ test('editing the price adds a row to the table and a point to the chart at once
   const history = await (await fetch(`${BASE}/listings/${id}/prices`)).json();
   assert.deepEqual(history.map((p) => p.price_eur), [710000, 695000, 699000.5, 720000]);
   await close(page);
+});
+
+test('a listing changed meanwhile is not overwritten: the page says so and reloads it; then delete, confirmed', async () => {
+  const created = await fetch(`${BASE}/listings`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...writeBody(RIVOLI), name: 'Edited from two tabs' }),
+  });
+  assert.equal(created.status, 201);
+  const { id } = await created.json();
+  const page = await open(`/${id}/prices`);
+  await waitForCount(page, '#price-table tbody tr', 1);
+  // Another client changes the listing after this page read it.
+  const meanwhile = await fetch(`${BASE}/listings/${id}`, {
+    method: 'PATCH', headers: { 'Content-Type': 'application/merge-patch+json' },
+    body: JSON.stringify({ description: 'Changé ailleurs.' }),
+  });
+  assert.equal(meanwhile.status, 200);
+  await page.fill('#edit-latest_price_eur', '730000');
+  await page.click('#edit-form button[type="submit"]');
+  await page.locator('#edit-form .form-done button.reload').waitFor();
+  assert.match(plain(await page.textContent('#edit-form .form-done')),
+    /^Not saved: this listing was changed meanwhile/);
+  await shot(page, 'prices-changed-meanwhile');
+  let history = await (await fetch(`${BASE}/listings/${id}/prices`)).json();
+  assert.equal(history.length, 1, 'nothing was saved over the other change');
+  // Reload: the form shows the listing as it is now, and saving works again.
+  await page.click('#edit-form .form-done button.reload');
+  await page.waitForFunction(() => document.querySelector('#listing-description').textContent.includes('ailleurs'));
+  assert.equal(await page.inputValue('#edit-description'), 'Changé ailleurs.');
+  await page.fill('#edit-latest_price_eur', '730000');
+  await page.click('#edit-form button[type="submit"]');
+  await waitForCount(page, '#price-table tbody tr', 2);
+  history = await (await fetch(`${BASE}/listings/${id}/prices`)).json();
+  assert.deepEqual(history.map((p) => p.price_eur), [RIVOLI.latest_price_eur, 730000]);
+
+  // Delete: asks first; a "no" keeps it, a "yes" deletes it and its history.
+  page.once('dialog', (dialog) => dialog.dismiss());
+  await page.click('#delete-listing');
+  assert.equal((await fetch(`${BASE}/listings/${id}`)).status, 200);
+  page.once('dialog', (dialog) => {
+    assert.match(dialog.message(), /Delete “Edited from two tabs” and its whole price history/);
+    dialog.accept();
+  });
+  await page.click('#delete-listing');
+  await page.waitForFunction(() => document.querySelector('#page-status').textContent.includes('is deleted'));
+  assert.equal(await page.locator('#listing').isVisible(), false);
+  await shot(page, 'prices-deleted');
+  assert.equal((await fetch(`${BASE}/listings/${id}`)).status, 404);
+  assert.equal((await fetch(`${BASE}/listings/${id}/prices`)).status, 404);
+  await close(page, [/status of 412/]);
 });
 
 test('/{id}/prices is a real URL: reloaded or opened directly it shows the same page', async () => {
@@ -353,9 +530,9 @@ test('keyboard only: tab to a card, Enter opens it; every input has a label', as
   await page.waitForURL(BASE + href);
   await page.locator('#price-table tbody tr').first().waitFor();
 
-  for (const url of ['/', href]) {
+  for (const url of ['/', '/new', href]) {
     await page.goto(BASE + url);
-    await page.locator('form.listing-form input').first().waitFor();
+    await page.locator(url === '/' ? '#grid .card' : 'form.listing-form input').first().waitFor();
     const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
       .filter((el) => el.labels.length === 0 || !el.labels[0].textContent.trim())
       .map((el) => el.id || el.name));
@@ -364,11 +541,25 @@ test('keyboard only: tab to a card, Enter opens it; every input has a label', as
   await close(page);
 });
 
+test('the prices page at phone width: change and % in one column', async () => {
+  const id = ids[RIVOLI.name];
+  const page = await open(`/${id}/prices`, { width: 390, height: 844 });
+  await waitForCount(page, '#price-table tbody tr', 4);
+  assert.equal(await page.locator('#price-table th.pct').isVisible(), false);
+  assert.deepEqual((await page.locator('#price-table tbody tr:nth-child(2) td:visible').allInnerTexts())
+    .map(plain), [
+    plain(await page.locator('#price-table tbody tr:nth-child(2) td:first-child').innerText()),
+    '695 000 €', '−15 000 € −2,1 %']);
+  assert.match(plain(await page.textContent('#price-summary')), /^First price 710 000 € → now /);
+  await shot(page, 'prices-table-phone');
+  await close(page);
+});
+
 test('readable at phone width: no sideways scrolling, the chart fits', async () => {
   const id = ids[RIVOLI.name];
-  for (const [url, name] of [['/', 'home-phone'], [`/${id}/prices`, 'prices-phone']]) {
+  for (const [url, name] of [['/', 'home-phone'], ['/new', 'new-phone'], [`/${id}/prices`, 'prices-phone']]) {
     const page = await open(url, { width: 390, height: 844 });
-    await page.locator(url === '/' ? '#grid .card' : '#chart svg').first().waitFor();
+    await page.locator(url === '/' ? '#grid .card' : url === '/new' ? '#create-name' : '#chart svg').first().waitFor();
     const widths = await page.evaluate(() => ({
       page: document.documentElement.scrollWidth, viewport: window.innerWidth,
       chart: document.querySelector('#chart svg')?.getBoundingClientRect().right ?? 0,
@@ -378,6 +569,43 @@ test('readable at phone width: no sideways scrolling, the chart fits', async () 
     await shot(page, name);
     await close(page);
   }
+});
+
+test('phone width: listings first, the filters in a "Filters (n)" drawer', async () => {
+  const page = await open('/?building_type=HOUSE&building_type=STUDIO&min_rooms=1&limit=24', { width: 390, height: 844 });
+  await waitForCount(page, '#grid .card', 3);
+  const toggle = page.locator('#filters-toggle');
+  // Two filters: building type and rooms (the search box, sort and page size are not filters).
+  assert.equal(plain(await toggle.textContent()), 'Filters (2)');
+  assert.equal(await page.locator('#f-min_price').isVisible(), false);
+  // The first card is on the first screen, right under the search box.
+  const top = await page.locator('#grid .card').first().evaluate((el) => el.getBoundingClientRect().top);
+  assert.ok(top < 844 * 0.6, `the first card starts at ${top}px`);
+  await shot(page, 'home-phone-filters-closed');
+  await toggle.click();
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+  await page.locator('#f-min_price').waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'f-city_prefix');
+  await shot(page, 'home-phone-filters-open');
+  await page.fill('#f-min_price', '400 000 €');
+  await page.click('#filter-fields button[type="submit"]');
+  await waitForCount(page, '#grid .card', 2);
+  assert.equal(await page.locator('#f-min_price').isVisible(), false, 'the drawer closes on Show');
+  assert.equal(plain(await toggle.textContent()), 'Filters (3)');
+  assert.match(page.url(), /min_price=400000/);
+  // Escape closes it too, and focus goes back to its button.
+  await toggle.click();
+  await page.keyboard.press('Escape');
+  assert.equal(await page.locator('#f-min_price').isVisible(), false);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'filters-toggle');
+  await close(page);
+
+  // At desktop width the filters are shown beside the search box, no drawer button.
+  const wide = await open('/');
+  await waitForCount(wide, '#grid .card', 5);
+  assert.equal(await wide.locator('#filters-toggle').isVisible(), false);
+  assert.equal(await wide.locator('#f-min_price').isVisible(), true);
+  await close(wide);
 });
 
 test('a browser asking for the API still gets JSON, not the UI', async () => {
@@ -402,6 +630,7 @@ test('UI answers: content types, strong ETags and 304, security headers, compres
   const id = ids[RIVOLI.name];
   const cases = [
     ['/', /^text\/html; charset=utf-8$/, true],
+    ['/new', /^text\/html; charset=utf-8$/, true],
     [`/${id}/prices`, /^text\/html; charset=utf-8$/, true],
     ['/ui/home.js', /^text\/javascript; charset=utf-8$/, false],
     ['/ui/style.css', /^text\/css; charset=utf-8$/, false],
@@ -433,7 +662,7 @@ test('UI answers: content types, strong ETags and 304, security headers, compres
     }
   }
   // No inline script or style anywhere in the pages (the CSP would block it).
-  for (const url of ['/', `/${id}/prices`]) {
+  for (const url of ['/', '/new', `/${id}/prices`]) {
     const html = await (await fetch(BASE + url)).text();
     assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i, url);
   }
@@ -441,8 +670,8 @@ test('UI answers: content types, strong ETags and 304, security headers, compres
 
 // Last: it creates the first token, and protected mode ends for the rest of the run.
 test('once tokens exist, the header takes one for the tab and writes work again', async () => {
-  const page = await open('/');
-  await waitForCount(page, '#grid .card', 5);
+  const page = await open('/new');
+  await page.locator('#create-name').waitFor();
   assert.match(await page.locator('#api-token-status').textContent(), /^No token/);
   const token = execFileSync(process.env.LISTINGD_BIN,
     ['token', 'create', '--db', process.env.LISTINGD_DB, '--name', 'browser', '--role', 'writer'],
@@ -463,25 +692,28 @@ test('once tokens exist, the header takes one for the tab and writes work again'
       '#create-postal_address-city': 'Paris',
       '#create-postal_address-country': 'FR',
     });
+    await page.selectOption('#create-building_type', 'APARTMENT');
     await page.click('#create-form button[type="submit"]');
   };
   await submit();
   const error = page.locator('#create-form .form-error');
   await error.waitFor();
   assert.match(plain(await error.textContent()), /writer or admin token.*API token/);
+  // The refusal showed that the server has tokens: the header's form opens and says so.
+  assert.equal(await page.locator('.token').getAttribute('open'), '');
+  assert.match(await page.locator('#api-token-status').textContent(), /^This server has tokens: writes need one/);
 
-  await page.click('.token summary');
   await page.fill('#api-token', token);
   await page.click('#token-form button[type="submit"]');
   assert.equal(await page.locator('#api-token-status').textContent(), 'A token is set for this tab.');
   assert.equal(await page.inputValue('#api-token'), '', 'the token is not left on the screen');
   await shot(page, 'token-set');
   await submit();
-  await page.locator('#grid .card-new').waitFor();
-  assert.equal(plain(await page.locator('#grid .card-new .card-title').textContent()), 'Appartement rue des Écoles');
+  await page.locator('#create-form .form-done a.created-link').waitFor();
+  assert.match(plain(await page.locator('#create-form .form-done').textContent()), /^Created “Appartement rue des Écoles”/);
 
   await page.click('#api-token-forget');
-  assert.match(await page.locator('#api-token-status').textContent(), /^No token/);
+  assert.match(await page.locator('#api-token-status').textContent(), /^This server has tokens/);
   assert.equal(await page.evaluate(() => sessionStorage.getItem('listingd-token')), null);
   await close(page, [/status of 401/]);
 });

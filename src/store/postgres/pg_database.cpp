@@ -32,11 +32,12 @@ Status check_history(const Listing& listing, const std::vector<PricePoint>& hist
   return Status::Ok();
 }
 
-// Moves the id sequence past every id in the table (imported ids are given, not drawn),
-// never back: a create on another connection may hold a drawn id not yet committed.
+// Moves the id sequence past every id in the table (imported ids are given, not drawn) and
+// every deleted one (never given again), never back: a create on another connection may
+// hold a drawn id not yet committed.
 constexpr const char* k_advance_ids =
     "SELECT setval(pg_get_serial_sequence('listings', 'id'), "
-    "GREATEST((SELECT max(id) FROM listings), "
+    "GREATEST((SELECT max(id) FROM listings), (SELECT max(id) FROM deleted_listings), "
     "(SELECT last_value FROM listings_id_seq), 1), true)";
 
 // ---------------------------------------------------------------------------- tokens

@@ -2,7 +2,11 @@
 // commits whatever is queued in one transaction (group commit), each write in a savepoint
 // of its own; an update locks its row (SELECT ... FOR UPDATE), so two nodes updating one
 // listing at once append their prices in commit order. Every write also sends NOTIFY with
-// the listing id inside its transaction, delivered to the other nodes only if it commits.
+// the listing id inside its transaction, delivered to the other nodes only if it commits,
+// and appends its change to the change feed: a batch first locks the feed's one counter
+// row (change_log), so the writers of every node take seqs one transaction at a time and
+// seq order is commit order (locked first, before any listing row: no deadlock between
+// writers).
 // Reads: a bounded pool of connections (pg_common.h). A thread of its own LISTENs and
 // tells the ChangeFeed what other nodes changed, or that it cannot tell (feed lost).
 #include "pg_store.h"
@@ -18,9 +22,9 @@
 #include <variant>
 
 #include "listingd/thread_name.h"
-#include "../page_query.h"
 #include "pg_common.h"
 #include "pg_database.h"
+#include "pg_page_query.h"
 
 namespace listingd::postgres {
 namespace {
@@ -45,17 +49,41 @@ constexpr const char* k_select_history =
     "SELECT p.price_cents, p.created_ms FROM listings l LEFT JOIN price_history p "
     "ON p.listing_id = l.id WHERE l.id = $1 ORDER BY p.created_ms, p.id";
 constexpr const char* k_notify = "SELECT pg_notify($1, $2)";
+constexpr const char* k_delete_history = "DELETE FROM price_history WHERE listing_id = $1";
+constexpr const char* k_delete_listing = "DELETE FROM listings WHERE id = $1";
+constexpr const char* k_remember_deleted =
+    "INSERT INTO deleted_listings (id, deleted_ms) VALUES ($1, $2) "
+    "ON CONFLICT (id) DO UPDATE SET deleted_ms = excluded.deleted_ms";
+// The feed's counter row, locked by every writing transaction before anything else.
+constexpr const char* k_lock_change_log =
+    "SELECT last_seq, last_at_ms FROM change_log WHERE id = 1 FOR UPDATE";
+constexpr const char* k_save_change_log =
+    "UPDATE change_log SET last_seq = $1, last_at_ms = $2 WHERE id = 1";
+constexpr const char* k_insert_change =
+    "INSERT INTO changes (seq, listing_id, type, old_price_cents, new_price_cents, at_ms) "
+    "VALUES ($1, $2, $3, $4, $5, $6)";
 
+// A write waiting for the writer thread (as the SQLite store's): a create has no id; an
+// update has `fields`, an edit `edit`; a removal neither (and maybe a `check`).
 struct WriteCommand {
-  WriteCommand(std::optional<int64_t> id, const ListingWrite& fields, int64_t now_ms)
-      : id(id), fields(fields), now_ms(now_ms) {}
+  WriteCommand(std::optional<int64_t> id, int64_t now_ms) : id(id), now_ms(now_ms) {}
   std::optional<int64_t> id;
-  const ListingWrite& fields;
+  const ListingWrite* fields = nullptr;
+  const Store::Edit* edit = nullptr;
+  const Store::Check* check = nullptr;
+  bool remove = false;
   int64_t now_ms;
-  std::optional<Result<Listing>> result;
-  bool price_appended = false;
+  std::optional<Result<Listing>> result;  // a removal's: the listing as it was
+  Change change = Change::updated;
   std::atomic<uint32_t> answered{0};
 };
+
+Change change_from(const std::string& type) {
+  if (type == "created") return Change::created;
+  if (type == "price_changed") return Change::price_changed;
+  if (type == "deleted") return Change::deleted;
+  return Change::updated;
+}
 
 class PgStore final : public Store {
  public:
@@ -65,6 +93,8 @@ class PgStore final : public Store {
         listener_(std::move(listener)),
         batch_listener_(std::move(batch_listener)),
         feed_(std::move(feed)),
+        changes_keep_days_(options.changes_keep_days),
+        changes_keep_(options.changes_keep),
         readers_(target_, options.read_connections,
                  std::chrono::milliseconds(options.busy_timeout_ms)) {}
 
@@ -102,13 +132,28 @@ class PgStore final : public Store {
   }
 
   Result<Listing> create(const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command{std::nullopt, fields, now_ms};
+    WriteCommand command(std::nullopt, now_ms);
+    command.fields = &fields;
     return submit(command);
   }
 
   Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command{id, fields, now_ms};
+    WriteCommand command(id, now_ms);
+    command.fields = &fields;
     return submit(command);
+  }
+
+  Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms) override {
+    WriteCommand command(id, now_ms);
+    command.edit = &edit;
+    return submit(command);
+  }
+
+  Status remove(int64_t id, const Check& check, int64_t now_ms) override {
+    WriteCommand command(id, now_ms);
+    command.check = check ? &check : nullptr;
+    command.remove = true;
+    return submit(command).status();
   }
 
   Result<Listing> get(int64_t id) override {
@@ -119,11 +164,7 @@ class PgStore final : public Store {
   }
 
   Result<Page> list_page(const ListingQuery& query) override {
-    const sqlite::PageSql page_sql = sqlite::build_page_sql(query, sqlite::Dialect::postgres);
-    pq::Params params;
-    for (const auto& arg : page_sql.args)
-      std::visit([&](const auto& v) { params.add(v); }, arg);
-    auto rows = read(page_sql.sql, params);
+    auto rows = read_sql(build_page_sql(query));
     if (!rows.ok()) return rows.status();
     Page page;
     page.listings.reserve(rows->size());
@@ -132,7 +173,22 @@ class PgStore final : public Store {
       page.listings.pop_back();
       page.has_more = true;
     }
+    if (query.count_total) {
+      auto total = read_sql(build_count_sql(query));
+      if (!total.ok()) return total.status();
+      page.total = total->int64(0, 0);
+    }
     return page;
+  }
+
+  Result<ChangePage> changes(const ChangeQuery& query) override {
+    // One snapshot: the retention check and the page agree.
+    for (int attempt = 0;; ++attempt) {
+      Pool::Lease reader(readers_);
+      if (!reader.ok()) return reader.status();
+      auto page = read_changes(*reader, query);
+      if (page.ok() || reader->healthy() || attempt == 1) return page;
+    }
   }
 
   Result<std::vector<PricePoint>> price_history(int64_t id) override {
@@ -167,6 +223,13 @@ class PgStore final : public Store {
  private:
   // One read statement on a pooled connection. A connection that broke since its last use
   // (the database restarted) shows it only now: the read is tried once more, on a new one.
+  Result<pq::Rows> read_sql(const PageSql& page_sql) {
+    pq::Params params;
+    for (const auto& arg : page_sql.args)
+      std::visit([&](const auto& v) { params.add(v); }, arg);
+    return read(page_sql.sql, params);
+  }
+
   Result<pq::Rows> read(const std::string& sql, const pq::Params& params = {}) {
     for (int attempt = 0;; ++attempt) {
       Pool::Lease reader(readers_);
@@ -214,6 +277,7 @@ class PgStore final : public Store {
         queue_.erase(queue_.begin(), queue_.begin() + n);
       }
       commit_batch(batch);
+      if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) prune_changes();
     }
   }
 
@@ -236,6 +300,15 @@ class PgStore final : public Store {
     // A connection that broke while idle shows it at BEGIN, before anything was written:
     // once, a new connection.
     if (!s.ok() && !writer_.healthy() && connect_writer().ok()) s = writer_.exec("BEGIN");
+    if (s.ok()) {
+      auto log = writer_.run(k_lock_change_log);
+      if (log.ok() && log->size() != 1) log = Status::Internal("the change_log row is missing");
+      if (log.ok()) {
+        last_seq_ = saved_seq_ = log->int64(0, 0);
+        last_at_ms_ = saved_at_ms_ = log->int64(0, 1);
+      }
+      s = log.status();
+    }
     for (WriteCommand* c : batch) {
       if (!s.ok()) {
         c->result = s;
@@ -244,11 +317,14 @@ class PgStore final : public Store {
       c->result = in_savepoint(*c);
       if (!c->result->ok() && !writer_.healthy()) s = c->result->status();  // connection lost
     }
+    if (s.ok() && (last_seq_ != saved_seq_ || last_at_ms_ != saved_at_ms_))
+      s = writer_.run(k_save_change_log, pq::Params().add(last_seq_).add(last_at_ms_)).status();
     if (s.ok()) s = writer_.exec("COMMIT");
     else if (writer_.healthy()) writer_.exec("ROLLBACK");
     for (WriteCommand* c : batch) {
       if (!s.ok() && c->result->ok()) c->result = s;
-      if (c->result->ok() && listener_) listener_(c->result->value(), c->price_appended);
+      // Observers see every commit, in commit order, before any writer is answered.
+      if (c->result->ok() && listener_) listener_(c->result->value(), c->change);
     }
     if (s.ok() && batch_listener_) batch_listener_(batch.size());
     // A lost connection (database down or restarting) makes the store unready until the
@@ -266,14 +342,18 @@ class PgStore final : public Store {
 
   Result<Listing> in_savepoint(WriteCommand& c) {
     if (Status s = writer_.exec("SAVEPOINT command"); !s.ok()) return s;
-    Result<Listing> result = c.id ? apply_update(*c.id, c) : apply_create(c);
+    const int64_t seq = last_seq_, at_ms = last_at_ms_;
+    Result<Listing> result = !c.id     ? apply_create(c)
+                             : c.remove ? apply_remove(*c.id, c)
+                                        : apply_update(*c.id, c);
     if (result.ok()) {
       // Inside the transaction: the other nodes hear of it only if it commits.
       auto n = writer_.run(k_notify, pq::Params().add(k_channel).add(result->id));
       if (!n.ok()) result = n.status();
     }
     if (!result.ok()) {
-      c.price_appended = false;
+      last_seq_ = seq;
+      last_at_ms_ = at_ms;
       if (!writer_.healthy()) return result;
       writer_.exec("ROLLBACK TO SAVEPOINT command");
     }
@@ -283,32 +363,175 @@ class PgStore final : public Store {
 
   Result<Listing> apply_create(WriteCommand& c) {
     pq::Params p;
-    add_fields(p, c.fields);
+    add_fields(p, *c.fields);
     p.add(c.now_ms);
     auto row = writer_.run(k_insert_listing, p);
     if (!row.ok()) return row.status();
-    Listing listing{row->int64(0, 0), c.fields, c.now_ms, c.now_ms};
-    if (Status s = append_price(listing.id, c.fields.price_cents, c.now_ms); !s.ok()) return s;
-    c.price_appended = true;
+    Listing listing{row->int64(0, 0), *c.fields, c.now_ms, c.now_ms};
+    if (Status s = append_price(listing.id, c.fields->price_cents, c.now_ms); !s.ok()) return s;
+    c.change = Change::created;
+    if (Status s = record_change(listing.id, Change::created, std::nullopt,
+                                 listing.fields.price_cents, c.now_ms);
+        !s.ok())
+      return s;
     return listing;
   }
 
-  Result<Listing> apply_update(int64_t id, WriteCommand& c) {
-    // The row lock orders concurrent updates of one listing from every node.
+  // The listing as it is, its row locked until the transaction ends: concurrent writes of
+  // one listing, from every node, are applied one after the other.
+  Result<Listing> locked_listing(int64_t id) {
     auto current = writer_.run(k_lock_listing, pq::Params().add(id));
     if (!current.ok()) return current.status();
     if (current->size() == 0) return Status::NotFound("no listing with id " + std::to_string(id));
-    const Listing old = read_listing(*current, 0);
+    return read_listing(*current, 0);
+  }
+
+  Result<Listing> apply_update(int64_t id, WriteCommand& c) {
+    auto current = locked_listing(id);
+    if (!current.ok()) return current.status();
+    const Listing& old = *current;
+    std::optional<Result<ListingWrite>> edited;
+    if (c.edit) {
+      edited = (*c.edit)(old);
+      if (!edited->ok()) return edited->status();
+    }
+    const ListingWrite& fields = c.edit ? edited->value() : *c.fields;
+    // Never before the previous write (history stays in write order).
     const int64_t now_ms = std::max(c.now_ms, old.updated_ms);
     pq::Params p;
-    add_fields(p, c.fields);
+    add_fields(p, fields);
     p.add(now_ms).add(id);
     if (auto r = writer_.run(k_update_listing, p); !r.ok()) return r.status();
-    if (c.fields.price_cents != old.fields.price_cents) {
-      if (Status s = append_price(id, c.fields.price_cents, now_ms); !s.ok()) return s;
-      c.price_appended = true;
+    c.change = Change::updated;
+    Status s;
+    if (fields.price_cents != old.fields.price_cents) {
+      if (s = append_price(id, fields.price_cents, now_ms); !s.ok()) return s;
+      c.change = Change::price_changed;
+      s = record_change(id, c.change, old.fields.price_cents, fields.price_cents, now_ms);
+    } else {
+      s = record_change(id, c.change, std::nullopt, std::nullopt, now_ms);
     }
-    return Listing{id, c.fields, old.created_ms, now_ms};
+    if (!s.ok()) return s;
+    return Listing{id, fields, old.created_ms, now_ms};
+  }
+
+  // Deletes the listing and its history, and remembers its id (never given again: the id
+  // sequence never goes back, and the bulk loader moves it past deleted ids too).
+  Result<Listing> apply_remove(int64_t id, WriteCommand& c) {
+    auto current = locked_listing(id);
+    if (!current.ok()) return current.status();
+    if (c.check) {
+      if (Status s = (*c.check)(*current); !s.ok()) return s;
+    }
+    for (const char* sql : {k_delete_history, k_delete_listing}) {
+      if (auto r = writer_.run(sql, pq::Params().add(id)); !r.ok()) return r.status();
+    }
+    if (auto r = writer_.run(k_remember_deleted, pq::Params().add(id).add(c.now_ms)); !r.ok())
+      return r.status();
+    c.change = Change::deleted;
+    if (Status s = record_change(id, Change::deleted, current->fields.price_cents, std::nullopt,
+                                 c.now_ms);
+        !s.ok())
+      return s;
+    return current;
+  }
+
+  // Appends the write to the change feed, in its transaction, with the next seq (the
+  // counter row is locked: see commit_batch). Times never go back along the feed, so a
+  // time maps to a seq (GET /changes?since=).
+  Status record_change(int64_t id, Change type, std::optional<int64_t> old_price,
+                       std::optional<int64_t> new_price, int64_t at_ms) {
+    last_at_ms_ = std::max(last_at_ms_, at_ms);
+    pq::Params p;
+    p.add(last_seq_ + 1).add(id).add(std::string(to_string(type))).add(old_price).add(new_price)
+        .add(last_at_ms_);
+    if (auto r = writer_.run(k_insert_change, p); !r.ok()) return r.status();
+    ++last_seq_;
+    return Status::Ok();
+  }
+
+  // Drops the changes older than both retention bounds (changes_keep_days and
+  // changes_keep), at most k_prune_rows at a time, and remembers the last seq dropped (as
+  // the SQLite store). Any node may prune; the counter row is locked first, as by writes.
+  void prune_changes() {
+    last_prune_ = std::chrono::steady_clock::now();
+    if (!writer_.healthy()) return;
+    const int64_t keep_after_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch()).count() -
+        int64_t{changes_keep_days_} * 86'400'000;
+    auto bounds = writer_.run(
+        "SELECT coalesce((SELECT seq FROM changes WHERE at_ms < $1 ORDER BY at_ms DESC, seq DESC "
+        "LIMIT 1), 0), coalesce((SELECT max(seq) FROM changes), 0), "
+        "coalesce((SELECT min(seq) FROM changes), 0)",
+        pq::Params().add(keep_after_ms));
+    if (!bounds.ok()) return;  // tried again later
+    const int64_t by_age = bounds->int64(0, 0), newest = bounds->int64(0, 1),
+                  oldest = bounds->int64(0, 2);
+    const int64_t cut = std::min({by_age, newest - changes_keep_, oldest + k_prune_rows});
+    if (cut < oldest) return;
+    const pq::Params through = pq::Params().add(cut);
+    Status s = writer_.exec("BEGIN");
+    if (s.ok())
+      s = writer_.run("UPDATE change_log SET pruned_through = GREATEST(pruned_through, $1) "
+                      "WHERE id = 1", through).status();
+    if (s.ok()) s = writer_.run("DELETE FROM changes WHERE seq <= $1", through).status();
+    if (s.ok()) s = writer_.exec("COMMIT");
+    else if (writer_.healthy()) writer_.exec("ROLLBACK");
+  }
+
+  // One REPEATABLE READ snapshot on `conn`.
+  Result<ChangePage> read_changes(pq::Connection& conn, const ChangeQuery& q) {
+    if (Status s = conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !s.ok()) return s;
+    auto page = read_changes_in_snapshot(conn, q);
+    if (Status s = conn.exec("COMMIT"); !s.ok() && page.ok()) return s;
+    return page;
+  }
+
+  Result<ChangePage> read_changes_in_snapshot(pq::Connection& conn, const ChangeQuery& q) {
+    auto log = conn.run("SELECT pruned_through, (SELECT coalesce(max(seq), 0) FROM changes) "
+                        "FROM change_log WHERE id = 1");
+    if (!log.ok()) return log.status();
+    if (log->size() != 1) return Status::Internal("the change_log row is missing");
+    if (q.after < log->int64(0, 0)) {
+      return Status::Gone("changes after seq " + std::to_string(q.after) +
+                          " are no longer kept (the feed keeps the last " +
+                          std::to_string(changes_keep_days_) + " days, or the last " +
+                          std::to_string(changes_keep_) +
+                          " changes): resynchronise from GET /listings, then follow the feed "
+                          "after seq " + std::to_string(log->int64(0, 1)));
+    }
+    int64_t after = q.after;
+    if (q.since_ms) {  // times never go back along the feed: the first seq at or after it
+      auto first = conn.run("SELECT seq FROM changes WHERE at_ms >= $1 ORDER BY at_ms, seq LIMIT 1",
+                            pq::Params().add(*q.since_ms));
+      if (!first.ok()) return first.status();
+      if (first->size() == 0) return ChangePage{};
+      after = std::max(after, first->int64(0, 0) - 1);
+    }
+    std::string sql =
+        "SELECT seq, listing_id, type, old_price_cents, new_price_cents, at_ms FROM changes "
+        "WHERE seq > $1";
+    // A constant, not a parameter: it must match a partial index's predicate.
+    if (q.type) sql += " AND type = '" + std::string(to_string(*q.type)) + "'";
+    if (q.direction == PriceDirection::down) sql += " AND new_price_cents < old_price_cents";
+    if (q.direction == PriceDirection::up) sql += " AND new_price_cents > old_price_cents";
+    sql += " ORDER BY seq LIMIT $2";
+    auto rows = conn.run(sql, pq::Params().add(after).add(static_cast<int64_t>(q.limit + 1)));
+    if (!rows.ok()) return rows.status();
+    ChangePage out;
+    for (int i = 0; i < rows->size(); ++i) {
+      if (out.changes.size() == q.limit) {
+        out.has_more = true;
+        break;
+      }
+      ChangeRecord c{rows->int64(i, 0), rows->int64(i, 1), change_from(rows->text(i, 2)),
+                     std::nullopt, std::nullopt, rows->int64(i, 5)};
+      if (!rows->is_null(i, 3)) c.old_price_cents = rows->int64(i, 3);
+      if (!rows->is_null(i, 4)) c.new_price_cents = rows->int64(i, 4);
+      out.changes.push_back(std::move(c));
+    }
+    return out;
   }
 
   Status append_price(int64_t id, int64_t price_cents, int64_t now_ms) {
@@ -364,17 +587,26 @@ class PgStore final : public Store {
   }
 
   static constexpr size_t k_max_batch = 256;
+  // How often the writer prunes the change feed, and how many changes at most at a time.
+  static constexpr std::chrono::seconds k_prune_every{10};
+  static constexpr int64_t k_prune_rows = 10'000;
 
   const pq::Target target_;
   const CommitListener listener_;
   const BatchListener batch_listener_;
   const ChangeFeed feed_;
+  const int changes_keep_days_;
+  const int64_t changes_keep_;
   Pool readers_;
   pq::Connection writer_;  // the writer thread's (and open()'s before it starts)
   std::atomic<int> writer_pid_{0};
   std::mutex health_mutex_;
   Status last_commit_;
   std::chrono::steady_clock::time_point last_probe_{};
+  std::chrono::steady_clock::time_point last_prune_{};  // writer only
+  // The feed's counter inside the batch's transaction: as locked at its start (saved_*),
+  // and as the writes so far leave it. Writer only.
+  int64_t last_seq_ = 0, last_at_ms_ = 0, saved_seq_ = 0, saved_at_ms_ = 0;
   std::thread writer_thread_, listen_thread_;
   std::atomic<bool> listening_{false};
   std::atomic<bool> subscribed_{false};  // once, the first time

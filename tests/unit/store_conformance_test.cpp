@@ -174,6 +174,87 @@ TEST_CASE("conformance: pages in every sort order, filtered, through cursors") {
   }
 }
 
+TEST_CASE("conformance: edit, remove and the change feed; a deleted id is never given again") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    const DatabaseOptions db = b.fresh();
+    std::vector<std::pair<int64_t, Change>> heard;
+    auto store = open_store(db, [&](const Listing& l, Change c) { heard.emplace_back(l.id, c); });
+    for (int i = 0; i < 3; ++i) REQUIRE(store->create(fields(1000 + i), t0 + i).ok());
+    // edit: sees the listing as it is; its error changes nothing.
+    auto refused = store->edit(1, [](const Listing&) -> Result<ListingWrite> {
+      return Status::PreconditionFailed("stale");
+    }, t0 + 10);
+    CHECK(refused.status().code() == Code::precondition_failed);
+    auto edited = store->edit(1, [](const Listing& now) -> Result<ListingWrite> {
+      ListingWrite w = now.fields;
+      w.price_cents = now.fields.price_cents - 100;
+      return w;
+    }, t0 + 11);
+    REQUIRE(edited.ok());
+    CHECK(edited->fields.price_cents == 900);
+    REQUIRE(store->update(2, fields(1001), t0 + 12).ok());  // same price: updated
+    // remove: a refusing check keeps it; then gone with its history.
+    CHECK(store->remove(3, [](const Listing&) { return Status::PreconditionFailed("no"); }, t0 + 13)
+              .code() == Code::precondition_failed);
+    REQUIRE(store->remove(3, {}, t0 + 14).ok());
+    CHECK(store->get(3).status().code() == Code::not_found);
+    CHECK(store->price_history(3).status().code() == Code::not_found);
+    CHECK(store->remove(3, {}, t0 + 15).code() == Code::not_found);
+    CHECK(heard == std::vector<std::pair<int64_t, Change>>{
+                       {1, Change::created}, {2, Change::created}, {3, Change::created},
+                       {1, Change::price_changed}, {2, Change::updated}, {3, Change::deleted}});
+
+    auto feed = store->changes({});
+    REQUIRE(feed.ok());
+    REQUIRE(feed->changes.size() == 6);
+    for (size_t i = 0; i < 6; ++i) CHECK(feed->changes[i].seq == static_cast<int64_t>(i + 1));
+    CHECK(feed->changes[3] == ChangeRecord{4, 1, Change::price_changed, 1000, 900, t0 + 11});
+    CHECK(feed->changes[5] == ChangeRecord{6, 3, Change::deleted, 1002, std::nullopt, t0 + 14});
+    ChangeQuery prices;
+    prices.type = Change::price_changed;
+    prices.direction = PriceDirection::down;
+    CHECK(store->changes(prices)->changes.size() == 1);
+    ChangeQuery since;
+    since.since_ms = t0 + 12;
+    since.limit = 1;
+    auto page = store->changes(since);
+    REQUIRE(page->changes.size() == 1);
+    CHECK(page->changes[0].seq == 5);
+    CHECK(page->has_more);
+
+    // Ids: never the deleted one, neither by a create nor by the bulk loader, also once
+    // the loader has given ids of its own (an import moves the sequence past them).
+    auto created = store->create(fields(1), t0 + 20);
+    REQUIRE(created.ok());
+    CHECK(created->id == 4);
+    REQUIRE(store->remove(4, {}, t0 + 21).ok());
+    {
+      auto loader = open_database(db)->open_bulk_loader();
+      REQUIRE(loader.ok());
+      Listing l{100, fields(5), t0, t0};
+      REQUIRE((*loader)->add(l, {PricePoint{5, t0}}).ok());
+      REQUIRE((*loader)->finish().ok());
+    }
+    REQUIRE(store->remove(100, {}, t0 + 22).ok());
+    {
+      auto loader = open_database(db)->open_bulk_loader();
+      REQUIRE(loader.ok());
+      Listing l{50, fields(5), t0, t0};
+      REQUIRE((*loader)->add(l, {PricePoint{5, t0}}).ok());
+      Listing next{0, fields(6), t0, t0};
+      auto given = (*loader)->add(next, {PricePoint{6, t0}});
+      REQUIRE(given.ok());
+      CHECK(*given == 101);
+      REQUIRE((*loader)->finish().ok());
+    }
+    created = store->create(fields(1), t0 + 30);
+    REQUIRE(created.ok());
+    CHECK(created->id == 102);
+  }
+}
+
 TEST_CASE("conformance: concurrent writes all land; the listener sees commit order") {
   TempDir dir;
   for (const Backend& b : backends(dir)) {

@@ -482,3 +482,32 @@ TEST_CASE("conformance: on PostgreSQL every filter and sort is served by an inde
   PQfinish(c);
   CHECK(combinations == 5 * 3 * 64 * 2);
 }
+
+TEST_CASE("conformance: on PostgreSQL every query of the change feed is served by an index") {
+  if (!testing::have_postgres()) return;
+  const std::string url = *testing::fresh_postgres_url();
+  REQUIRE(open_database({.path = url})->migrate().ok());
+  // 200 000 changes of every type, in time order, as the writers leave them.
+  CHECK(testing::pg_exec(url,
+                         "INSERT INTO changes SELECT s, s % 1000 + 1, (ARRAY['created', 'updated', "
+                         "'price_changed', 'deleted'])[s % 4 + 1], s % 7, s % 5, 1673515416000 + s "
+                         "FROM generate_series(1, 200000) AS s; ANALYZE changes") == "");
+  for (std::string sql :
+       {"SELECT seq FROM changes WHERE at_ms >= 1673515516000 ORDER BY at_ms, seq LIMIT 1",
+        "SELECT * FROM changes WHERE seq > 1000 ORDER BY seq LIMIT 101",
+        "SELECT * FROM changes WHERE seq > 1000 AND type = 'price_changed' AND new_price_cents < "
+        "old_price_cents ORDER BY seq LIMIT 101",
+        "SELECT * FROM changes WHERE seq > 1000 AND type = 'deleted' ORDER BY seq LIMIT 101"}) {
+    CAPTURE(sql);
+    PGconn* c = PQconnectdb(url.c_str());
+    PGresult* r = PQexec(c, ("EXPLAIN " + sql).c_str());
+    REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK);
+    std::string plan;
+    for (int i = 0; i < PQntuples(r); ++i) plan += std::string(PQgetvalue(r, i, 0)) + "\n";
+    PQclear(r);
+    PQfinish(c);
+    CAPTURE(plan);
+    CHECK(plan.find("Seq Scan") == std::string::npos);
+    CHECK(plan.find("Sort") == std::string::npos);
+  }
+}

@@ -51,7 +51,7 @@ function queryFromForm() {
   }
   // No sort: the API's own default, best match first for a search, else oldest first.
   const sort = filters.elements.sort.value;
-  if (sort && (sort !== 'id' || query.has('q'))) query.set('sort', sort);
+  if (sort && (sort !== 'id' || query.has('q') || query.has('city_prefix'))) query.set('sort', sort);
   query.set('limit', filters.elements.limit.value);
   return query;
 }
@@ -77,10 +77,11 @@ function formFromQuery(query) {
   if (!select.value) select.value = DEFAULT_LIMIT;
 }
 
-// The first sort choice is the API's default: "Best match" while the search box has words,
-// else "Oldest first" (and the explicit "Oldest first" is then the same, so hidden).
+// The first sort choice is the API's default: "Best match" while the search box or the
+// city has words, else "Oldest first" (and the explicit "Oldest first" is then the same,
+// so hidden).
 function showSortChoices() {
-  const searching = filters.elements.q.value.trim() !== '';
+  const searching = ['q', 'city_prefix'].some((name) => filters.elements[name].value.trim() !== '');
   const select = filters.elements.sort;
   const [fallback, oldest] = select.options;
   fallback.text = searching ? 'Best match' : 'Oldest first';
@@ -256,7 +257,7 @@ function apply() {
   search(query);
 }
 
-filters.elements.q.addEventListener('input', showSortChoices);
+for (const name of ['q', 'city_prefix']) filters.elements[name].addEventListener('input', showSortChoices);
 filters.addEventListener('submit', (event) => {
   event.preventDefault();
   apply();

@@ -16,8 +16,8 @@
 
 namespace listingd {
 
-// `relevance`: best match of a q= search first (the default when q= is given without a
-// sort), then by id. A listing's relevance depends only on the query and on that listing
+// `relevance`: best match of a q= or city_prefix= search first (the default of a search
+// without a sort), then by id. A listing's relevance depends only on the query and on that listing
 // (the search index's relevance_score, see the store), never on the others, so a cursor
 // stays exact while other listings change, as with the other orders.
 enum class SortOrder { id, price_asc, price_desc, updated_asc, updated_desc, relevance };

@@ -233,9 +233,11 @@ Result<ListingQuery> parse_listing_query(const QueryParams& params) {
     }
   }
   // A search is ranked best match first unless another order is asked for.
-  if (q.text && !has_sort) q.sort = SortOrder::relevance;
-  if (q.sort == SortOrder::relevance && !q.text)
-    return Status::BadRequest("query parameter sort: relevance ranks a search; give q= too");
+  const bool search = q.text || q.city_prefix;
+  if (search && !has_sort) q.sort = SortOrder::relevance;
+  if (q.sort == SortOrder::relevance && !search)
+    return Status::BadRequest(
+        "query parameter sort: relevance ranks a search; give q= or city_prefix= too");
   // Checked after the loop: the cursor belongs to the sort order, wherever `sort` stands.
   if (has_cursor) {
     q.after = decode_cursor(q.sort, cursor);

@@ -64,8 +64,12 @@ std::string fts_query(const ListingQuery& q) {
   if (q.city_prefix) {
     std::string phrase = "\"";
     for (char c : *q.city_prefix) phrase += c == '"' ? std::string("\"\"") : std::string(1, c);
-    phrase += "\"*";
-    match += (match.empty() ? "" : " AND ") + std::string("({city} : ^ ") + phrase + ")";
+    phrase += "\"";
+    // The same phrase without the prefix *, which matches nothing more, tells the ranking
+    // (search_rank.h) whether the city's words are the typed ones whole ("paris": Paris,
+    // not Parisot).
+    match += (match.empty() ? "" : " AND ") + std::string("({city} : ^ ") + phrase +
+             "* OR {city} : ^ " + phrase + ")";
   }
   return match;
 }
@@ -191,9 +195,10 @@ std::string select(const ListingQuery& q, const std::optional<BuildingType>& onl
     add("(matches.score < " + key + " OR (matches.score = " + key + " AND matches.id > " +
         params.bind(start.id) + "))");
     const std::string matches =
-        "WITH matches AS MATERIALIZED (SELECT rowid AS id, relevance_score(listings_search) "
-        "AS score FROM listings_search WHERE listings_search MATCH " +
-        params.bind(fts_query(q)) + ")";
+        std::string("WITH matches AS MATERIALIZED (SELECT rowid AS id, ") +
+        "relevance_score(listings_search, " + (q.city_prefix ? "1" : "0") +
+        ") AS score FROM listings_search WHERE listings_search MATCH " + params.bind(fts_query(q)) +
+        ")";
     const std::string limit = params.bind(static_cast<int64_t>(q.limit + 1));
     // Without other filters the page is ranked from the search index alone, and only its
     // rows are read (reading every match's row took most of the time: 70 of 110 ms for

@@ -88,7 +88,36 @@ TEST_CASE("q= ranks the best matches first: a word in the name, then the city, s
   CHECK(ids_of(api, "q=jardin&city=Paris&limit=2") == std::vector{both, twice});
   auto res = api.get("/listings?sort=relevance");
   CHECK(res.status == 400);
-  CHECK(body_of(res)["message"] == "query parameter sort: relevance ranks a search; give q= too");
+  CHECK(body_of(res)["message"] ==
+        "query parameter sort: relevance ranks a search; give q= or city_prefix= too");
+}
+
+TEST_CASE("city_prefix= ranks the cities whose first words are the typed ones whole first") {
+  Api api;
+  const auto parisot = add(api, "A", "x", "s", "Parisot");
+  const auto hopital = add(api, "B", "x", "s", "Paris-l'Hôpital");
+  const auto paris = add(api, "C", "x", "s", "Paris");
+  const auto paris2 = add(api, "D", "x", "s", "PARIS");
+  CHECK(ids_of(api, "city_prefix=paris") == std::vector{hopital, paris, paris2, parisot});
+  CHECK(ids_of(api, "city_prefix=paris&sort=id") == std::vector{parisot, hopital, paris, paris2});
+  // With q=, the words rank first, the city's closeness breaks their ties.
+  const auto jardin_parisot = add(api, "Jardin", "x", "s", "Parisot");
+  const auto jardin_paris = add(api, "Maison", "un jardin", "s", "Paris");
+  const auto jardin_paris_name = add(api, "Jardin", "x", "s", "Paris");
+  CHECK(ids_of(api, "q=jardin&city_prefix=paris") ==
+        std::vector{jardin_paris_name, jardin_parisot, jardin_paris});
+  // Pages of a ranked city prefix are exact.
+  std::vector<int64_t> seen;
+  std::string url = "/listings?city_prefix=pa&limit=2";
+  for (int pages = 0; !url.empty() && pages < 10; ++pages) {
+    auto page = api.get(url);
+    REQUIRE(page.status == 200);
+    for (const auto& l : body_of(page)) seen.push_back(l["id"]);
+    std::string link = page.get_header_value("Link");
+    url = link.empty() ? "" : link.substr(1, link.find('>') - 1);
+  }
+  CHECK(seen == ids_of(api, "city_prefix=pa&limit=100"));
+  CHECK(seen.size() == 7);
 }
 
 TEST_CASE("relevance pages stay exact while other listings change (a listing's rank is its own)") {
@@ -128,7 +157,7 @@ TEST_CASE("city_prefix= matches the start of the city, ignoring case and accents
   add(api, "E", "x", "s", "Cormeilles-en-Parisis");  // Paris inside the name: not a prefix
   CHECK(ids_of(api, "city_prefix=paris") == std::vector{paris, parisot});
   CHECK(ids_of(api, "city_prefix=PAR") == std::vector{paris, parisot});
-  CHECK(ids_of(api, "city_prefix=saint-e") == std::vector{etienne, emilion});
+  CHECK(ids_of(api, "city_prefix=saint-e&sort=id") == std::vector{etienne, emilion});
   CHECK(ids_of(api, "city_prefix=saint-et") == std::vector{etienne});
   CHECK(ids_of(api, "city_prefix=saint%20%C3%A9t") == std::vector{etienne});
   CHECK(ids_of(api, "city_prefix=SAINT-EMILION") == std::vector{emilion});

@@ -63,11 +63,11 @@ TEST_CASE("a search is ranked by relevance unless another sort is asked for") {
   CHECK(parse({{"q", "jardin"}})->sort == SortOrder::relevance);
   CHECK(parse({{"sort", "price"}, {"q", "jardin"}})->sort == SortOrder::price_asc);
   CHECK(parse({{"q", "jardin"}, {"sort", "relevance"}})->sort == SortOrder::relevance);
-  CHECK(parse({{"city_prefix", "par"}})->sort == SortOrder::id);  // no words to rank by
+  CHECK(parse({{"city_prefix", "par"}})->sort == SortOrder::relevance);
+  CHECK(parse({{"city", "Paris"}})->sort == SortOrder::id);  // an exact filter, not a search
   CHECK(error_of({{"sort", "relevance"}}) ==
-        "query parameter sort: relevance ranks a search; give q= too");
-  CHECK(error_of({{"sort", "relevance"}, {"city_prefix", "par"}}).find("give q=") !=
-        std::string::npos);
+        "query parameter sort: relevance ranks a search; give q= or city_prefix= too");
+  CHECK(error_of({{"sort", "relevance"}, {"city", "Paris"}}).find("give q=") != std::string::npos);
   // A relevance cursor continues a search that names no sort, in either parameter order.
   const std::string cursor = encode_cursor(SortOrder::relevance, {12, 7});
   CHECK(parse({{"cursor", cursor}, {"q", "jardin"}})->after == PagePosition{12, 7});

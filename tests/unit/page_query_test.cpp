@@ -265,5 +265,5 @@ TEST_CASE("search words are quoted: FTS5 syntax in q= is plain text") {
   const std::string match = std::get<std::string>(page.args[0]);
   CHECK(match ==
         "(\"\"\"*\" \"NEAR(\" \"a\" \"-\" \"b)\" \"^x\" \"{city}:\" \"OR\"*) AND "
-        "({city} : ^ \"saint\"\"-e\"*)");
+        "({city} : ^ \"saint\"\"-e\"* OR {city} : ^ \"saint\"\"-e\")");
 }

@@ -49,8 +49,9 @@ function queryFromForm() {
   for (const box of filters.querySelectorAll('input[name="building_type"]:checked')) {
     query.append('building_type', box.value);
   }
+  // No sort: the API's own default, best match first for a search, else oldest first.
   const sort = filters.elements.sort.value;
-  if (sort !== 'id') query.set('sort', sort);
+  if (sort && (sort !== 'id' || query.has('q') || query.has('city_prefix'))) query.set('sort', sort);
   query.set('limit', filters.elements.limit.value);
   return query;
 }
@@ -64,8 +65,9 @@ function formFromQuery(query) {
   for (const box of filters.querySelectorAll('input[name="building_type"]')) {
     box.checked = types.includes(box.value);
   }
-  filters.elements.sort.value = query.get('sort') || 'id';
-  if (!filters.elements.sort.value) filters.elements.sort.value = 'id';  // an unknown sort
+  filters.elements.sort.value = query.get('sort') || '';
+  if (!filters.elements.sort.value) filters.elements.sort.value = '';  // relevance, or unknown
+  showSortChoices();
   const limit = query.get('limit') || DEFAULT_LIMIT;
   const select = filters.elements.limit;
   if (/^\d+$/.test(limit) && ![...select.options].some((o) => o.value === limit)) {
@@ -73,6 +75,18 @@ function formFromQuery(query) {
   }
   select.value = limit;
   if (!select.value) select.value = DEFAULT_LIMIT;
+}
+
+// The first sort choice is the API's default: "Best match" while the search box or the
+// city has words, else "Oldest first" (and the explicit "Oldest first" is then the same,
+// so hidden).
+function showSortChoices() {
+  const searching = ['q', 'city_prefix'].some((name) => filters.elements[name].value.trim() !== '');
+  const select = filters.elements.sort;
+  const [fallback, oldest] = select.options;
+  fallback.text = searching ? 'Best match' : 'Oldest first';
+  oldest.hidden = !searching;
+  if (!searching && select.value === 'id') select.value = '';
 }
 
 // How many filters narrow the list (the search box, sort and page size are not filters).
@@ -243,6 +257,7 @@ function apply() {
   search(query);
 }
 
+for (const name of ['q', 'city_prefix']) filters.elements[name].addEventListener('input', showSortChoices);
 filters.addEventListener('submit', (event) => {
   event.preventDefault();
   apply();

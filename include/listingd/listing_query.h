@@ -16,10 +16,14 @@
 
 namespace listingd {
 
-enum class SortOrder { id, price_asc, price_desc, updated_asc, updated_desc };
+// `relevance`: best match of a q= or city_prefix= search first (the default of a search
+// without a sort), then by id. A listing's relevance depends only on the query and on that listing
+// (the search index's relevance_score, see the store), never on the others, so a cursor
+// stays exact while other listings change, as with the other orders.
+enum class SortOrder { id, price_asc, price_desc, updated_asc, updated_desc, relevance };
 
-// Where the previous page ended: its last listing's sort key (cents, ms, or the id for
-// SortOrder::id) and id.
+// Where the previous page ended: its last listing's sort key (cents, ms, relevance, or
+// the id for SortOrder::id) and id.
 struct PagePosition {
   int64_t key = 0;
   int64_t id = 0;
@@ -60,8 +64,12 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 // parameter, a repeated one (but for building_type), or a bad value.
 Result<ListingQuery> parse_listing_query(const QueryParams& params);
 
-// The cursor that continues `query` after `last` (opaque, URL-safe).
-std::string encode_cursor(SortOrder sort, const Listing& last);
+// Where `listing` stands in `sort` order (not for SortOrder::relevance, whose key the
+// store computes: see Store::Page::last).
+PagePosition position_of(SortOrder sort, const Listing& listing);
+
+// The cursor that continues a listing in `sort` order after `last` (opaque, URL-safe).
+std::string encode_cursor(SortOrder sort, const PagePosition& last);
 
 // The position a cursor encodes, when it is a cursor of this sort order.
 std::optional<PagePosition> decode_cursor(SortOrder sort, std::string_view cursor);

@@ -58,12 +58,14 @@ class Store {
   virtual Result<Listing> get(int64_t id) = 0;
 
   // One page of listings matching `query`, in its sort order, after its cursor position.
-  // `has_more` tells whether another page follows.
+  // `has_more` tells whether another page follows; `last` is where the page's last listing
+  // stands in the sort order (the next page's cursor position).
   // With query.count_total, `total` is how many listings match the query's filters (all
   // pages), or limits::max_exact_count + 1 when more do (counting stops there).
   struct Page {
     std::vector<Listing> listings;
     bool has_more = false;
+    PagePosition last;
     std::optional<int64_t> total;
   };
   virtual Result<Page> list_page(const ListingQuery& query) = 0;

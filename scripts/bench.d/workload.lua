@@ -7,8 +7,8 @@
 --                 put      PUT /listings/{id}: the listing as it is, new price (W4)
 --                 post     POST /listings                           (W5)
 --                 mixed    45% get, 45% prices, 10% put             (W6)
---                 text     GET /listings?q=..&limit=24, BENCH_TEXTS in turn, with
---                          &sort=-price every other time                 (W10)
+--                 text     GET /listings?q=..&limit=24 (ranked by relevance), BENCH_TEXTS
+--                          in turn, with &sort=-price every other time   (W10)
 --                 count    GET /listings?..&limit=24&count=exact: W3's and W10's pages
 --                          with their exact count                        (W11)
 --                 static   GET BENCH_PATH, always the same           (the nginx baseline)
@@ -51,7 +51,7 @@ end
 local search_next = 0
 
 -- W10's searches: words as people type them (BENCH_TEXTS, "|"-separated), the last one
--- often cut short; each by id and by -price. W11: W3's and W10's pages with count=exact.
+-- often cut short; each by relevance (a search's default order) and by -price. W11: W3's and W10's pages with count=exact.
 local texts = {}
 for t in string.gmatch(os.getenv("BENCH_TEXTS") or "terrasse|jardin|lumineux paris|maison avec jard|balkon|studio meubl|garage|dachterrasse|tuin|cave",
                        "[^|]+") do

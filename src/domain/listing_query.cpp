@@ -17,6 +17,7 @@ constexpr std::pair<const char*, SortOrder> k_sorts[] = {
     {"-price", SortOrder::price_desc},
     {"updated_date", SortOrder::updated_asc},
     {"-updated_date", SortOrder::updated_desc},
+    {"relevance", SortOrder::relevance},
 };
 
 const char* sort_name(SortOrder sort) {
@@ -106,22 +107,23 @@ std::optional<std::string> base64url_decode(std::string_view in) {
   return out;
 }
 
-int64_t sort_key(SortOrder sort, const Listing& l) {
-  switch (sort) {
-    case SortOrder::price_asc:
-    case SortOrder::price_desc: return l.fields.price_cents;
-    case SortOrder::updated_asc:
-    case SortOrder::updated_desc: return l.updated_ms;
-    case SortOrder::id: return l.id;
-  }
-  return l.id;
-}
-
 }  // namespace
 
-std::string encode_cursor(SortOrder sort, const Listing& last) {
-  return base64url_encode(std::string("v1 ") + sort_name(sort) + " " +
-                          std::to_string(sort_key(sort, last)) + " " + std::to_string(last.id));
+PagePosition position_of(SortOrder sort, const Listing& l) {
+  switch (sort) {
+    case SortOrder::price_asc:
+    case SortOrder::price_desc: return {l.fields.price_cents, l.id};
+    case SortOrder::updated_asc:
+    case SortOrder::updated_desc: return {l.updated_ms, l.id};
+    case SortOrder::id:
+    case SortOrder::relevance: break;
+  }
+  return {l.id, l.id};
+}
+
+std::string encode_cursor(SortOrder sort, const PagePosition& last) {
+  return base64url_encode(std::string("v1 ") + sort_name(sort) + " " + std::to_string(last.key) +
+                          " " + std::to_string(last.id));
 }
 
 std::optional<PagePosition> decode_cursor(SortOrder sort, std::string_view cursor) {
@@ -143,7 +145,7 @@ Result<ListingQuery> parse_listing_query(const QueryParams& params) {
   ListingQuery q;
   std::set<std::string> seen;
   std::string cursor;
-  bool has_cursor = false;
+  bool has_cursor = false, has_sort = false;
   for (const auto& param : params) {
     // Named, not a structured binding: lambdas capture those only from clang 16 on, and
     // the fuzzers (tests/fuzz) build this file with clang 14.
@@ -162,6 +164,7 @@ Result<ListingQuery> parse_listing_query(const QueryParams& params) {
       cursor = value;
       has_cursor = true;
     } else if (name == "sort") {
+      has_sort = true;
       bool found = false;
       for (const auto& [sort_text, sort] : k_sorts) {
         if (value == sort_text) {
@@ -169,7 +172,8 @@ Result<ListingQuery> parse_listing_query(const QueryParams& params) {
           found = true;
         }
       }
-      if (!found) return bad("must be one of id, price, -price, updated_date, -updated_date");
+      if (!found)
+        return bad("must be one of id, price, -price, updated_date, -updated_date, relevance");
     } else if (name == "city" || name == "postal_code" || name == "q" || name == "city_prefix") {
       // Characters are counted as code points: every byte but UTF-8 continuation bytes.
       const size_t chars = std::count_if(value.begin(), value.end(), [](char c) {
@@ -228,6 +232,12 @@ Result<ListingQuery> parse_listing_query(const QueryParams& params) {
           "max_rooms, count");
     }
   }
+  // A search is ranked best match first unless another order is asked for.
+  const bool search = q.text || q.city_prefix;
+  if (search && !has_sort) q.sort = SortOrder::relevance;
+  if (q.sort == SortOrder::relevance && !search)
+    return Status::BadRequest(
+        "query parameter sort: relevance ranks a search; give q= or city_prefix= too");
   // Checked after the loop: the cursor belongs to the sort order, wherever `sort` stands.
   if (has_cursor) {
     q.after = decode_cursor(q.sort, cursor);

@@ -62,7 +62,7 @@ Result<ListingService::ListingsPage> ListingService::page(const ListingQuery& qu
   auto page = store_.list_page(query);
   if (!page.ok()) return page.status();
   ListingsPage out{listings_to_json(page->listings), std::nullopt, page->total};
-  if (page->has_more) out.next_cursor = encode_cursor(query.sort, page->listings.back());
+  if (page->has_more) out.next_cursor = encode_cursor(query.sort, page->last);
   return out;
 }
 

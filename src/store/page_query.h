@@ -3,7 +3,7 @@
 // The access path is chosen here, explicitly, not left to the planner's guesses: a page is
 // driven by postal_code or city when given (their indexes; a city's page by price is a
 // merge of one walk per building type), else by the full-text index listings_search when
-// searching (q=, city_prefix=; its matches sorted as asked), else by the index of the sort order (or the
+// searching (q=, city_prefix=; its matches sorted as asked, or ranked: search_rank.h), else by the index of the sort order (or the
 // primary key for sort=id). Conditions on other columns are written with a
 // unary `+`, which keeps SQLite from using them to pick another index, and are checked on
 // the rows visited. Values are always bound, never spliced into the SQL.
@@ -18,7 +18,9 @@
 namespace listingd::sqlite {
 
 struct PageSql {
-  std::string sql;  // selects k_listing_columns, at most query.limit + 1 rows
+  // Selects k_listing_columns (and for SortOrder::relevance, then the score: the sort
+  // key), at most query.limit + 1 rows.
+  std::string sql;
   std::vector<std::variant<int64_t, double, std::string>> args;  // ?1, ?2, ... in order
 };
 

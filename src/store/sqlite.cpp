@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "search_rank.h"
 #include "wal_write_buffer.h"
 
 namespace listingd::sqlite {
@@ -114,6 +115,8 @@ Status open_connection(Connection& conn, const SqliteOptions& options, bool writ
   } else {
     if (Status s = conn.open(options.path, SQLITE_OPEN_READWRITE); !s.ok()) return s;
     sqlite3_busy_timeout(conn.handle(), options.busy_timeout_ms);
+    // Readers answer searches ranked by relevance.
+    if (Status s = register_relevance_score(conn.handle()); !s.ok()) return s;
   }
   std::string pragmas = std::string("PRAGMA foreign_keys=ON; PRAGMA synchronous=") +
                         (options.synchronous == Synchronous::full ? "FULL" : "NORMAL") + ";";

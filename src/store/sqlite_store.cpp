@@ -199,7 +199,8 @@ class SqliteStore final : public Store {
     // A search by price or date takes its way by how many listings its words match
     // (see page_query.h): counted in the search index, at most one past the threshold.
     bool many_matches = false;
-    if ((query.text || query.city_prefix) && !query.postal_code && query.sort != SortOrder::id) {
+    if ((query.text || query.city_prefix) && !query.postal_code && query.sort != SortOrder::id &&
+        query.sort != SortOrder::relevance) {
       auto matches = count_of(reader, sqlite::build_match_count_sql(query, sqlite::k_many_matches + 1));
       if (!matches.ok()) return matches.status();
       many_matches = *matches > sqlite::k_many_matches;
@@ -216,12 +217,19 @@ class SqliteStore final : public Store {
     Page page;
     page.listings.reserve(std::min<size_t>(query.limit + 1, 1024));
     int rc;
-    while ((rc = stmt->step()) == SQLITE_ROW) page.listings.push_back(read_listing(*stmt));
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+      page.listings.push_back(read_listing(*stmt));
+      // A relevance page's rows end with their score, the sort key (see page_query.h).
+      if (query.sort == SortOrder::relevance && page.listings.size() <= query.limit)
+        page.last = {stmt->int64(sqlite::k_listing_column_count), page.listings.back().id};
+    }
     if (rc != SQLITE_DONE) return sqlite::error_status(reader->handle(), rc, "list listings");
     if (page.listings.size() > query.limit) {
       page.listings.pop_back();
       page.has_more = true;
     }
+    if (query.sort != SortOrder::relevance && !page.listings.empty())
+      page.last = position_of(query.sort, page.listings.back());
     if (query.count_total) {
       auto total = count_of(reader, sqlite::build_count_sql(query));
       if (!total.ok()) return total.status();

@@ -27,18 +27,17 @@ flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 # What each target is built from: its own file and the sources it exercises.
 # The whole domain module (pure functions, no I/O), so a new source of it is never missed.
 domain=($(cd "$root" && ls src/domain/*.cpp))
-# fuzz_paging runs the real SQLite store, with its migrations (embedded.cpp, generated here
-# as meson does) and the system's libsqlite3.
-store=(src/store/sqlite_store.cpp src/store/sqlite.cpp src/store/migrations.cpp
-       src/store/page_query.cpp src/store/wal_write_buffer.cpp src/store/checkpointer.cpp
-       src/store/sqlite_backup.cpp src/store/read_pool.cpp)
+# fuzz_paging runs the real SQLite store: the whole store module, so a new source of it is
+# never missed either (with the auth module its token store uses, and libcrypto), its
+# migrations (embedded.cpp, generated here as meson does) and the system's libsqlite3.
+store=($(cd "$root" && ls src/store/*.cpp src/auth/*.cpp))
 declare -A sources=(
   [fuzz_body]="tests/fuzz/fuzz_body.cpp ${domain[*]} src/transfer/ndjson.cpp"
   [fuzz_query]="tests/fuzz/fuzz_query.cpp ${domain[*]}"
   [fuzz_request]="tests/fuzz/fuzz_request.cpp src/http/request_reader.cpp"
   [fuzz_paging]="tests/fuzz/fuzz_paging.cpp ${domain[*]} ${store[*]}"
 )
-declare -A libs=([fuzz_paging]="$out/obj/embedded.o -lsqlite3 -lpthread")
+declare -A libs=([fuzz_paging]="$out/obj/embedded.o -lsqlite3 -lcrypto -lpthread")
 declare -A max_len=([fuzz_paging]=4096)
 
 # Objects are rebuilt only when their source or a header changed (a header changes all).

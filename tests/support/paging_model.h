@@ -261,7 +261,7 @@ class Run {
       seen.insert(seen.end(), page->listings.begin(), page->listings.end());
       if (!page->has_more) break;
       // The next page's cursor, through its wire form, as the HTTP layer makes it.
-      const std::string cursor = encode_cursor(q.sort, page->listings.back());
+      const std::string cursor = encode_cursor(q.sort, page->last);
       q.after = decode_cursor(q.sort, cursor);
       if (!q.after) return fail("a cursor that does not decode: " + cursor);
       // Writes between the first 40 pages only: a listing repriced or updated ahead of the

@@ -59,6 +59,22 @@ TEST_CASE("every parameter with good values") {
     CHECK(parse({{"sort", text}})->sort == sort);
 }
 
+TEST_CASE("a search is ranked by relevance unless another sort is asked for") {
+  CHECK(parse({{"q", "jardin"}})->sort == SortOrder::relevance);
+  CHECK(parse({{"sort", "price"}, {"q", "jardin"}})->sort == SortOrder::price_asc);
+  CHECK(parse({{"q", "jardin"}, {"sort", "relevance"}})->sort == SortOrder::relevance);
+  CHECK(parse({{"city_prefix", "par"}})->sort == SortOrder::relevance);
+  CHECK(parse({{"city", "Paris"}})->sort == SortOrder::id);  // an exact filter, not a search
+  CHECK(error_of({{"sort", "relevance"}}) ==
+        "query parameter sort: relevance ranks a search; give q= or city_prefix= too");
+  CHECK(error_of({{"sort", "relevance"}, {"city", "Paris"}}).find("give q=") != std::string::npos);
+  // A relevance cursor continues a search that names no sort, in either parameter order.
+  const std::string cursor = encode_cursor(SortOrder::relevance, {12, 7});
+  CHECK(parse({{"cursor", cursor}, {"q", "jardin"}})->after == PagePosition{12, 7});
+  CHECK(error_of({{"cursor", cursor}, {"q", "jardin"}, {"sort", "id"}})
+            .find("query parameter cursor:") == 0);
+}
+
 TEST_CASE("limit: 1 to 1000") {
   CHECK(parse({{"limit", "1"}})->limit == 1);
   CHECK(parse({{"limit", "1000"}})->limit == 1000);
@@ -94,19 +110,23 @@ TEST_CASE("cursors: opaque, URL-safe, tied to their sort order") {
   last.id = 42;
   last.fields.price_cents = 12345;
   last.updated_ms = 1673515416000;
-  const std::string by_price = encode_cursor(SortOrder::price_desc, last);
+  auto cursor = [&](SortOrder sort) { return encode_cursor(sort, position_of(sort, last)); };
+  const std::string by_price = cursor(SortOrder::price_desc);
   CHECK(by_price.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
         std::string::npos);
   CHECK(decode_cursor(SortOrder::price_desc, by_price) == PagePosition{12345, 42});
   CHECK_FALSE(decode_cursor(SortOrder::price_asc, by_price));
-  CHECK(decode_cursor(SortOrder::updated_asc, encode_cursor(SortOrder::updated_asc, last)) ==
+  CHECK(decode_cursor(SortOrder::updated_asc, cursor(SortOrder::updated_asc)) ==
         PagePosition{1673515416000, 42});
-  CHECK(decode_cursor(SortOrder::id, encode_cursor(SortOrder::id, last)) == PagePosition{42, 42});
+  CHECK(decode_cursor(SortOrder::id, cursor(SortOrder::id)) == PagePosition{42, 42});
+  const std::string by_relevance = encode_cursor(SortOrder::relevance, {37, 42});
+  CHECK(decode_cursor(SortOrder::relevance, by_relevance) == PagePosition{37, 42});
+  CHECK_FALSE(decode_cursor(SortOrder::id, by_relevance));
 
   auto q = parse({{"cursor", by_price}, {"sort", "-price"}});  // order of parameters is free
   REQUIRE(q.ok());
   CHECK(q->after == PagePosition{12345, 42});
   for (std::string bad : {std::string("garbage!"), std::string(""), by_price + "x",
-                          std::string(300, 'A'), encode_cursor(SortOrder::id, last)})
+                          std::string(300, 'A'), cursor(SortOrder::id)})
     CHECK(error_of({{"sort", "-price"}, {"cursor", bad}}).find("query parameter cursor:") == 0);
 }

@@ -105,7 +105,7 @@ TEST_CASE("paging: cursors walked while another thread inserts and reprices list
         seen.insert(l.id);
       }
       if (!page->has_more) break;
-      q.after = decode_cursor(q.sort, encode_cursor(q.sort, page->listings.back()));
+      q.after = decode_cursor(q.sort, encode_cursor(q.sort, page->last));
       REQUIRE(q.after);
     }
     if (q.sort == SortOrder::id)

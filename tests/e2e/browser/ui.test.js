@@ -141,6 +141,23 @@ test('search as people type it: words anywhere, city by its first letters, accen
     await waitForCount(page, '#grid .card', 1);
     assert.deepEqual(await texts(page, '#grid .card-title'), [RIVOLI.name]);
     await shot(page, `search${suffix}`);
+    // Best match first: "de" in the name before "de" (or "Decken") in the description
+    // only, unless the sort asks for another order.
+    await page.fill('#f-q', 'de');
+    await page.press('#f-q', 'Enter');
+    await waitForCount(page, '#grid .card', 4);
+    assert.deepEqual(await texts(page, '#grid .card-title'),
+      [RIVOLI.name, SEEDED[2].name, SEEDED[1].name, SEEDED[3].name]);
+    assert.equal(plain(await page.locator('#f-sort option:checked').textContent()), 'Best match');
+    if (width === 1280) await page.selectOption('#f-sort', 'id');  // (on phones, in the drawer)
+    else await page.locator('#f-sort').evaluate((select) => { select.value = 'id'; });
+    await page.press('#f-q', 'Enter');
+    await page.waitForURL(/[?&]sort=id(&|$)/);
+    await waitForCount(page, '#grid .card', 4);
+    assert.deepEqual(await texts(page, '#grid .card-title'),
+      [RIVOLI.name, SEEDED[1].name, SEEDED[2].name, SEEDED[3].name]);
+    assert.match(page.url(), /[?&]sort=id(&|$)/);
+    await page.locator('#f-sort').evaluate((select) => { select.value = ''; });
     // Syntax characters are plain text: no error, just no match.
     await page.fill('#f-q', '"NEAR( * -');
     await page.press('#f-q', 'Enter');

@@ -52,13 +52,15 @@ $$;
 
 -- A listing's searchable words with their positions: name, description, street and city
 -- in turn, one position left free between two of them, so that a phrase ("saint-e") never
--- runs from one field into the next (FTS5 phrases stay within a column). A word is kept to
+-- runs from one field into the next (FTS5 phrases stay within a column). Each word is
+-- weighted by its field, for the relevance score: name A, city B, street C, description D. A word is kept to
 -- its first 500 letters (PostgreSQL indexes words of at most 2046 bytes): a typed word has
 -- at most 200, so it matches, whole or as a prefix, exactly what it matched before.
 CREATE FUNCTION listingd_search_document(name text, description text, street text, city text)
 RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT coalesce(string_agg('''' || left(w, 500) || ''':' || least(pos, 16383), ' '), '')::tsvector
-  FROM (SELECT w, row_number() OVER (ORDER BY f, n) + f AS pos
+  SELECT coalesce(string_agg('''' || left(w, 500) || ''':' || least(pos, 16383) || weight, ' '),
+                  '')::tsvector
+  FROM (SELECT w, row_number() OVER (ORDER BY f, n) + f AS pos, (ARRAY['A', 'D', 'C', 'B'])[f] AS weight
         FROM unnest(ARRAY[name, description, street, city]) WITH ORDINALITY AS fields(t, f),
              unnest(listingd_search_words(t)) WITH ORDINALITY AS words(w, n)) AS positioned
 $$;
@@ -87,6 +89,38 @@ $$;
 CREATE FUNCTION listingd_city_words(city text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT array_to_string(listingd_search_words(city), ' ')
+$$;
+
+-- sort=relevance: how well a listing matches a search, exactly as the SQLite store's
+-- relevance_score (src/store/search_rank.h), from the listing alone (so cursors stay exact):
+-- each word of `words` (as for listingd_search_query; at most the first 64) counts for the
+-- best field it is found in, name 8, city 4, street 2, description 1; their sum times 16,
+-- plus how many (word, field) pairs match (at most 15); with a `city_prefix` (not ''), that
+-- times 2, plus 1 when the city's first words are the prefix's words whole.
+CREATE FUNCTION listingd_relevance(doc tsvector, words text, city text, city_prefix text)
+RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  WITH split AS (
+    SELECT i, listingd_search_words(word) AS ws, count(*) OVER () AS last
+    FROM unnest(string_to_array(coalesce(words, ''), ' ')) WITH ORDINALITY AS x(word, i)
+  ), hits AS (
+    SELECT i, points,
+           doc @@ (SELECT string_agg('''' || w || '''' ||
+                                     CASE WHEN i = last AND n = cardinality(ws) THEN ':*' ELSE ':' END ||
+                                     weight, ' <-> ' ORDER BY n)
+                   FROM unnest(ws) WITH ORDINALITY AS t(w, n))::tsquery AS hit
+    FROM split, (VALUES ('A', 8), ('B', 4), ('C', 2), ('D', 1)) AS fields(weight, points)
+    WHERE cardinality(ws) > 0 AND i <= 64
+  ), per_word AS (
+    SELECT max(CASE WHEN hit THEN points ELSE 0 END) AS best, count(*) FILTER (WHERE hit) AS pairs
+    FROM hits GROUP BY i
+  ), prefix AS (
+    SELECT listingd_city_words(city) AS cw, listingd_city_words(coalesce(city_prefix, '')) AS pw
+  )
+  SELECT CASE WHEN coalesce(city_prefix, '') = '' THEN score
+              ELSE score * 2 + CASE WHEN pw <> '' AND (cw = pw OR left(cw, length(pw) + 1) = pw || ' ')
+                                    THEN 1 ELSE 0 END END
+  FROM (SELECT (coalesce(sum(best), 0) * 16 + least(coalesce(sum(pairs), 0), 15))::bigint AS score
+        FROM per_word) AS scored, prefix
 $$;
 
 ALTER TABLE listings ADD COLUMN search_document tsvector GENERATED ALWAYS AS

@@ -18,6 +18,7 @@ inline constexpr const char* k_listing_columns =
     "id, name, street_address, postal_code, city, country, description, building_type, "
     "price_cents, surface_area_m2, rooms_count, bedrooms_count, contact_phone_number, "
     "created_ms, updated_ms";
+inline constexpr int k_listing_column_count = 15;  // read_listing reads columns 0..14
 
 // The channel every committed listing write is announced on (payload: the listing id).
 inline constexpr const char* k_channel = "listingd_listings";

@@ -89,6 +89,22 @@ std::string where_of(const ListingQuery& q, const std::optional<BuildingType>& o
 // page by price is a merge of one walk of (city, building_type, price) per type.
 std::string select(const ListingQuery& q, const std::optional<BuildingType>& only_type,
                    Params& params) {
+  if (q.sort == SortOrder::relevance) {
+    // Every match scored (listingd_relevance, as the SQLite store's relevance_score), best
+    // first, ties by id; after (key, id): a lower score, or the same and a higher id. The
+    // score ends each row: the page's last one is the next cursor's key.
+    const std::string scored =
+        std::string("SELECT ") + k_listing_columns + ", listingd_relevance(search_document, " +
+        params.bind(q.text ? typed_words(*q.text) : std::string()) + ", city, " +
+        params.bind(q.city_prefix.value_or(std::string())) + ") AS score FROM listings" +
+        where_of(q, only_type, params);
+    const std::string key =
+        params.bind(q.after ? q.after->key : std::numeric_limits<int64_t>::max());
+    const std::string id = params.bind(q.after ? q.after->id : int64_t{0});
+    return std::string("SELECT ") + k_listing_columns + ", score FROM (" + scored +
+           ") AS ranked WHERE score < " + key + " OR (score = " + key + " AND id > " + id +
+           ") ORDER BY score DESC, id LIMIT " + params.bind(static_cast<int64_t>(q.limit + 1));
+  }
   std::string where = where_of(q, only_type, params);
   auto add = [&](const std::string& condition) {
     where += (where.empty() ? " WHERE " : " AND ") + condition;

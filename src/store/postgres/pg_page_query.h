@@ -20,7 +20,8 @@ struct PageSql {
   std::vector<std::variant<int64_t, double, std::string>> args;  // $1, $2, ... in order
 };
 
-// Selects k_listing_columns (pg_common.h), at most query.limit + 1 rows, after the cursor.
+// Selects k_listing_columns (pg_common.h), at most query.limit + 1 rows, after the cursor;
+// for SortOrder::relevance, each row's score after them (the sort key).
 PageSql build_page_sql(const ListingQuery& query);
 
 // How many listings the query's filters match, whatever its cursor: one row, one column,

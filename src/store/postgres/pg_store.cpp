@@ -168,11 +168,18 @@ class PgStore final : public Store {
     if (!rows.ok()) return rows.status();
     Page page;
     page.listings.reserve(rows->size());
-    for (int i = 0; i < rows->size(); ++i) page.listings.push_back(read_listing(*rows, i));
+    for (int i = 0; i < rows->size(); ++i) {
+      page.listings.push_back(read_listing(*rows, i));
+      // A relevance page's rows end with their score, the sort key (pg_page_query.h).
+      if (query.sort == SortOrder::relevance && page.listings.size() <= query.limit)
+        page.last = {rows->int64(i, k_listing_column_count), page.listings.back().id};
+    }
     if (page.listings.size() > query.limit) {
       page.listings.pop_back();
       page.has_more = true;
     }
+    if (query.sort != SortOrder::relevance && !page.listings.empty())
+      page.last = position_of(query.sort, page.listings.back());
     if (query.count_total) {
       auto total = read_sql(build_count_sql(query));
       if (!total.ok()) return total.status();

@@ -22,22 +22,23 @@ rm -f "$results"  # none, unless the targets build and run
 "$root/scripts/install-deps" clang-14 libclang-rt-14-dev
 cxx=$(command -v clang++-14 || command -v clang++)
 flags=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -I"$root/include" -I"$root/src" -I"$root/tests")
+       -I"$root/include" -I"$root/src" -I"$root/tests" $(pkg-config --cflags libpq))
 
 # What each target is built from: its own file and the sources it exercises.
 # The whole domain module (pure functions, no I/O), so a new source of it is never missed.
 domain=($(cd "$root" && ls src/domain/*.cpp))
 # fuzz_paging runs the real SQLite store: the whole store module, so a new source of it is
 # never missed either (with the auth module its token store uses, and libcrypto), its
-# migrations (embedded.cpp, generated here as meson does) and the system's libsqlite3.
-store=($(cd "$root" && ls src/store/*.cpp src/auth/*.cpp))
+# migrations (embedded.cpp, generated here as meson does) and the system's libsqlite3
+# (and, for open_database(), the PostgreSQL backend with libpq: linked, never run here).
+store=($(cd "$root" && ls src/store/*.cpp src/store/postgres/*.cpp src/auth/*.cpp))
 declare -A sources=(
   [fuzz_body]="tests/fuzz/fuzz_body.cpp ${domain[*]} src/transfer/ndjson.cpp"
   [fuzz_query]="tests/fuzz/fuzz_query.cpp ${domain[*]}"
   [fuzz_request]="tests/fuzz/fuzz_request.cpp src/http/request_reader.cpp"
   [fuzz_paging]="tests/fuzz/fuzz_paging.cpp ${domain[*]} ${store[*]}"
 )
-declare -A libs=([fuzz_paging]="$out/obj/embedded.o -lsqlite3 -lcrypto -lpthread")
+declare -A libs=([fuzz_paging]="$out/obj/embedded.o -lsqlite3 -lpq -lcrypto -lpthread")
 declare -A max_len=([fuzz_paging]=4096)
 
 # Objects are rebuilt only when their source or a header changed (a header changes all).
@@ -56,7 +57,7 @@ pids=()
 for src in $all_sources; do compile "$src" & pids+=($!); done
 mkdir -p "$out/obj"
 python3 "$root/scripts/embed.py" "$out/embedded.cpp" openapi_yaml="$root/schema/openapi.yaml" \
-  --migrations "$root"/schema/sqlite/*.sql
+  --migrations "$root"/schema/sqlite/*.sql --pg-migrations "$root"/schema/postgres/*.sql
 "$cxx" "${flags[@]}" -c "$out/embedded.cpp" -o "$out/obj/embedded.o" & pids+=($!)
 for p in "${pids[@]}"; do wait "$p"; done
 for target in "${!sources[@]}"; do

@@ -42,9 +42,12 @@ INSERT INTO change_log VALUES (1, 0, 0, 0);
 -- a text's words are its runs of letters and digits, lower-cased (ICU, whatever the
 -- database's locale), with the diacritics of Latin letters dropped (decomposed, then the
 -- combining marks U+0300..U+036F removed: "Étienne" is "etienne"; "ß", "œ" stay, as in
--- SQLite). Immutable: it only uses immutable built-ins.
+-- SQLite). Immutable: it only uses immutable built-ins. Each function keeps the schema it
+-- was made in (SET search_path): pg_restore runs with an empty search_path, and the
+-- generated column and the indexes call these functions, which call each other.
 CREATE FUNCTION listingd_search_words(t text) RETURNS text[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path FROM CURRENT AS $$
   SELECT coalesce(array_agg(m[1] ORDER BY n), '{}')
   FROM regexp_matches(lower(regexp_replace(normalize(t, NFD), '[\u0300-\u036f]', '', 'g')
                             COLLATE "und-x-icu"), '[[:alnum:]]+', 'g') WITH ORDINALITY AS r(m, n)
@@ -57,7 +60,8 @@ $$;
 -- its first 500 letters (PostgreSQL indexes words of at most 2046 bytes): a typed word has
 -- at most 200, so it matches, whole or as a prefix, exactly what it matched before.
 CREATE FUNCTION listingd_search_document(name text, description text, street text, city text)
-RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path FROM CURRENT AS $$
   SELECT coalesce(string_agg('''' || left(w, 500) || ''':' || least(pos, 16383) || weight, ' '),
                   '')::tsvector
   FROM (SELECT w, row_number() OVER (ORDER BY f, n) + f AS pos, (ARRAY['A', 'D', 'C', 'B'])[f] AS weight
@@ -70,7 +74,8 @@ $$;
 -- word's last word as a prefix. A word without letters or digits is left out, as FTS5
 -- leaves out an empty phrase; none left: NULL, which matches nothing.
 CREATE FUNCTION listingd_search_query(words text, prefix boolean) RETURNS tsquery
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path FROM CURRENT AS $$
   SELECT nullif(string_agg(phrase, ' & ' ORDER BY i), '')::tsquery
   FROM (SELECT i, (SELECT string_agg('''' || w || '''' ||
                                      CASE WHEN prefix AND i = last AND n = cardinality(ws)
@@ -87,7 +92,8 @@ $$;
 -- this text of the prefix (words hold no space). In "C" order, the texts starting with p
 -- are those from p up to p || U+10FFFF: a range of the index below.
 CREATE FUNCTION listingd_city_words(city text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path FROM CURRENT AS $$
   SELECT array_to_string(listingd_search_words(city), ' ')
 $$;
 
@@ -98,7 +104,8 @@ $$;
 -- plus how many (word, field) pairs match (at most 15); with a `city_prefix` (not ''), that
 -- times 2, plus 1 when the city's first words are the prefix's words whole.
 CREATE FUNCTION listingd_relevance(doc tsvector, words text, city text, city_prefix text)
-RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path FROM CURRENT AS $$
   WITH split AS (
     SELECT i, listingd_search_words(word) AS ws, count(*) OVER () AS last
     FROM unnest(string_to_array(coalesce(words, ''), ' ')) WITH ORDINALITY AS x(word, i)

@@ -34,8 +34,11 @@ inline constexpr std::string_view k_token_prefix = "lsd_";
 // A new random token (from the operating system's CSPRNG, via OpenSSL).
 Result<std::string> generate_token();
 
-// SHA-256 of `token`, in lower-case hex.
-std::string hash_token(std::string_view token);
+// SHA-256 of `data`, in lower-case hex.
+std::string sha256_hex(std::string_view data);
+
+// SHA-256 of `token`, in lower-case hex (what the token store keeps).
+inline std::string hash_token(std::string_view token) { return sha256_hex(token); }
 
 // True when `text` has the shape of a token (prefix, length, alphabet): anything else is
 // refused before any lookup.

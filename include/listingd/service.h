@@ -58,6 +58,22 @@ class ListingService {
   // inside the write's transaction, whether the write may go on. Empty: always.
   using Precondition = std::function<bool(const std::string& current_etag)>;
 
+  // A write made with an Idempotency-Key: the written listing's JSON as answered (the
+  // first answer, when `replayed`).
+  struct KeyedWrite {
+    int64_t id = 0;
+    bool created = false;  // a creation: 201 with a Location, else 200
+    std::string body;
+    bool replayed = false;
+  };
+  // create() and patch() under `key` (see Store::create): the first request with a key
+  // writes; a later one with the same request replays the first answer, writing nothing;
+  // one with another request is refused (Code::invalid naming the header), as is, with
+  // Code::conflict, one that races a first request that has not finished.
+  Result<KeyedWrite> create(const ListingWrite& fields, const IdempotencyKey& key);
+  Result<KeyedWrite> patch(int64_t id, std::string_view merge_patch, const Precondition& condition,
+                           const IdempotencyKey& key);
+
   // Writes stamp the time with the clock's now. When a precondition does not hold they
   // change nothing and return Code::precondition_failed.
   Result<Listing> create(const ListingWrite& fields);
@@ -68,6 +84,11 @@ class ListingService {
   Status remove(int64_t id, const Precondition& condition = {});
 
  private:
+  using KeyedOperation = std::function<Result<Listing>(const IdempotencyKey* key)>;
+  Result<KeyedWrite> once(const IdempotencyKey& key, bool creates, const KeyedOperation& write);
+  Result<Listing> patch_under(int64_t id, std::string_view merge_patch,
+                              const Precondition& condition, const IdempotencyKey* key);
+
   Store& store_;
   JsonCache& cache_;
   const Clock& clock_;

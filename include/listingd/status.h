@@ -20,6 +20,7 @@ enum class Code {
   exhausted,    // a limit is reached for good (no listing id is left to assign)
   precondition_failed,  // the client's condition (If-Match) does not hold: nothing changed
   gone,         // what was asked for is no longer kept (an old part of the change feed)
+  conflict,     // another request got there first (e.g. with the same Idempotency-Key)
   internal,     // a bug or an unexpected database state
   unsupported,  // this backend does not do that (e.g. a file backup of PostgreSQL)
 };
@@ -39,6 +40,7 @@ class Status {
   static Status Unsupported(std::string m) { return {Code::unsupported, std::move(m)}; }
   static Status PreconditionFailed(std::string m) { return {Code::precondition_failed, std::move(m)}; }
   static Status Gone(std::string m) { return {Code::gone, std::move(m)}; }
+  static Status Conflict(std::string m) { return {Code::conflict, std::move(m)}; }
 
   bool ok() const { return code_ == Code::ok; }
   Code code() const { return code_; }

@@ -27,13 +27,37 @@
 
 namespace listingd {
 
+// An Idempotency-Key a write came with (POST, PATCH): the key as sent, scoped to who sent
+// it ("token:NAME", or the client's address), and a digest of the request (method, path,
+// body) so that a reuse with another request is told apart from a retry.
+struct IdempotencyKey {
+  std::string scope, key, request;
+};
+
+// The first answer to a keyed write, as the store keeps it (24 h, see Store::kept_answer).
+struct KeptAnswer {
+  std::string request;     // the digest the key first came with
+  int64_t listing_id = 0;
+  bool created = false;    // a creation (201, with a Location) rather than a change (200)
+  std::string body;        // the written listing's JSON, as first answered
+};
+
+namespace limits {
+// How long a write's Idempotency-Key and first answer are kept.
+inline constexpr int64_t idempotency_keep_ms = 24 * 3600 * 1000;
+}  // namespace limits
+
 class Store {
  public:
   virtual ~Store() = default;
 
   // Creates a listing at time `now_ms`. Returns it with its new id (the largest id + 1);
   // Code::exhausted, nothing written, when that would pass limits::max_id.
-  virtual Result<Listing> create(const ListingWrite& fields, int64_t now_ms) = 0;
+  // With `key`, the answer (the listing's JSON) is kept under it in the same transaction;
+  // when the key is already kept (and not older than limits::idempotency_keep_ms), nothing
+  // is written and the result is Code::conflict: read kept_answer().
+  virtual Result<Listing> create(const ListingWrite& fields, int64_t now_ms,
+                                 const IdempotencyKey* key = nullptr) = 0;
 
   // Replaces every writable field of listing `id`; updated time becomes `now_ms`, or the
   // listing's previous updated time if that is later (so history stays in write order).
@@ -45,8 +69,15 @@ class Store {
   // an error (e.g. Code::precondition_failed, Code::invalid) that is returned with nothing
   // changed. Otherwise as update(). `edit` runs on the store's writer: it must be quick
   // and must not call back into the store.
+  // With `key`, as create().
   using Edit = std::function<Result<ListingWrite>(const Listing& current)>;
-  virtual Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms) = 0;
+  virtual Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms,
+                               const IdempotencyKey* key = nullptr) = 0;
+
+  // The answer kept under (scope, key) by a write made at or after `since_ms`, if any.
+  virtual Result<std::optional<KeptAnswer>> kept_answer(const std::string& scope,
+                                                        const std::string& key,
+                                                        int64_t since_ms) = 0;
 
   // Deletes listing `id` with its price history. `check`, when given, sees the listing as
   // it is, inside the same transaction, and may refuse (its error is returned, nothing

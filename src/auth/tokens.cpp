@@ -47,9 +47,9 @@ Result<std::string> generate_token() {
   return token;
 }
 
-std::string hash_token(std::string_view token) {
+std::string sha256_hex(std::string_view data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
   static const char hex[] = "0123456789abcdef";
   std::string out;
   for (unsigned char c : digest) {

@@ -78,6 +78,7 @@ int http_status(Code code) {
     case Code::exhausted: return 507;  // Insufficient Storage: retrying will not help
     case Code::precondition_failed: return 412;
     case Code::gone: return 410;
+    case Code::conflict: return 409;
     case Code::internal: return 500;
     case Code::unsupported: return 501;  // Not Implemented: this backend does not
   }

@@ -306,7 +306,7 @@ struct HttpServer::Impl final : http::RequestHandler {
     if (allow.empty()) return;
     res.set_header("Access-Control-Allow-Origin", allow);
     res.set_header("Access-Control-Expose-Headers",
-                   "Location, ETag, Link, X-Total-Count, X-Total-Count-Over");
+                   "Location, ETag, Link, X-Total-Count, X-Total-Count-Over, Idempotent-Replayed");
   }
 
   // `reader` reads the request body; null when the library has already read it.
@@ -335,7 +335,8 @@ struct HttpServer::Impl final : http::RequestHandler {
           cors);
       if (refusal) return send_error(res, refusal->status, refusal->message);
     }
-    if (!admitted(need_of(m.route, req.method), req, res)) return;
+    std::string client;  // who sent it: "token:NAME", or the client's address
+    if (!admitted(need_of(m.route, req.method), req, res, client)) return;
 
     std::optional<int64_t> id;
     if (m.route == Route::listing || m.route == Route::prices) {
@@ -345,10 +346,10 @@ struct HttpServer::Impl final : http::RequestHandler {
     switch (m.route) {
       case Route::backup: return backup(req, res);
       case Route::listings:
-        return req.method == "POST" ? create_listing(req, body, res) : list_listings(req, res);
+        return req.method == "POST" ? create_listing(req, body, client, res) : list_listings(req, res);
       case Route::listing:
         if (req.method == "PUT") return update_listing(*id, req, body, res);
-        if (req.method == "PATCH") return patch_listing(*id, req, body, res);
+        if (req.method == "PATCH") return patch_listing(*id, req, body, client, res);
         if (req.method == "DELETE") return delete_listing(*id, req, res);
         return get_listing(*id, req, res);
       case Route::prices: return get_prices(*id, req, res);
@@ -370,11 +371,13 @@ struct HttpServer::Impl final : http::RequestHandler {
 
   // Authentication, authorization and the rate limit; answers the request when it is
   // refused. The limit counts per token when one is presented, else per client address.
-  bool admitted(http::Need need, const httplib::Request& req, httplib::Response& res) {
+  bool admitted(http::Need need, const httplib::Request& req, httplib::Response& res,
+                std::string& client) {
     const std::string address = http::client_address(
         req.remote_addr, req.get_header_value("X-Forwarded-For"), trusted_proxies);
     http::Access access_ = access.check(need, req.get_header_value("Authorization"), address,
                                          req.get_header_value("Host"));
+    client = access_.client;
     http::RateLimiter& limiter = need == http::Need::write ? write_limiter : read_limiter;
     // Health checks and the contract are never limited: a load balancer polls them. Nor
     // are local clients (scripts, imports, a same-host proxy), unless --rate-limit-local.
@@ -429,7 +432,8 @@ struct HttpServer::Impl final : http::RequestHandler {
     if (cors.allow_origin(req.get_header_value("Origin")).empty()) return;
     res.set_header("Access-Control-Allow-Methods", allowed_methods(route));
     res.set_header("Access-Control-Allow-Headers",
-                   "Content-Type, Authorization, If-None-Match, If-Match, X-Request-Id");
+                   "Content-Type, Authorization, If-None-Match, If-Match, Idempotency-Key, "
+                   "X-Request-Id");
     res.set_header("Access-Control-Max-Age", "600");
   }
 
@@ -540,13 +544,54 @@ struct HttpServer::Impl final : http::RequestHandler {
     http::send_entity(req, res, (*entry)->body, (*entry)->etag);
   }
 
-  void create_listing(const httplib::Request& req, const std::string& body, httplib::Response& res) {
+  void create_listing(const httplib::Request& req, const std::string& body,
+                      const std::string& client, httplib::Response& res) {
     auto fields = read_write_body(req, body, res);
     if (!fields) return;
+    if (req.has_header("Idempotency-Key")) {
+      auto key = idempotency_key(req, body, client, res);
+      if (!key) return;
+      auto written = service.create(*fields, *key);
+      if (failed(written, res)) return;
+      return send_keyed(req, res, *written);
+    }
     auto listing = service.create(*fields);
     if (failed(listing, res)) return;
     res.set_header("Location", "/listings/" + std::to_string(listing->id));
     http::send_json(req, res, listing_to_json(*listing), 201);
+  }
+
+  // The Idempotency-Key of a POST or PATCH, scoped to its sender, with the digest of the
+  // request; or the request is answered (400) with why the key is refused.
+  static std::optional<IdempotencyKey> idempotency_key(const httplib::Request& req,
+                                                       const std::string& body,
+                                                       const std::string& client,
+                                                       httplib::Response& res) {
+    if (req.get_header_value_count("Idempotency-Key") > 1) {
+      send_error(res, 400, "header Idempotency-Key: given more than once");
+      return std::nullopt;
+    }
+    std::string key = req.get_header_value("Idempotency-Key");
+    if (key.empty() || key.size() > 255 ||
+        !std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7F; })) {
+      send_error(res, 400, "header Idempotency-Key: must be 1 to 255 visible ASCII characters "
+                           "(e.g. a UUID), without spaces");
+      return std::nullopt;
+    }
+    return IdempotencyKey{client, std::move(key),
+                          sha256_hex(req.method + " " + req.path + "\n" + body)};
+  }
+
+  // A keyed write's answer: as first sent, and marked when it is a replay.
+  static void send_keyed(const httplib::Request& req, httplib::Response& res,
+                         const ListingService::KeyedWrite& written) {
+    if (written.replayed) res.set_header("Idempotent-Replayed", "true");
+    if (written.created) {
+      res.set_header("Location", "/listings/" + std::to_string(written.id));
+      return http::send_json(req, res, written.body, 201);
+    }
+    res.set_header("ETag", make_etag(written.body));
+    http::send_json(req, res, written.body);
   }
 
   void update_listing(int64_t id, const httplib::Request& req, const std::string& body,
@@ -560,10 +605,17 @@ struct HttpServer::Impl final : http::RequestHandler {
 
   // PATCH /listings/{id}: a JSON merge patch (RFC 7396) of the listing.
   void patch_listing(int64_t id, const httplib::Request& req, const std::string& body,
-                     httplib::Response& res) {
+                     const std::string& client, httplib::Response& res) {
     if (!http::is_json_content_type(req.get_header_value("Content-Type"), "application/merge-patch+json"))
       return send_error(res, 415, "PATCH takes a JSON merge patch (RFC 7396): send Content-Type: "
                                   "application/merge-patch+json");
+    if (req.has_header("Idempotency-Key")) {
+      auto key = idempotency_key(req, body, client, res);
+      if (!key) return;
+      auto written = service.patch(id, body, precondition(req), *key);
+      if (failed_write(id, written.status(), res)) return;
+      return send_keyed(req, res, *written);
+    }
     auto listing = service.patch(id, body, precondition(req));
     if (failed_write(id, listing.status(), res)) return;
     send_written(req, res, *listing);

@@ -120,6 +120,12 @@ Result<Listing> ListingService::update(int64_t id, const ListingWrite& fields,
 
 Result<Listing> ListingService::patch(int64_t id, std::string_view merge_patch,
                                       const Precondition& condition) {
+  return patch_under(id, merge_patch, condition, nullptr);
+}
+
+Result<Listing> ListingService::patch_under(int64_t id, std::string_view merge_patch,
+                                            const Precondition& condition,
+                                            const IdempotencyKey* key) {
   if (Status s = check_listing_patch(merge_patch); !s.ok()) return s;  // before queueing
   return store_.edit(
       id,
@@ -127,7 +133,47 @@ Result<Listing> ListingService::patch(int64_t id, std::string_view merge_patch,
         if (Status s = check(condition, current); !s.ok()) return s;
         return apply_listing_patch(current, merge_patch);
       },
-      clock_.now_ms());
+      clock_.now_ms(), key);
+}
+
+Result<ListingService::KeyedWrite> ListingService::create(const ListingWrite& fields,
+                                                          const IdempotencyKey& key) {
+  return once(key, true, [&](const IdempotencyKey* k) {
+    return store_.create(fields, clock_.now_ms(), k);
+  });
+}
+
+Result<ListingService::KeyedWrite> ListingService::patch(int64_t id, std::string_view merge_patch,
+                                                         const Precondition& condition,
+                                                         const IdempotencyKey& key) {
+  return once(key, false, [&](const IdempotencyKey* k) {
+    return patch_under(id, merge_patch, condition, k);
+  });
+}
+
+// The kept answer is looked up first (a retry writes nothing, whatever its If-Match now
+// says), and again when the write finds the key taken: by a request that committed
+// between the lookup and the write.
+Result<ListingService::KeyedWrite> ListingService::once(const IdempotencyKey& key, bool creates,
+                                                        const KeyedOperation& write) {
+  auto replay = [&]() -> std::optional<Result<KeyedWrite>> {
+    auto kept = store_.kept_answer(key.scope, key.key, clock_.now_ms() - limits::idempotency_keep_ms);
+    if (!kept.ok()) return Result<KeyedWrite>(kept.status());
+    if (!*kept) return std::nullopt;
+    if ((*kept)->request != key.request)
+      return Result<KeyedWrite>(Status::Invalid(
+          "header Idempotency-Key: " + key.key + " was used in the last 24 hours with another "
+          "request (method, path or body); send a new key for a new request"));
+    return Result<KeyedWrite>(KeyedWrite{(*kept)->listing_id, (*kept)->created,
+                                         std::move((*kept)->body), true});
+  };
+  if (auto replayed = replay()) return std::move(*replayed);
+  auto listing = write(&key);
+  if (listing.ok()) return KeyedWrite{listing->id, creates, listing_to_json(*listing), false};
+  if (listing.status().code() != Code::conflict) return listing.status();
+  if (auto replayed = replay()) return std::move(*replayed);
+  return Status::Conflict("header Idempotency-Key: " + key.key +
+                          " is in use by another request; retry in a moment");
 }
 
 Status ListingService::remove(int64_t id, const Precondition& condition) {

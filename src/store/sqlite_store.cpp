@@ -49,6 +49,16 @@ constexpr const char* k_insert_change =
     "VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr const char* k_remember_deleted =
     "INSERT OR REPLACE INTO deleted_listings (id, deleted_ms) VALUES (?1, ?2)";
+// Keeps a keyed write's answer; an expired row of the same key (at_ms before ?8) is
+// replaced, a live one left alone (then no row changes: the key is taken).
+constexpr const char* k_keep_answer =
+    "INSERT INTO idempotency_keys (scope, key, request, listing_id, created, body, at_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (scope, key) DO UPDATE SET "
+    "request = excluded.request, listing_id = excluded.listing_id, created = excluded.created, "
+    "body = excluded.body, at_ms = excluded.at_ms WHERE idempotency_keys.at_ms < ?8";
+constexpr const char* k_kept_answer =
+    "SELECT request, listing_id, created, body FROM idempotency_keys "
+    "WHERE scope = ?1 AND key = ?2 AND at_ms >= ?3";
 
 // A write waiting for the writer thread; lives on the stack of the thread that waits for
 // its result. A create has no id; an update has `fields`, an edit `edit`; a removal
@@ -60,6 +70,7 @@ struct WriteCommand {
   const ListingWrite* fields = nullptr;
   const Store::Edit* edit = nullptr;
   const Store::Check* check = nullptr;
+  const IdempotencyKey* key = nullptr;  // keep the answer under it (create, edit)
   bool remove = false;
   int64_t now_ms;
   std::optional<Result<Listing>> result;  // set by the writer; a removal's: the listing as it was
@@ -111,9 +122,11 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
-  Result<Listing> create(const ListingWrite& fields, int64_t now_ms) override {
+  Result<Listing> create(const ListingWrite& fields, int64_t now_ms,
+                         const IdempotencyKey* key) override {
     WriteCommand command(std::nullopt, now_ms);
     command.fields = &fields;
+    command.key = key;
     return submit(command);
   }
 
@@ -123,10 +136,28 @@ class SqliteStore final : public Store {
     return submit(command);
   }
 
-  Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms) override {
+  Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms,
+                       const IdempotencyKey* key) override {
     WriteCommand command(id, now_ms);
     command.edit = &edit;
+    command.key = key;
     return submit(command);
+  }
+
+  Result<std::optional<KeptAnswer>> kept_answer(const std::string& scope, const std::string& key,
+                                                int64_t since_ms) override {
+    ReadPool::Lease reader(*readers_);
+    if (!reader.ok()) return reader.status();
+    Status s;
+    Statement* stmt = reader->prepare(k_kept_answer, s);
+    if (!stmt) return s;
+    stmt->bind(1, scope).bind(2, key).bind(3, since_ms);
+    const int rc = stmt->step();
+    if (rc == SQLITE_DONE) return std::optional<KeptAnswer>();
+    if (rc != SQLITE_ROW) return sqlite::error_status(reader->handle(), rc, "read idempotency key");
+    KeptAnswer kept{stmt->text(0), stmt->int64(1), stmt->int64(2) == 1, stmt->text(3)};
+    stmt->reset();
+    return std::optional<KeptAnswer>(std::move(kept));
   }
 
   Status remove(int64_t id, const Check& check, int64_t now_ms) override {
@@ -316,7 +347,10 @@ class SqliteStore final : public Store {
         queue_.erase(queue_.begin(), queue_.begin() + n);
       }
       commit_batch(batch);
-      if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) prune_changes();
+      if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) {
+        prune_changes();
+        prune_idempotency_keys();
+      }
       checkpointer_.catch_up();
     }
   }
@@ -325,6 +359,7 @@ class SqliteStore final : public Store {
     sqlite::Transaction tx(writer_);
     Status s = tx.begin();
     for (WriteCommand* c : batch) {
+      newest_write_ms_ = std::max(newest_write_ms_, c->now_ms);
       if (!s.ok()) {
         c->result = s;
         continue;
@@ -403,8 +438,30 @@ class SqliteStore final : public Store {
 
   // Requires: on the writer thread, inside a transaction.
   Result<Listing> apply(WriteCommand& c) {
-    if (!c.id) return apply_create(c);
-    return c.remove ? apply_remove(*c.id, c) : apply_update(*c.id, c);
+    if (!c.id) return keep_answer(c, apply_create(c));
+    return c.remove ? apply_remove(*c.id, c) : keep_answer(c, apply_update(*c.id, c));
+  }
+
+  // A keyed write's answer, kept in its transaction; Code::conflict when the key is
+  // taken by a write of the last 24 h (the savepoint then undoes this one).
+  Result<Listing> keep_answer(const WriteCommand& c, Result<Listing> written) {
+    if (!c.key || !written.ok()) return written;
+    Status s;
+    Statement* keep = writer_.prepare(k_keep_answer, s);
+    if (!keep) return s;
+    keep->bind(1, c.key->scope)
+        .bind(2, c.key->key)
+        .bind(3, c.key->request)
+        .bind(4, written->id)
+        .bind(5, int64_t{c.id ? 0 : 1})
+        .bind(6, listing_to_json(*written))
+        .bind(7, c.now_ms)
+        .bind(8, c.now_ms - limits::idempotency_keep_ms);
+    if (int rc = keep->step(); rc != SQLITE_DONE)
+      return sqlite::error_status(writer_.handle(), rc, "keep idempotency key");
+    if (sqlite3_changes(writer_.handle()) == 0)
+      return Status::Conflict("Idempotency-Key " + c.key->key + " was used by another request");
+    return written;
   }
 
   Result<Listing> apply_create(WriteCommand& c) {
@@ -568,6 +625,16 @@ class SqliteStore final : public Store {
     if (s.ok()) s = tx.commit();
   }
 
+  // Drops Idempotency-Keys older than limits::idempotency_keep_ms, at most k_prune_rows
+  // at a time (lookups ignore them already).
+  void prune_idempotency_keys() {
+    // By the writes' clock, as the keys' times and the lookups are.
+    const int64_t before_ms = newest_write_ms_ - limits::idempotency_keep_ms;
+    writer_.exec("DELETE FROM idempotency_keys WHERE (scope, key) IN (SELECT scope, key FROM "
+                 "idempotency_keys WHERE at_ms < " + std::to_string(before_ms) +
+                 " LIMIT " + std::to_string(k_prune_rows) + ")");  // tried again later if it fails
+  }
+
   // Requires: a read transaction on `conn`.
   Result<ChangePage> read_changes(Connection& conn, const ChangeQuery& q) {
     auto pruned = conn.query_int("SELECT pruned_through FROM change_log");
@@ -662,6 +729,7 @@ class SqliteStore final : public Store {
   std::unordered_map<unsigned, std::string> update_sql_;  // by changed columns; writer only
   int64_t deleted_max_id_ = 0;  // the largest id of a deleted listing; writer only
   int64_t last_change_ms_ = 0;  // the time of the feed's last change; writer only
+  int64_t newest_write_ms_ = 0;  // the latest time a write was made at; writer only
   std::chrono::steady_clock::time_point last_prune_{};  // writer only
   std::thread writer_thread_;
   sqlite::Checkpointer checkpointer_{options_.checkpoint_window_frames,

@@ -357,3 +357,36 @@ TEST_CASE("an update stamped earlier than the previous write keeps history in wr
   CHECK(h->back().created_ms == t0 + 1010);
   CHECK(store->get(l->id)->updated_ms == t0 + 1010);
 }
+
+TEST_CASE("an Idempotency-Key's answer is kept in the database: it survives a restart") {
+  TempDir dir;
+  const std::string path = dir.file("keys.db");
+  const IdempotencyKey key{"token:alice", "k-1", "digest-1"};
+  int64_t id = 0;
+  {
+    auto store = open_store(path);
+    auto created = store->create(fields(100000), t0, &key);
+    REQUIRE(created.ok());
+    id = created->id;
+    // Taken: the same key writes nothing more, whatever the request.
+    auto again = store->create(fields(100000), t0 + 1, &key);
+    CHECK(again.status().code() == Code::conflict);
+    const IdempotencyKey other_scope{"token:bob", "k-1", "digest-1"};
+    CHECK(store->create(fields(100000), t0 + 2, &other_scope).ok());
+  }
+  auto store = open_store(path);
+  auto kept = store->kept_answer("token:alice", "k-1", t0 - 1);
+  REQUIRE(kept.ok());
+  REQUIRE(kept->has_value());
+  CHECK((*kept)->listing_id == id);
+  CHECK((*kept)->created);
+  CHECK((*kept)->request == "digest-1");
+  CHECK((*kept)->body.find("\"id\":" + std::to_string(id)) != std::string::npos);
+  // Not when the write is older than asked for (expired), nor for another client.
+  CHECK_FALSE(store->kept_answer("token:alice", "k-1", t0 + 1)->has_value());
+  CHECK_FALSE(store->kept_answer("203.0.113.9", "k-1", t0 - 1)->has_value());
+  // Once expired, the key is free again.
+  auto later = store->create(fields(100000), t0 + limits::idempotency_keep_ms + 1, &key);
+  CHECK(later.ok());
+  CHECK(store->list_page({})->listings.size() == 3);
+}

@@ -59,6 +59,16 @@ constexpr const char* k_lock_change_log =
     "SELECT last_seq, last_at_ms FROM change_log WHERE id = 1 FOR UPDATE";
 constexpr const char* k_save_change_log =
     "UPDATE change_log SET last_seq = $1, last_at_ms = $2 WHERE id = 1";
+// Keeps a keyed write's answer; an expired row of the same key (at_ms before $8) is
+// replaced, a live one left alone (then no row changes: the key is taken).
+constexpr const char* k_keep_answer =
+    "INSERT INTO idempotency_keys (scope, key, request, listing_id, created, body, at_ms) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (scope, key) DO UPDATE SET "
+    "request = excluded.request, listing_id = excluded.listing_id, created = excluded.created, "
+    "body = excluded.body, at_ms = excluded.at_ms WHERE idempotency_keys.at_ms < $8";
+constexpr const char* k_kept_answer =
+    "SELECT request, listing_id, created, body FROM idempotency_keys "
+    "WHERE scope = $1 AND key = $2 AND at_ms >= $3";
 constexpr const char* k_insert_change =
     "INSERT INTO changes (seq, listing_id, type, old_price_cents, new_price_cents, at_ms) "
     "VALUES ($1, $2, $3, $4, $5, $6)";
@@ -71,6 +81,7 @@ struct WriteCommand {
   const ListingWrite* fields = nullptr;
   const Store::Edit* edit = nullptr;
   const Store::Check* check = nullptr;
+  const IdempotencyKey* key = nullptr;  // keep the answer under it (create, edit)
   bool remove = false;
   int64_t now_ms;
   std::optional<Result<Listing>> result;  // a removal's: the listing as it was
@@ -131,9 +142,11 @@ class PgStore final : public Store {
     return Status::Ok();
   }
 
-  Result<Listing> create(const ListingWrite& fields, int64_t now_ms) override {
+  Result<Listing> create(const ListingWrite& fields, int64_t now_ms,
+                         const IdempotencyKey* key) override {
     WriteCommand command(std::nullopt, now_ms);
     command.fields = &fields;
+    command.key = key;
     return submit(command);
   }
 
@@ -143,10 +156,22 @@ class PgStore final : public Store {
     return submit(command);
   }
 
-  Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms) override {
+  Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms,
+                       const IdempotencyKey* key) override {
     WriteCommand command(id, now_ms);
     command.edit = &edit;
+    command.key = key;
     return submit(command);
+  }
+
+  Result<std::optional<KeptAnswer>> kept_answer(const std::string& scope, const std::string& key,
+                                                int64_t since_ms) override {
+    auto rows = read(k_kept_answer,
+                     pq::Params().add(pg_text(scope)).add(pg_text(key)).add(since_ms));
+    if (!rows.ok()) return rows.status();
+    if (rows->size() == 0) return std::optional<KeptAnswer>();
+    return std::optional<KeptAnswer>(KeptAnswer{rows->text(0, 0), rows->int64(0, 1),
+                                                rows->text(0, 2) == "t", rows->text(0, 3)});
   }
 
   Status remove(int64_t id, const Check& check, int64_t now_ms) override {
@@ -284,7 +309,10 @@ class PgStore final : public Store {
         queue_.erase(queue_.begin(), queue_.begin() + n);
       }
       commit_batch(batch);
-      if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) prune_changes();
+      if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) {
+        prune_changes();
+        prune_idempotency_keys();
+      }
     }
   }
 
@@ -317,6 +345,7 @@ class PgStore final : public Store {
       s = log.status();
     }
     for (WriteCommand* c : batch) {
+      newest_write_ms_ = std::max(newest_write_ms_, c->now_ms);
       if (!s.ok()) {
         c->result = s;
         continue;
@@ -350,9 +379,9 @@ class PgStore final : public Store {
   Result<Listing> in_savepoint(WriteCommand& c) {
     if (Status s = writer_.exec("SAVEPOINT command"); !s.ok()) return s;
     const int64_t seq = last_seq_, at_ms = last_at_ms_;
-    Result<Listing> result = !c.id     ? apply_create(c)
+    Result<Listing> result = !c.id     ? keep_answer(c, apply_create(c))
                              : c.remove ? apply_remove(*c.id, c)
-                                        : apply_update(*c.id, c);
+                                        : keep_answer(c, apply_update(*c.id, c));
     if (result.ok()) {
       // Inside the transaction: the other nodes hear of it only if it commits.
       auto n = writer_.run(k_notify, pq::Params().add(k_channel).add(result->id));
@@ -382,6 +411,26 @@ class PgStore final : public Store {
         !s.ok())
       return s;
     return listing;
+  }
+
+  // A keyed write's answer, kept in its transaction; Code::conflict when the key is taken
+  // by a write of the last 24 h (the savepoint then undoes this one), as on SQLite.
+  Result<Listing> keep_answer(const WriteCommand& c, Result<Listing> written) {
+    if (!c.key || !written.ok()) return written;
+    pq::Params p;
+    p.add(pg_text(c.key->scope))
+        .add(pg_text(c.key->key))
+        .add(pg_text(c.key->request))
+        .add(written->id)
+        .add(c.id ? "false" : "true")
+        .add(listing_to_json(*written))
+        .add(c.now_ms)
+        .add(c.now_ms - limits::idempotency_keep_ms);
+    auto r = writer_.run(k_keep_answer, p);
+    if (!r.ok()) return r.status();
+    if (r->affected() == 0)
+      return Status::Conflict("Idempotency-Key " + c.key->key + " was used by another request");
+    return written;
   }
 
   // The listing as it is, its row locked until the transaction ends: concurrent writes of
@@ -485,6 +534,15 @@ class PgStore final : public Store {
     if (s.ok()) s = writer_.run("DELETE FROM changes WHERE seq <= $1", through).status();
     if (s.ok()) s = writer_.exec("COMMIT");
     else if (writer_.healthy()) writer_.exec("ROLLBACK");
+  }
+
+  // Drops Idempotency-Keys older than limits::idempotency_keep_ms, at most k_prune_rows at
+  // a time (lookups ignore them already), by the writes' clock as the keys' times are.
+  void prune_idempotency_keys() {
+    if (!writer_.healthy()) return;
+    writer_.run("DELETE FROM idempotency_keys WHERE (scope, key) IN (SELECT scope, key FROM "
+                "idempotency_keys WHERE at_ms < $1 LIMIT $2)",
+                pq::Params().add(newest_write_ms_ - limits::idempotency_keep_ms).add(k_prune_rows));
   }
 
   // One REPEATABLE READ snapshot on `conn`.
@@ -614,6 +672,7 @@ class PgStore final : public Store {
   // The feed's counter inside the batch's transaction: as locked at its start (saved_*),
   // and as the writes so far leave it. Writer only.
   int64_t last_seq_ = 0, last_at_ms_ = 0, saved_seq_ = 0, saved_at_ms_ = 0;
+  int64_t newest_write_ms_ = 0;  // the latest time a write was made at; writer only
   std::thread writer_thread_, listen_thread_;
   std::atomic<bool> listening_{false};
   std::atomic<bool> subscribed_{false};  // once, the first time

@@ -3,6 +3,7 @@
 // write acknowledged by node A → node B answers the new value.
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -306,4 +307,41 @@ TEST_CASE("two nodes writing at once: a client following the change feed sees ev
   for (const auto& f : failures) FAIL_CHECK(f);
   CHECK(acknowledged.load() == 2 * k_writers_per_node * k_writes);
   CHECK(seen == acknowledged.load());
+}
+
+TEST_CASE("two nodes: concurrent POSTs with one Idempotency-Key on both create one listing; "
+          "every answer is the first one") {
+  if (!have_postgres()) return;
+  const std::string url = *fresh_postgres_url();
+  Api a(test_options(), 1 << 20, nullptr, {}, DatabaseOptions{.path = url});
+  Api b(test_options(), 1 << 20, nullptr, {}, DatabaseOptions{.path = url});
+  constexpr int racers = 16;  // half on each node
+  std::barrier start(racers);
+  std::vector<std::thread> threads;
+  std::vector<std::string> bodies(racers);
+  std::atomic<int> created = 0, replayed = 0, other = 0;
+  for (int i = 0; i < racers; ++i) {
+    threads.emplace_back([&, i] {
+      Api& node = i % 2 ? b : a;
+      httplib::Client client("127.0.0.1", node.server->port());
+      client.set_keep_alive(true);
+      record(node.server->port(), "GET", "/healthz", client.Get("/healthz"));  // connected first
+      httplib::Headers h{{"Idempotency-Key", "race-across-nodes"}};
+      start.arrive_and_wait();
+      auto res = client.Post("/listings", h, listing_body(100000).dump(), "application/json");
+      record(node.server->port(), "POST", "/listings", res);
+      if (!res || res->status != 201) {
+        ++other;
+        return;
+      }
+      (res->has_header("Idempotent-Replayed") ? replayed : created)++;
+      bodies[i] = res->body;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(created == 1);
+  CHECK(replayed == racers - 1);
+  CHECK(other == 0);
+  CHECK(body_of(a.get("/listings")).size() == 1);
+  for (int i = 1; i < racers; ++i) CHECK(bodies[i] == bodies[0]);
 }

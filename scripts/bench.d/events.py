@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Live event streams (GET /events) for scripts/bench: many open streams from one process.
 
-  events.py hold PORT N READY_FILE
-      opens N streams of GET /events, writes READY_FILE once all answered 200, reads and
-      drops their events until SIGTERM; then prints `events_received=<n>`.
+  events.py hold PORT N READY_FILE [one]
+      opens N streams of GET /events (with `one`: of GET /listings/{i}/events, i = 1..N),
+      writes READY_FILE once all answered 200, reads and drops their events until
+      SIGTERM; then prints how many events came and how many streams the server closed.
   events.py latency PORT N WRITES ID_MAX
       opens N streams, then PUTs WRITES new prices one after the other (a listing drawn
       in 1..ID_MAX each time, a pause between writes); for each write, the time from
@@ -26,11 +27,12 @@ import sys
 import time
 
 
-def open_streams(port, n, path="/events"):
+def open_streams(port, n, one=False):
     """N connected sockets that sent their request; returns them once all got 200."""
     socks = []
-    req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n").encode()
     for i in range(n):
+        path = f"/listings/{i + 1}/events" if one else "/events"
+        req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.connect(("127.0.0.1", port))
         s.sendall(req)
@@ -63,12 +65,13 @@ def open_streams(port, n, path="/events"):
     return socks, ep, fd_of
 
 
-def hold(port, n, ready_file):
-    socks, ep, fd_of = open_streams(port, n) if n else ([], select.epoll(), {})
+def hold(port, n, ready_file, one=False):
+    socks, ep, fd_of = open_streams(port, n, one) if n else ([], select.epoll(), {})
     open(ready_file, "w").write(f"{n}\n")
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     received = 0
+    closed = set()
     while not stop:
         try:
             events = ep.poll(0.5)
@@ -79,8 +82,14 @@ def hold(port, n, ready_file):
                 data = fd_of[fd].recv(1 << 20)
             except BlockingIOError:
                 continue
+            except ConnectionError:
+                data = b""
+            if not data:  # closed by the server (a slow consumer) or failed
+                ep.unregister(fd)
+                closed.add(fd)
+                continue
             received += data.count(b"\nid: ") + data.startswith(b"id: ")
-    print(f"events_received={received}")
+    print(f"events_received={received} streams_closed_by_server={len(closed)} of {n}")
 
 
 def listing_body(price):
@@ -124,7 +133,7 @@ def latency(port, n, writes, id_max):
     socks, ep, fd_of = open_streams(port, n)
     writer = socket.create_connection(("127.0.0.1", port))
     writer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    samples = []
+    samples, firsts, lasts = [], [], []
     missing = 0
     rng = random.Random(1)
     for w in range(writes):
@@ -136,6 +145,7 @@ def latency(port, n, writes, id_max):
             sys.exit(f"PUT answered {status}: {body[:200]!r}")
         # Every stream gets exactly one event for this write (seq unknown here: the next one).
         waiting = set(fd_of)
+        first = len(samples)
         deadline = time.time() + 10
         while waiting and time.time() < deadline:
             for fd, _ in ep.poll(0.5):
@@ -148,17 +158,22 @@ def latency(port, n, writes, id_max):
                         waiting.discard(fd)
                         samples.append((time.perf_counter() - sent) * 1000)
         missing += len(waiting)
+        if len(samples) > first:
+            firsts.append(min(samples[first:]))
+            lasts.append(max(samples[first:]))
         time.sleep(0.01)
     print(f"delivery latency (PUT sent -> event received), {n} streams, {writes} writes: "
-          f"{percentiles(samples)} missing={missing}")
+          f"every event {percentiles(samples)}; first stream to get it {percentiles(firsts)}; "
+          f"last stream {percentiles(lasts)}; missing={missing}")
 
 
 def get_latency(port, n, requests):
     held = open_streams(port, n) if n else None
-    conn = socket.create_connection(("127.0.0.1", port))
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     samples = []
-    for _ in range(requests):
+    for i in range(requests):
+        if i % 500 == 0:  # within --keep-alive-max (1000 requests a connection)
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         t = time.perf_counter()
         status, _ = request(conn, "GET", "/listings/1")
         samples.append((time.perf_counter() - t) * 1000)
@@ -171,7 +186,7 @@ def get_latency(port, n, requests):
 def main(argv):
     mode = argv[1]
     if mode == "hold":
-        hold(int(argv[2]), int(argv[3]), argv[4])
+        hold(int(argv[2]), int(argv[3]), argv[4], len(argv) > 5 and argv[5] == "one")
     elif mode == "latency":
         latency(int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5]))
     elif mode == "get-latency":

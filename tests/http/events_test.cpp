@@ -178,9 +178,10 @@ double metric(Api& api, const std::string& name) {
 TEST_CASE("GET /events: every change as an event, id the seq, data as GET /changes has it") {
   Api api;
   REQUIRE(api.post(listing_body(100000)).status == 201);  // seq 1: before the stream
-  EventClient stream(api, "/events");
+  EventClient stream(api, "/events", "Origin: http://localhost:5173\r\n");
   REQUIRE(stream.status() == 200);
   CHECK(stream.header("Content-Type") == "text/event-stream; charset=utf-8");
+  CHECK(stream.header("Access-Control-Allow-Origin") == "http://localhost:5173");  // CORS as reads
   CHECK(stream.header("Cache-Control") == "no-cache");
   CHECK(stream.header("Content-Encoding").empty());
   REQUIRE(api.put(1, listing_body(90000)).status == 200);                       // 2 price
@@ -379,6 +380,19 @@ TEST_CASE("open streams hold no HTTP worker: with 2 workers and 50 streams a GET
   REQUIRE(api.put(1, listing_body(900)).status == 200);
   for (auto& s : streams) CHECK(ids_of(s->events(1)) == std::vector<std::string>{"2"});
   CHECK(metric(api, "listingd_event_streams") == 50);
+}
+
+TEST_CASE("event streams: the access rules of reads") {
+  ServerOptions o = test_options();
+  o.auth_reads = true;
+  Api api(o);
+  auto token = generate_token();
+  REQUIRE(token.ok());
+  REQUIRE(api.tokens->add({"r", Role::reader, hash_token(*token), t0, std::nullopt}).ok());
+  EventClient anonymous(api, "/events");
+  CHECK(anonymous.status() == 401);
+  EventClient reader(api, "/events", "Authorization: Bearer " + *token + "\r\n");
+  CHECK(reader.status() == 200);
 }
 
 TEST_CASE("event streams: a Last-Event-ID older than retention answers 410, as GET /changes") {

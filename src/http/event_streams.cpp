@@ -159,9 +159,9 @@ void EventStreams::run() {
     for (auto& s : added) attach(std::move(s));
     behind = false;
     for (auto& s : streams_) {
-      if (s->dead || s->closing || s->pos >= head_) continue;
-      if (s->unsent() < options_.buffer_bytes / 2) catch_up(*s);
-      behind = behind || (!s->dead && s->pos < head_ && s->unsent() < options_.buffer_bytes / 2);
+      if (s->dead || s->closing || s->pos >= head_ || s->unsent() >= options_.buffer_bytes / 2) continue;
+      // A failed read (the database busy) is tried again at the next wake-up, not at once.
+      if (catch_up(*s)) behind = behind || (!s->dead && s->pos < head_ && s->unsent() < options_.buffer_bytes / 2);
     }
     if (SteadyClock::now() >= next_heartbeat) {
       static const std::string k_heartbeat = ": heartbeat\n\n";
@@ -261,19 +261,19 @@ bool EventStreams::read_head() {
   }
 }
 
-void EventStreams::catch_up(Stream& s) {
+bool EventStreams::catch_up(Stream& s) {
   ChangeQuery q;
   q.after = s.pos;
   q.limit = s.listing_id ? k_page : std::clamp<size_t>((options_.buffer_bytes - s.unsent()) / 128, 1, k_page);
   auto page = service_.changes(q);
   if (!page.ok()) {
     if (page.status().code() == Code::gone) close(s);  // it reconnects, and is told 410
-    return;
+    return false;
   }
   for (const ChangeRecord& c : page->changes) {
     if (s.wants(c)) {
       if (s.unsent() >= options_.buffer_bytes / 2) break;  // more once this is written
-      if (!deliver(s, c, event_of(c), false)) return;
+      if (!deliver(s, c, event_of(c), false)) return true;
       if (s.closing) break;
     }
     s.pos = c.seq;
@@ -282,6 +282,7 @@ void EventStreams::catch_up(Stream& s) {
       (page->changes.empty() || s.pos == page->changes.back().seq))
     s.pos = std::max(s.pos, head_);  // nothing more was committed when it was read
   flush(s);
+  return true;
 }
 
 // Appends one event to s (unless it is over its bound: then a live stream is closed).

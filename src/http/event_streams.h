@@ -65,7 +65,7 @@ class EventStreams {
   void run();
   void attach(std::unique_ptr<Stream> s);
   bool read_head();                 // live: reads what follows the head; false on failure
-  void catch_up(Stream& s);         // replay: one page after s's position
+  bool catch_up(Stream& s);         // replay: one page after s's position; false on failure
   int64_t newest_seq();
   bool deliver(Stream& s, const ChangeRecord& c, const std::string& event, bool live);
   void flush(Stream& s);

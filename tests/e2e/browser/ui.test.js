@@ -116,6 +116,10 @@ test('the home page shows the seeded listings as cards, prices formatted', async
   const studio = page.locator(`#grid .card[data-id="${ids[SEEDED[2].name]}"]`);
   await studio.locator('.card-change.down').waitFor();
   assert.equal(plain(await studio.locator('.badge-change').textContent()), '↓ −6 000 € (−3,2 %)');
+  // A drop: the price before it, struck through, beside the new one; a rise shows none.
+  assert.equal(plain(await studio.locator('s.card-old-price').textContent()), 'was 185 000 €');
+  assert.equal(await studio.getAttribute('class'), 'card price-drop');
+  assert.equal(await rivoli.locator('.card-old-price').count(), 0);
   assert.equal(await house.locator('.card-change').count(), 0);
   assert.equal(plain(await page.locator('#result-count').textContent()), `${SEEDED.length} listings`);
   assert.equal(plain(await page.locator('#grid-status').textContent()), `Showing ${SEEDED.length} listings.`);
@@ -457,6 +461,42 @@ test('editing the price adds a row to the table and a point to the chart at once
   assert.equal(await page.locator('#price-table tbody tr').count(), 4);
   const history = await (await fetch(`${BASE}/listings/${id}/prices`)).json();
   assert.deepEqual(history.map((p) => p.price_eur), [710000, 695000, 699000.5, 720000]);
+  await close(page);
+});
+
+test('the prices page is live: a price set elsewhere shows in the table, summary and chart without a reload', async () => {
+  const created = await fetch(`${BASE}/listings`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...writeBody(RIVOLI), name: 'Watched live', latest_price_eur: 500000 }),
+  });
+  assert.equal(created.status, 201);
+  const { id } = await created.json();
+  const page = await open(`/${id}/prices`);
+  await waitForCount(page, '#price-table tbody tr', 1);
+  await page.locator('#live-status[data-live="on"]').waitFor();
+  await page.evaluate(() => { window.notReloaded = true; });
+  // Another client (not this page) sets a new price, then another one.
+  for (const price of [480000, 470000.5]) {
+    const put = await fetch(`${BASE}/listings/${id}`, {
+      method: 'PUT', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...writeBody(RIVOLI), name: 'Watched live', latest_price_eur: price }),
+    });
+    assert.equal(put.status, 200);
+  }
+  await waitForCount(page, '#price-table tbody tr', 3);
+  assert.deepEqual(await texts(page, '#price-table tbody td:nth-child(2)'), ['500 000 €', '480 000 €', '470 000,50 €']);
+  await page.waitForFunction(() => document.querySelector('#listing-price').textContent.includes('470'));
+  assert.equal(plain(await page.textContent('#listing-price')), '470 000,50 €');
+  assert.equal(plain(await page.textContent('#price-summary')),
+    'First price 500 000 € → now 470 000,50 € (3 prices): −29 999,50 € (−6,0 %) in all.');
+  assert.equal(await page.locator('#chart svg circle.point').count(), 3);
+  assert.match(plain(await page.textContent('#live-status')), /^Live: the price changed to 470 000,50 €/);
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+  await shot(page, 'prices-live');
+  // Deleted elsewhere: the page says so.
+  assert.equal((await fetch(`${BASE}/listings/${id}`, { method: 'DELETE' })).status, 204);
+  await page.waitForFunction(() => document.querySelector('#page-status').textContent.includes('just deleted'));
+  assert.equal(await page.locator('#listing').isVisible(), false);
   await close(page);
 });
 

@@ -322,6 +322,46 @@ test('"New listing" is a page of its own; what people type is read and shown bac
   await close(page);
 });
 
+test('a create whose answer is lost is sent again with its Idempotency-Key: one listing', async () => {
+  const page = await open('/new');
+  const name = 'Studio retry-safe';
+  await fillFields(page, {
+    '#create-name': name,
+    '#create-description': 'Un test.',
+    '#create-latest_price_eur': '150000',
+    '#create-surface_area_m2': '20',
+    '#create-rooms_count': '1',
+    '#create-bedrooms_count': '0',
+    '#create-postal_address-street_address': '1 rue du Test',
+    '#create-postal_address-postal_code': '75011',
+    '#create-postal_address-city': 'Paris',
+    '#create-postal_address-country': 'FR',
+  });
+  await page.selectOption('#create-building_type', 'STUDIO');
+  // The first POST reaches the server, which creates the listing, but its answer is lost.
+  const keys = [];
+  let lost = false;
+  await page.route((url) => url.pathname === '/listings', async (route) => {
+    keys.push(route.request().headers()['idempotency-key']);
+    if (lost) return route.continue();
+    lost = true;
+    await route.fetch();
+    await route.abort('connectionreset');
+  });
+  await page.click('#create-form button[type="submit"]');
+  await page.locator('#create-form .form-error').waitFor();
+  await page.click('#create-form button[type="submit"]');  // the person tries again
+  await page.locator('#create-form .form-done a.created-link').waitFor();
+  assert.equal(keys.length, 2);
+  assert.match(keys[0], /^[0-9a-f]{32}$/);
+  assert.equal(keys[1], keys[0], 'the retry carries the first key');
+  const all = await (await fetch(`${BASE}/listings`)).json();
+  const created = all.filter((l) => l.name === name);
+  assert.equal(created.length, 1, 'the server created it once');
+  assert.equal((await fetch(`${BASE}/listings/${created[0].id}`, { method: 'DELETE' })).status, 204);
+  await close(page, [/ERR_CONNECTION_RESET|Failed to fetch|net::/]);
+});
+
 test("a bad listing is refused: errors under their fields, a summary linking them, then the server's 422", async () => {
   for (const [width, suffix] of [[1280, ''], [390, '-phone']]) {
     const page = await open('/new', { width, height: 844 });

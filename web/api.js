@@ -85,9 +85,17 @@ export async function getPrices(id) {
   return (await call('GET', `/listings/${id}/prices`)).data;
 }
 
-// `write`: the listing's writable fields. Resolves to the new listing.
-export async function createListing(write) {
-  return (await call('POST', '/listings', write)).data;
+// `write`: the listing's writable fields; `key`, when given, its Idempotency-Key (a retry
+// with the same key and body gets the first answer: one listing). Resolves to the new
+// listing.
+export async function createListing(write, key) {
+  return (await call('POST', '/listings', write, key ? { 'Idempotency-Key': key } : {})).data;
+}
+
+// A new random Idempotency-Key (crypto.randomUUID exists only on https and localhost).
+export function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 // Replaces every writable field, only if the listing is still as read when `etag` (its

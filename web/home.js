@@ -110,7 +110,8 @@ function setDrawer(open) {
 }
 
 // "↓ −15 000 € (−2,1 %)" for the last change, "−1,5 % since listed": from the history,
-// read once the card is shown.
+// read once the card is shown. After a drop the card also shows the old price struck
+// through beside the new one (see markDrop).
 function priceBadge(prices) {
   if (prices.length < 2) return null;
   const cents = (eur) => Math.round(eur * 100);
@@ -145,8 +146,10 @@ async function readBadges() {
       const [card, id] = badgeQueue.shift();
       if (!card.isConnected) continue;
       try {
-        const badge = priceBadge(await getPrices(id));
+        const prices = await getPrices(id);
+        const badge = priceBadge(prices);
         if (badge) card.querySelector('.card-body').insertBefore(badge, card.querySelector('.card-facts'));
+        markDrop(card, prices);
       } catch {
         // No badge: the card says what matters without it.
       }
@@ -154,6 +157,18 @@ async function readBadges() {
   } finally {
     badgeReaders--;
   }
+}
+
+// A price that fell at its last change: the previous price, struck through, before it.
+function markDrop(card, prices) {
+  if (prices.length < 2) return;
+  const last = prices[prices.length - 1].price_eur;
+  const previous = prices[prices.length - 2].price_eur;
+  if (!(last < previous)) return;
+  card.classList.add('price-drop');
+  const price = card.querySelector('.card-price');
+  price.before(h('s', { class: 'card-old-price', title: 'Price before the last drop' },
+    h('span', { class: 'visually-hidden', text: 'was ' }), formatPrice(previous)));
 }
 
 function card(listing) {

@@ -4,6 +4,11 @@
 // new price shows in the table and the chart at once. Saving and deleting are conditional
 // (If-Match): if the listing changed meanwhile (another tab, another person), nothing is
 // overwritten and the page offers to reload it.
+//
+// The page follows the listing's live events (GET /listings/{id}/events, Server-Sent
+// Events): a change made anywhere else shows in the details, the table, the summary and
+// the chart as it happens, without a reload. The edit form is left as it is (it may hold
+// edits), so saving it after such a change is refused with 412 and offers to reload.
 
 import { h, showStatus } from './dom.js';
 import { deleteListing, getListingForEdit, getPrices, updateListing } from './api.js';
@@ -164,11 +169,64 @@ document.getElementById('delete-listing').addEventListener('click', async () => 
     if (err.status === 412) return showStatus(said, 'error', ...changedMeanwhile('deleted'));
     return showStatus(said, 'error', `The listing could not be deleted: ${err.message}`);
   }
+  events?.close();  // its own deletion: no need to be told
   for (const section of ['listing', 'history', 'edit']) document.getElementById(section).hidden = true;
   document.title = 'Listing deleted — listingd';
   showStatus(status, 'info', `“${name}” is deleted. `, h('a', { href: '/', text: 'See all listings' }));
 });
 
-load();
+// Live changes: each event of this listing reads it and its history again (cached reads),
+// so the page shows exactly what the API has. EventSource reconnects by itself, sending
+// the last event's id, so nothing is missed while it was away.
+let events = null;
+let liveReads = Promise.resolve();
+function followChanges() {
+  if (events || typeof EventSource === 'undefined') return;
+  const live = document.getElementById('live-status');
+  events = new EventSource(`/listings/${id}/events`);
+  events.onopen = () => {
+    live.dataset.live = 'on';
+    live.textContent = 'Live: a change made elsewhere shows here at once.';
+  };
+  events.onerror = () => {
+    live.dataset.live = 'off';
+    // Closed for good (e.g. 401 with --auth-reads, or the listing is gone): say nothing live.
+    live.textContent = events.readyState === EventSource.CLOSED ? '' : 'Reconnecting to live changes…';
+  };
+  events.onmessage = (message) => {
+    let change;
+    try {
+      change = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    if (change.type === 'deleted') {
+      events.close();
+      for (const section of ['listing', 'history', 'edit']) document.getElementById(section).hidden = true;
+      document.title = 'Listing deleted — listingd';
+      live.textContent = '';
+      return showStatus(status, 'info', 'This listing was just deleted. ',
+        h('a', { href: '/', text: 'See all listings' }));
+    }
+    // One read at a time, in order: the page ends with the latest state.
+    liveReads = liveReads.then(async () => {
+      try {
+        const [{ listing }, prices] = await Promise.all([getListingForEdit(id), getPrices(id)]);
+        renderListing(listing);
+        renderHistory(prices);
+        const what = change.type === 'price_changed'
+          ? `the price changed to ${formatPrice(change.new_price_eur)}` : 'it was changed';
+        live.dataset.live = 'on';
+        live.textContent = `Live: ${what} at ${formatShortDateTime(change.at)}.`;
+      } catch {
+        // Read again at the next event, or on reload.
+      }
+    });
+  };
+}
+
+load().then(() => {
+  if (!document.getElementById('listing').hidden) followChanges();
+});
 
 setupTokenForm();

@@ -25,6 +25,11 @@ class Metrics {
   // One committed write batch of `writes` writes.
   void write_batch(size_t writes);
   void rate_limited();
+  // Live event streams (GET /events): one opened (+1) or closed (-1); events written into
+  // streams; a stream closed because its client did not keep up with its events.
+  void event_streams(int delta);
+  void events_sent(size_t events);
+  void event_stream_dropped();
 
   // Values read when /metrics is scraped (cache counters, database size): set once.
   struct Sources {

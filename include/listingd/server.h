@@ -58,6 +58,12 @@ struct ServerOptions {
   double write_rate = 10, write_burst = 20;
   bool rate_limit_local = false;
 
+  // Live event streams (GET /events, GET /listings/{id}/events): a ": heartbeat" comment
+  // every events_heartbeat_s on each stream; a stream whose client leaves more than
+  // events_buffer_bytes unsent is closed (it reconnects with Last-Event-ID).
+  int events_heartbeat_s = 15;
+  size_t events_buffer_bytes = 64 * 1024;
+
   // Where POST /admin/backup writes its copies; empty: that endpoint is off.
   std::string backup_dir;
 

@@ -22,6 +22,9 @@ namespace listingd {
 class ListingService {
  public:
   ListingService(Store& store, JsonCache& cache, const Clock& clock);
+  ~ListingService();
+  ListingService(const ListingService&) = delete;
+  ListingService& operator=(const ListingService&) = delete;
 
   // The hook to pass to open_sqlite_store(), so that every commit updates the cache
   // before its writer is answered (read-your-writes, from any thread).
@@ -50,6 +53,13 @@ class ListingService {
 
   // A page of the change feed (see Store::changes).
   Result<ChangePage> changes(const ChangeQuery& query) { return store_.changes(query); }
+
+  // Wakes the reader of the change feed that serves live event streams: an eventfd (see
+  // eventfd(2)), readable once a write was committed through this service since it was
+  // last read. notify_changes() makes it readable too: for changes committed elsewhere
+  // (another process on the same file, another node), when one learns of them.
+  int change_signal_fd() const { return change_signal_; }
+  void notify_changes();
 
   // Whether the database answers reads and takes writes (see Store::check_ready).
   Status ready() { return store_.check_ready(); }
@@ -92,6 +102,13 @@ class ListingService {
   Store& store_;
   JsonCache& cache_;
   const Clock& clock_;
+  const int change_signal_;
+
+  template <class R>
+  R notified(R result) {
+    if (result.ok()) notify_changes();
+    return result;
+  }
 };
 
 }  // namespace listingd

@@ -199,6 +199,18 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->envname("LISTINGD_MAX_CONNECTIONS_PER_CLIENT")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
+  serve.add_option("--events-heartbeat", f.server.events_heartbeat_s,
+                   "seconds between heartbeat comments on an idle event stream (GET /events), "
+                   "so that proxies keep it open")
+      ->envname("LISTINGD_EVENTS_HEARTBEAT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve.add_option("--events-buffer-bytes", f.server.events_buffer_bytes,
+                   "unsent bytes an event stream may hold; a client that falls further behind "
+                   "is disconnected and catches up when it reconnects (Last-Event-ID)")
+      ->envname("LISTINGD_EVENTS_BUFFER_BYTES")
+      ->check(CLI::Range(size_t{1024}, size_t{64} * 1024 * 1024))
+      ->capture_default_str();
   serve.add_option("--read-timeout", f.server.read_timeout_s,
                    "seconds a client may pause while sending a request")
       ->envname("LISTINGD_READ_TIMEOUT")

@@ -87,7 +87,8 @@ bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
 
 struct ConnectionHub::Connection {
   Connection(int fd, SSL* ssl, RequestLimits limits) : fd(fd), ssl(ssl), reader(limits) {}
-  enum class State { reading, working, lingering };
+  // streaming: detached (see detach_current); its new owner closes it.
+  enum class State { reading, working, lingering, streaming };
 
   const int fd;
   SSL* const ssl;              // null for plain HTTP
@@ -103,6 +104,7 @@ struct ConnectionHub::Connection {
   bool eof = false;            // the client will send nothing more
   size_t lingered = 0;
   bool write_failed = false;
+  TakeConnection take;  // set by detach_current(): the answer is dropped, the socket handed over
 
   // Writes all of `data`, waiting for the socket at most the write timeout each time.
   bool write_all(const char* data, size_t n, std::chrono::milliseconds timeout) {
@@ -156,6 +158,7 @@ class RequestStream final : public httplib::Stream {
     return static_cast<ssize_t>(n);
   }
   ssize_t write(const char* ptr, size_t size) override {
+    if (c_.take) return static_cast<ssize_t>(size);  // detached: its owner wrote the answer
     return c_.write_all(ptr, size, write_timeout_) ? static_cast<ssize_t>(size) : -1;
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
@@ -437,6 +440,15 @@ void ConnectionHub::rest(Connection& c) {
   arm(c, EPOLLIN);
 }
 
+// The connection whose request this worker is answering, for detach_current().
+thread_local ConnectionHub::Connection* t_answering = nullptr;
+
+bool ConnectionHub::detach_current(TakeConnection take) {
+  if (!t_answering) return false;
+  t_answering->take = std::move(take);
+  return true;
+}
+
 void ConnectionHub::serve(Connection& c) {
   do {
     WholeRequest request = c.reader.take();
@@ -444,7 +456,19 @@ void ConnectionHub::serve(Connection& c) {
     const bool close_after = request.close || stopping_ || c.eof ||
                              c.answered >= limits_.keep_alive_max_requests;
     RequestStream stream(c, request.bytes, limits_.write_timeout);
-    const bool keep = handler_.answer(stream, close_after) && !close_after && !c.write_failed;
+    t_answering = &c;
+    bool keep = handler_.answer(stream, close_after);
+    t_answering = nullptr;
+    if (c.take) {  // a long-lived answer: the connection goes to its writer, the worker back
+      TakeConnection take = std::move(c.take);
+      {
+        std::lock_guard lock(mutex_);
+        c.state = Connection::State::streaming;
+      }
+      take(std::make_unique<DetachedConnection>(*this, c));
+      return;
+    }
+    keep = keep && !close_after && !c.write_failed;
     if (!keep) return close(c);
     // The next request may be here already (pipelined): it is answered now, after this one.
     if (c.ssl && SSL_pending(c.ssl) > 0 && !receive(c)) c.eof = true;
@@ -492,7 +516,9 @@ void ConnectionHub::expire() {
   {
     std::lock_guard lock(mutex_);
     for (Connection* c : connections_)
-      if (c->state != Connection::State::working && c->deadline <= now) late.push_back(c);
+      if (c->state != Connection::State::working && c->state != Connection::State::streaming &&
+          c->deadline <= now)
+        late.push_back(c);
   }
   for (Connection* c : late) {
     const bool speaks_http = !c->ssl || c->handshaken;  // a plain answer, or one over TLS
@@ -521,5 +547,10 @@ void ConnectionHub::close(Connection& c) {
   ::close(c.fd);  // also takes it out of the epoll set
   delete &c;
 }
+
+DetachedConnection::~DetachedConnection() { hub_.close(c_); }
+int DetachedConnection::fd() const { return c_.fd; }
+SSL* DetachedConnection::ssl() const { return c_.ssl; }
+const std::string& DetachedConnection::peer() const { return c_.peer; }
 
 }  // namespace listingd::http

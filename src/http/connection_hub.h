@@ -10,6 +10,11 @@
 // Requests that follow each other on one connection (pipelined) are answered one after
 // the other, in order, each only once the one before it has been answered.
 //
+// A long-lived answer (Server-Sent Events) need not hold a worker either: the handler
+// answering its request calls detach_current(), and once the handler returns the
+// connection is handed over (DetachedConnection) to whoever writes the stream. It still
+// counts against max_connections and its address's cap until that one lets it go.
+//
 // Thread-safe: adopt() is called by the accepting thread, stop() by any thread.
 #pragma once
 
@@ -17,6 +22,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +63,11 @@ class RequestHandler {
                        const Refusal& refusal) = 0;
 };
 
+class DetachedConnection;
+
+// Takes a detached connection (see ConnectionHub::detach_current); owns it from then on.
+using TakeConnection = std::function<void(std::unique_ptr<DetachedConnection>)>;
+
 class ConnectionHub {
  public:
   ConnectionHub(ConnectionLimits limits, RequestHandler& handler);
@@ -75,9 +86,17 @@ class ConnectionHub {
   // first (cpp-httplib closes its listening socket before it calls this). Idempotent.
   void stop();
 
+  // Called by a handler while it answers a request on a worker of a hub: whatever
+  // cpp-httplib writes as the answer is dropped, and once the answer is done the
+  // connection goes to `take` — its socket non-blocking, with no unread request bytes that
+  // matter (what the client sends later is its to read). The handler must have sent the
+  // answer's head itself through `take`'s new owner. False when not on a hub's worker.
+  static bool detach_current(TakeConnection take);
+
   struct Connection;
 
  private:
+  friend class DetachedConnection;
   void run();                          // the connection thread
   bool drained();
   void on_event(Connection& c, uint32_t events);
@@ -105,6 +124,25 @@ class ConnectionHub {
   std::mutex mutex_;  // guards what follows, and each connection's state and deadline
   std::unordered_set<Connection*> connections_;
   std::unordered_map<std::string, size_t> per_address_;
+};
+
+// A connection detached from its hub for a long-lived answer. Not thread-safe: one owner.
+// Destroying it closes the connection and frees its place under the hub's limits; it must
+// be destroyed before the hub.
+class DetachedConnection {
+ public:
+  DetachedConnection(ConnectionHub& hub, ConnectionHub::Connection& c) : hub_(hub), c_(c) {}
+  ~DetachedConnection();
+  DetachedConnection(const DetachedConnection&) = delete;
+  DetachedConnection& operator=(const DetachedConnection&) = delete;
+
+  int fd() const;
+  SSL* ssl() const;  // null for plain HTTP; else the connection's TLS, handshake done
+  const std::string& peer() const;
+
+ private:
+  ConnectionHub& hub_;
+  ConnectionHub::Connection& c_;
 };
 
 }  // namespace listingd::http

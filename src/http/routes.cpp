@@ -11,6 +11,7 @@ namespace listingd::http {
 Match match_route(std::string_view path) {
   if (path == "/listings") return {Route::listings, {}};
   if (path == "/changes") return {Route::changes, {}};
+  if (path == "/events") return {Route::events, {}};
   if (path == "/openapi.yaml") return {Route::openapi, {}};
   if (path == "/healthz") return {Route::healthz, {}};
   if (path == "/readyz") return {Route::readyz, {}};
@@ -22,6 +23,7 @@ Match match_route(std::string_view path) {
   size_t slash = rest.find('/');
   if (slash == std::string_view::npos) return {Route::listing, rest};
   if (rest.substr(slash) == "/prices") return {Route::prices, rest.substr(0, slash)};
+  if (rest.substr(slash) == "/events") return {Route::listing_events, rest.substr(0, slash)};
   return {};
 }
 
@@ -31,6 +33,8 @@ const char* route_label(std::string_view path) {
     case Route::listing: return "/listings/{id}";
     case Route::prices: return "/listings/{id}/prices";
     case Route::changes: return "/changes";
+    case Route::events: return "/events";
+    case Route::listing_events: return "/listings/{id}/events";
     case Route::openapi: return "/openapi.yaml";
     case Route::healthz: return "/healthz";
     case Route::readyz: return "/readyz";

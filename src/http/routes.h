@@ -11,11 +11,12 @@
 
 namespace listingd::http {
 
-enum class Route { none, listings, listing, prices, changes, openapi, healthz, readyz, metrics, backup };
+enum class Route { none, listings, listing, prices, changes, openapi, healthz, readyz, metrics, backup,
+                   events, listing_events };
 
 struct Match {
   Route route = Route::none;
-  std::string_view id;  // the {id} segment, for listing and prices
+  std::string_view id;  // the {id} segment, for listing, prices and listing_events
 };
 
 Match match_route(std::string_view path);

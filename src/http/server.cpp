@@ -20,6 +20,7 @@
 #include "connection_hub.h"
 #include "cors.h"
 #include "cross_site.h"
+#include "event_streams.h"
 #include "rate_limit.h"
 #include "request_body.h"
 #include "request_log.h"
@@ -186,7 +187,8 @@ struct HttpServer::Impl final : http::RequestHandler {
         server(*server_ptr),
         hooks(dynamic_cast<ServerHooks&>(server)),
         log(std::cout, options.log_format, options.log_level),
-        hub(connection_limits(options), *this) {
+        hub(connection_limits(options), *this),
+        events(service, event_options(options), metrics) {
     hooks.hand_connections_to(hub);
   }
 
@@ -204,6 +206,7 @@ struct HttpServer::Impl final : http::RequestHandler {
   int port = 0;
   http::RequestLog log;
   http::ConnectionHub hub;
+  http::EventStreams events;  // after hub: its streams are the hub's connections
   std::atomic<bool> ready{false};  // serving, and not stopping: what /readyz says first
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> serving{false};
@@ -339,7 +342,7 @@ struct HttpServer::Impl final : http::RequestHandler {
     if (!admitted(need_of(m.route, req.method), req, res, client)) return;
 
     std::optional<int64_t> id;
-    if (m.route == Route::listing || m.route == Route::prices) {
+    if (m.route == Route::listing || m.route == Route::prices || m.route == Route::listing_events) {
       id = parse_id(m.id);
       if (!id) return send_error(res, 404, "no listing with that id; ids are positive integers");
     }
@@ -354,6 +357,8 @@ struct HttpServer::Impl final : http::RequestHandler {
         return get_listing(*id, req, res);
       case Route::prices: return get_prices(*id, req, res);
       case Route::changes: return list_changes(req, res);
+      case Route::events: return open_events(std::nullopt, req, res);
+      case Route::listing_events: return open_events(id, req, res);
       case Route::openapi: {
         static const std::string etag = make_etag(embedded::openapi_yaml);
         return http::send_entity(req, res, std::string(embedded::openapi_yaml), etag,
@@ -532,6 +537,67 @@ struct HttpServer::Impl final : http::RequestHandler {
     http::send_entity(req, res, body, make_etag(body));
   }
 
+  static http::EventStreamOptions event_options(const ServerOptions& o) {
+    http::EventStreamOptions e;
+    e.heartbeat = std::chrono::seconds(o.events_heartbeat_s);
+    e.buffer_bytes = o.events_buffer_bytes;
+    return e;
+  }
+
+  // GET /events, GET /listings/{id}/events: a live stream of changes (Server-Sent Events).
+  // Checked here, on the worker; then the connection goes to the event streams' thread,
+  // which writes the answer's head and the events, and the worker is free at once.
+  void open_events(std::optional<int64_t> id, const httplib::Request& req, httplib::Response& res) {
+    for (const auto& param : req.params)
+      if (param.first != "after")
+        return send_error(res, 400, "unknown query parameter " + param.first + "; known: after");
+    http::EventStreams::Subscription sub;
+    sub.listing_id = id;
+    // Last-Event-ID (an EventSource reconnecting) wins over ?after= (the URL it reopens).
+    QueryParams resume(req.params.begin(), req.params.end());
+    if (req.has_header("Last-Event-ID")) {
+      const std::string last = req.get_header_value("Last-Event-ID");
+      auto q = parse_change_query({{"after", last}});
+      if (!q.ok())
+        return send_error(res, 400, "Last-Event-ID must be the id of an event received (a seq: "
+                                    "an integer from 0); got \"" + last.substr(0, 40) + "\"");
+      sub.after = q->after;
+    } else if (!resume.empty()) {
+      auto q = parse_change_query(resume);
+      if (failed(q, res)) return;
+      sub.after = q->after;
+    }
+    if (id) {
+      auto listing = service.listing(*id);
+      if (failed(listing, res)) return;
+    }
+    if (sub.after) {  // changes no longer kept: 410, as GET /changes says it
+      ChangeQuery probe;
+      probe.after = *sub.after;
+      probe.limit = 1;
+      auto page = service.changes(probe);
+      if (failed(page, res)) return;
+    }
+    res.status = 200;
+    res.set_header("Content-Type", "text/event-stream; charset=utf-8");
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");  // a proxy (nginx) must not hold events back
+    if (req.method == "HEAD") return;
+    // The head as the post-routing handler would finish it; the body runs until the
+    // stream ends, so the connection closes with it.
+    add_cors(req, res);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("Connection", "close");
+    std::string head = "HTTP/1.1 200 OK\r\n";
+    for (const auto& [name, value] : res.headers) head += name + ": " + value + "\r\n";
+    head += "\r\n";
+    http::ConnectionHub::detach_current(
+        [this, head = std::move(head), sub](std::unique_ptr<http::DetachedConnection> c) mutable {
+          events.add(std::move(c), std::move(head), sub);
+        });
+  }
+
   void get_listing(int64_t id, const httplib::Request& req, httplib::Response& res) {
     auto entry = service.listing(id);
     if (failed(entry, res)) return;
@@ -701,6 +767,7 @@ Status HttpServer::bind() {
 int HttpServer::port() const { return impl_->port; }
 
 void HttpServer::serve() {
+  impl_->events.start();
   impl_->hub.start();
   impl_->serving = true;
   impl_->ready = !impl_->stop_requested;
@@ -712,6 +779,7 @@ void HttpServer::serve() {
 void HttpServer::stop() {
   impl_->ready = false;
   impl_->stop_requested = true;
+  impl_->events.stop();  // streams end now: they are not requests in flight
   // cpp-httplib's stop() does nothing until its loop runs: wait for serve() to reach it.
   while (impl_->serving && !impl_->server.is_running()) std::this_thread::yield();
   impl_->server.stop();

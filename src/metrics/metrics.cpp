@@ -37,6 +37,16 @@ struct Metrics::Impl {
   prometheus::Counter& limited =
       BuildCounter().Name("listingd_rate_limited_total")
           .Help("Requests refused with 429").Register(registry).Add({});
+  prometheus::Gauge& event_streams =
+      BuildGauge().Name("listingd_event_streams")
+          .Help("Open live event streams (GET /events, /listings/{id}/events)").Register(registry).Add({});
+  prometheus::Counter& events_sent =
+      BuildCounter().Name("listingd_events_sent_total")
+          .Help("Change events written into event streams").Register(registry).Add({});
+  prometheus::Counter& event_streams_dropped =
+      BuildCounter().Name("listingd_event_streams_dropped_total")
+          .Help("Event streams closed because their client did not keep up (it reconnects "
+                "with Last-Event-ID)").Register(registry).Add({});
   prometheus::Family<prometheus::Gauge>& cache =
       BuildGauge().Name("listingd_cache").Help("Cache counters: hits, misses, evictions (totals), bytes (now)")
           .Register(registry);
@@ -93,6 +103,10 @@ void Metrics::write_batch(size_t writes) {
 }
 
 void Metrics::rate_limited() { impl_->limited.Increment(); }
+
+void Metrics::event_streams(int delta) { impl_->event_streams.Increment(delta); }
+void Metrics::events_sent(size_t events) { impl_->events_sent.Increment(static_cast<double>(events)); }
+void Metrics::event_stream_dropped() { impl_->event_streams_dropped.Increment(); }
 
 void Metrics::set_sources(Sources sources) {
   std::lock_guard lock(impl_->sources_mutex);

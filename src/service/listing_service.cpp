@@ -4,12 +4,26 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 namespace listingd {
 
 using Kind = JsonCache::Kind;
 
 ListingService::ListingService(Store& store, JsonCache& cache, const Clock& clock)
-    : store_(store), cache_(cache), clock_(clock) {}
+    : store_(store), cache_(cache), clock_(clock),
+      change_signal_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+ListingService::~ListingService() {
+  if (change_signal_ >= 0) ::close(change_signal_);
+}
+
+// One write to an eventfd: never blocks (a counter near its limit just stays readable).
+void ListingService::notify_changes() {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(change_signal_, &one, sizeof one);
+}
 
 CommitListener ListingService::cache_updater(JsonCache& cache) {
   return [&cache](const Listing& listing, Change change) {
@@ -90,7 +104,7 @@ Result<std::string> ListingService::backup(const std::string& dir) {
 }
 
 Result<Listing> ListingService::create(const ListingWrite& fields) {
-  return store_.create(fields, clock_.now_ms());
+  return notified(store_.create(fields, clock_.now_ms()));
 }
 
 namespace {
@@ -108,14 +122,14 @@ Status check(const ListingService::Precondition& condition, const Listing& curre
 
 Result<Listing> ListingService::update(int64_t id, const ListingWrite& fields,
                                        const Precondition& condition) {
-  if (!condition) return store_.update(id, fields, clock_.now_ms());
-  return store_.edit(
+  if (!condition) return notified(store_.update(id, fields, clock_.now_ms()));
+  return notified(store_.edit(
       id,
       [&](const Listing& current) -> Result<ListingWrite> {
         if (Status s = check(condition, current); !s.ok()) return s;
         return fields;
       },
-      clock_.now_ms());
+      clock_.now_ms()));
 }
 
 Result<Listing> ListingService::patch(int64_t id, std::string_view merge_patch,
@@ -127,19 +141,19 @@ Result<Listing> ListingService::patch_under(int64_t id, std::string_view merge_p
                                             const Precondition& condition,
                                             const IdempotencyKey* key) {
   if (Status s = check_listing_patch(merge_patch); !s.ok()) return s;  // before queueing
-  return store_.edit(
+  return notified(store_.edit(
       id,
       [&](const Listing& current) -> Result<ListingWrite> {
         if (Status s = check(condition, current); !s.ok()) return s;
         return apply_listing_patch(current, merge_patch);
       },
-      clock_.now_ms(), key);
+      clock_.now_ms(), key));
 }
 
 Result<ListingService::KeyedWrite> ListingService::create(const ListingWrite& fields,
                                                           const IdempotencyKey& key) {
   return once(key, true, [&](const IdempotencyKey* k) {
-    return store_.create(fields, clock_.now_ms(), k);
+    return notified(store_.create(fields, clock_.now_ms(), k));
   });
 }
 
@@ -179,7 +193,7 @@ Result<ListingService::KeyedWrite> ListingService::once(const IdempotencyKey& ke
 Status ListingService::remove(int64_t id, const Precondition& condition) {
   Store::Check in_transaction;
   if (condition) in_transaction = [&](const Listing& current) { return check(condition, current); };
-  return store_.remove(id, in_transaction, clock_.now_ms());
+  return notified(store_.remove(id, in_transaction, clock_.now_ms()));
 }
 
 }  // namespace listingd

@@ -1,5 +1,7 @@
 // Search as people type it (q=, city_prefix=) and the exact count (count=exact) of
 // GET /listings, over HTTP.
+#include <functional>
+
 #include "api.h"
 #include "listingd/database.h"
 #include "listingd/store.h"
@@ -27,6 +29,28 @@ std::vector<int64_t> ids_of(Api& api, const std::string& query) {
   REQUIRE_MESSAGE(res.status == 200, query << " -> " << res.body);
   std::vector<int64_t> out;
   for (const auto& l : body_of(res)) out.push_back(l["id"]);
+  return out;
+}
+
+// Every listing of `url` and the pages its Link headers lead to, in order (at most 20
+// pages). `between_pages` runs after each page; it sees the next page's URL.
+std::vector<json> walk_pages(Api& api, std::string url,
+                             const std::function<void(const std::string&)>& between_pages = {}) {
+  std::vector<json> seen;
+  for (int pages = 0; !url.empty() && pages < 20; ++pages) {
+    auto res = api.get(url);
+    REQUIRE_MESSAGE(res.status == 200, url << " -> " << res.body);
+    for (const auto& l : body_of(res)) seen.push_back(l);
+    const std::string link = res.get_header_value("Link");
+    url = link.empty() ? "" : link.substr(1, link.find('>') - 1);
+    if (between_pages) between_pages(url);
+  }
+  return seen;
+}
+
+std::vector<int64_t> ids_in(const std::vector<json>& listings) {
+  std::vector<int64_t> out;
+  for (const auto& l : listings) out.push_back(l["id"]);
   return out;
 }
 
@@ -108,15 +132,7 @@ TEST_CASE("city_prefix= ranks the cities whose first words are the typed ones wh
   CHECK(ids_of(api, "q=jardin&city_prefix=paris") ==
         std::vector{jardin_paris_name, jardin_parisot, jardin_paris});
   // Pages of a ranked city prefix are exact.
-  std::vector<int64_t> seen;
-  std::string url = "/listings?city_prefix=pa&limit=2";
-  for (int pages = 0; !url.empty() && pages < 10; ++pages) {
-    auto page = api.get(url);
-    REQUIRE(page.status == 200);
-    for (const auto& l : body_of(page)) seen.push_back(l["id"]);
-    std::string link = page.get_header_value("Link");
-    url = link.empty() ? "" : link.substr(1, link.find('>') - 1);
-  }
+  const std::vector<int64_t> seen = ids_in(walk_pages(api, "/listings?city_prefix=pa&limit=2"));
   CHECK(seen == ids_of(api, "city_prefix=pa&limit=100"));
   CHECK(seen.size() == 7);
 }
@@ -133,17 +149,12 @@ TEST_CASE("relevance pages stay exact while other listings change (a listing's r
     matches.push_back(add(api, first ? "Terrasse" : "Soleil", first ? "soleil" : "terrasse",
                           i % 3 ? "rue" : "rue Haute", i % 5 ? "Lyon" : "Nice"));
   }
-  std::vector<int64_t> seen;
-  std::string url = "/listings?q=terrasse%20soleil&limit=4";
-  for (int pages = 0; !url.empty() && pages < 20; ++pages) {
-    auto res = api.get(url);
-    REQUIRE(res.status == 200);
-    for (const auto& l : body_of(res)) seen.push_back(l["id"]);
-    for (int k = 0; k < 20; ++k) add(api, "Terrasse", "x", "x", "Nice");
-    std::string link = res.get_header_value("Link");
-    url = link.empty() ? "" : link.substr(1, link.find('>') - 1);
-    CHECK(url.find("sort=") == std::string::npos);  // later pages keep the search's order
-  }
+  const auto seen = ids_in(walk_pages(api, "/listings?q=terrasse%20soleil&limit=4",
+                                     [&](const std::string& next) {
+                                       for (int k = 0; k < 20; ++k) add(api, "Terrasse", "x", "x", "Nice");
+                                       // Later pages keep the search's order.
+                                       CHECK(next.find("sort=") == std::string::npos);
+                                     }));
   std::vector<int64_t> sorted = seen;
   std::sort(sorted.begin(), sorted.end());
   CHECK(sorted == matches);  // every match exactly once
@@ -209,15 +220,7 @@ TEST_CASE("pages of a search are exact: every match once, in the sort asked, wit
   }
   for (std::string sort : {"id", "price", "-price", "updated_date", "-updated_date", "relevance"}) {
     CAPTURE(sort);
-    std::vector<int64_t> seen;
-    std::string url = "/listings?q=terr&limit=4&sort=" + sort;
-    for (int pages = 0; !url.empty() && pages < 20; ++pages) {
-      auto res = api.get(url);
-      REQUIRE(res.status == 200);
-      for (const auto& l : body_of(res)) seen.push_back(l["id"]);
-      std::string link = res.get_header_value("Link");
-      url = link.empty() ? "" : link.substr(1, link.find('>') - 1);
-    }
+    const auto seen = ids_in(walk_pages(api, "/listings?q=terr&limit=4&sort=" + sort));
     std::vector<int64_t> all = ids_of(api, "q=terr&limit=1000&sort=" + sort);
     CHECK(seen == all);
     std::vector<int64_t> sorted = seen;
@@ -332,29 +335,20 @@ TEST_CASE("a search of many matches pages exactly too (the sort's index walked, 
   for (std::string city : {"", "&city=Paris"}) {  // (a city's pages walk its index)
     CAPTURE(sort);
     CAPTURE(city);
-    std::vector<int64_t> seen;
-    json last;
-    std::string url = "/listings?q=terr&limit=500&sort=" + sort + city;
-    for (int pages = 0; !url.empty() && pages < 20; ++pages) {
-      auto res = api.get(url);
-      REQUIRE(res.status == 200);
-      for (const auto& l : body_of(res)) {
-        // In the order asked, ties by id.
-        if (!last.is_null()) {
-          // (Every match ties on relevance here: ties by id.)
-          const char* key = sort.find("price") != std::string::npos ? "latest_price_eur"
-                          : sort.find("updated") != std::string::npos ? "updated_date" : "id";
-          const bool desc = sort[0] == '-';
-          const bool tie = last[key] == l[key];
-          CHECK((tie ? (desc ? last["id"] > l["id"] : last["id"] < l["id"])
-                     : (desc ? last[key] > l[key] : last[key] < l[key])));
-        }
-        last = l;
-        seen.push_back(l["id"]);
-      }
-      std::string link = res.get_header_value("Link");
-      url = link.empty() ? "" : link.substr(1, link.find('>') - 1);
+    const auto listings = walk_pages(api, "/listings?q=terr&limit=500&sort=" + sort + city);
+    // In the order asked, ties by id (every match ties on relevance here: by id).
+    const char* key = sort.find("price") != std::string::npos     ? "latest_price_eur"
+                      : sort.find("updated") != std::string::npos ? "updated_date"
+                                                                  : "id";
+    const bool desc = sort[0] == '-';
+    for (size_t i = 1; i < listings.size(); ++i) {
+      const json& last = listings[i - 1];
+      const json& l = listings[i];
+      const bool tie = last[key] == l[key];
+      CHECK((tie ? (desc ? last["id"] > l["id"] : last["id"] < l["id"])
+                 : (desc ? last[key] > l[key] : last[key] < l[key])));
     }
+    std::vector<int64_t> seen = ids_in(listings);
     std::sort(seen.begin(), seen.end());
     CHECK(seen == (city.empty() ? matches : paris_matches));  // every match exactly once
   }

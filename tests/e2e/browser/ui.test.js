@@ -116,6 +116,10 @@ test('the home page shows the seeded listings as cards, prices formatted', async
   const studio = page.locator(`#grid .card[data-id="${ids[SEEDED[2].name]}"]`);
   await studio.locator('.card-change.down').waitFor();
   assert.equal(plain(await studio.locator('.badge-change').textContent()), '↓ −6 000 € (−3,2 %)');
+  // A drop: the price before it, struck through, beside the new one; a rise shows none.
+  assert.equal(plain(await studio.locator('s.card-old-price').textContent()), 'was 185 000 €');
+  assert.equal(await studio.getAttribute('class'), 'card price-drop');
+  assert.equal(await rivoli.locator('.card-old-price').count(), 0);
   assert.equal(await house.locator('.card-change').count(), 0);
   assert.equal(plain(await page.locator('#result-count').textContent()), `${SEEDED.length} listings`);
   assert.equal(plain(await page.locator('#grid-status').textContent()), `Showing ${SEEDED.length} listings.`);
@@ -318,6 +322,48 @@ test('"New listing" is a page of its own; what people type is read and shown bac
   await close(page);
 });
 
+test('a create whose answer is lost is sent again with its Idempotency-Key: one listing', async () => {
+  const page = await open('/new');
+  const name = 'Studio retry-safe';
+  await fillFields(page, {
+    '#create-name': name,
+    '#create-description': 'Un test.',
+    '#create-latest_price_eur': '150000',
+    '#create-surface_area_m2': '20',
+    '#create-rooms_count': '1',
+    '#create-bedrooms_count': '0',
+    '#create-postal_address-street_address': '1 rue du Test',
+    '#create-postal_address-postal_code': '75011',
+    '#create-postal_address-city': 'Paris',
+    '#create-postal_address-country': 'FR',
+  });
+  await page.selectOption('#create-building_type', 'STUDIO');
+  // The first POST reaches the server, which creates the listing, but its answer is lost.
+  const keys = [];
+  let lost = false;
+  await page.route((url) => url.pathname === '/listings', async (route) => {
+    keys.push(route.request().headers()['idempotency-key']);
+    if (lost) return route.continue();
+    lost = true;
+    await route.fetch();
+    await route.abort('connectionreset');
+  });
+  const created = async () => (await (await fetch(`${BASE}/listings`)).json()).filter((l) => l.name === name);
+  try {
+    await page.click('#create-form button[type="submit"]');
+    await page.locator('#create-form .form-error').waitFor();
+    await page.click('#create-form button[type="submit"]');  // the person tries again
+    await page.locator('#create-form .form-done a.created-link').waitFor();
+    assert.equal(keys.length, 2);
+    assert.match(keys[0] || '', /^[0-9a-f]{32}$/);
+    assert.equal(keys[1], keys[0], 'the retry carries the first key');
+    assert.equal((await created()).length, 1, 'the server created it once');
+  } finally {  // the later tests count the listings
+    for (const l of await created()) await fetch(`${BASE}/listings/${l.id}`, { method: 'DELETE' });
+  }
+  await close(page, [/ERR_CONNECTION_RESET|Failed to fetch|net::/]);
+});
+
 test("a bad listing is refused: errors under their fields, a summary linking them, then the server's 422", async () => {
   for (const [width, suffix] of [[1280, ''], [390, '-phone']]) {
     const page = await open('/new', { width, height: 844 });
@@ -457,6 +503,42 @@ test('editing the price adds a row to the table and a point to the chart at once
   assert.equal(await page.locator('#price-table tbody tr').count(), 4);
   const history = await (await fetch(`${BASE}/listings/${id}/prices`)).json();
   assert.deepEqual(history.map((p) => p.price_eur), [710000, 695000, 699000.5, 720000]);
+  await close(page);
+});
+
+test('the prices page is live: a price set elsewhere shows in the table, summary and chart without a reload', async () => {
+  const created = await fetch(`${BASE}/listings`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...writeBody(RIVOLI), name: 'Watched live', latest_price_eur: 500000 }),
+  });
+  assert.equal(created.status, 201);
+  const { id } = await created.json();
+  const page = await open(`/${id}/prices`);
+  await waitForCount(page, '#price-table tbody tr', 1);
+  await page.locator('#live-status[data-live="on"]').waitFor();
+  await page.evaluate(() => { window.notReloaded = true; });
+  // Another client (not this page) sets a new price, then another one.
+  for (const price of [480000, 470000.5]) {
+    const put = await fetch(`${BASE}/listings/${id}`, {
+      method: 'PUT', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...writeBody(RIVOLI), name: 'Watched live', latest_price_eur: price }),
+    });
+    assert.equal(put.status, 200);
+  }
+  await waitForCount(page, '#price-table tbody tr', 3);
+  assert.deepEqual(await texts(page, '#price-table tbody td:nth-child(2)'), ['500 000 €', '480 000 €', '470 000,50 €']);
+  await page.waitForFunction(() => document.querySelector('#listing-price').textContent.includes('470'));
+  assert.equal(plain(await page.textContent('#listing-price')), '470 000,50 €');
+  assert.equal(plain(await page.textContent('#price-summary')),
+    'First price 500 000 € → now 470 000,50 € (3 prices): −29 999,50 € (−6,0 %) in all.');
+  assert.equal(await page.locator('#chart svg circle.point').count(), 3);
+  assert.match(plain(await page.textContent('#live-status')), /^Live: the price changed to 470 000,50 €/);
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+  await shot(page, 'prices-live');
+  // Deleted elsewhere: the page says so.
+  assert.equal((await fetch(`${BASE}/listings/${id}`, { method: 'DELETE' })).status, 204);
+  await page.waitForFunction(() => document.querySelector('#page-status').textContent.includes('just deleted'));
+  assert.equal(await page.locator('#listing').isVisible(), false);
   await close(page);
 });
 

@@ -36,8 +36,8 @@
 // - a copy of the files taken with all file I/O held (FaultVfs::hold_io: what a crash at
 //   that moment leaves), right after the first refusal or while a lasting fault holds,
 //   recovers to every write acknowledged by then and no refused one. Not checked in the
-//   one case the store cannot help (see run_case): a lasting fault that began at a WAL
-//   fsync.
+//   one case the store cannot help (see run_case): a lasting fault under which a WAL
+//   fsync failed.
 //
 // `vfs` sweeps N over every event of a whole run (measured on a run without faults) and
 // then draws random N; `savepoint` sweeps N over every in-savepoint step of the first
@@ -138,6 +138,7 @@ struct Injector {
   std::atomic<uint64_t> seen{0};      // events (or steps) since armed
   std::atomic<uint64_t> failed{0};    // events (or steps) failed
   std::string what;                   // what the first failed: "write db-wal"
+  bool wal_sync_failed = false;       // a fsync of the WAL failed (the first or a later one)
   std::optional<Clock_::time_point> first_at;
 
   void arm(const Fault& f) {
@@ -146,6 +147,7 @@ struct Injector {
     seen = 0;
     failed = 0;
     what.clear();
+    wal_sync_failed = false;
     first_at.reset();
     released = !f.lasting;
     site = f.site;
@@ -162,6 +164,7 @@ struct Injector {
     const bool fail = k == fault.n || (fault.lasting && k > fault.n && !released);
     if (fail) {
       ++failed;
+      if (label == "sync db-wal") wal_sync_failed = true;
       if (!first_at) {
         first_at = Clock_::now();
         what = label;
@@ -718,9 +721,11 @@ Outcome run_case(const Case& c, uint64_t* events_out = nullptr) {
   // file, reopened: the same, exactly.
   server.close_store();
   if (events_out) *events_out = injector.seen;
+  bool wal_sync_failed = false;
   {
     std::lock_guard lock(injector.mutex);
     out.hit = injector.what;
+    wal_sync_failed = injector.wal_sync_failed;
   }
   injector.disarm();
   if (auto state = read_file_state(server.path, out, "the file after a clean stop"))
@@ -729,7 +734,10 @@ Outcome run_case(const Case& c, uint64_t* events_out = nullptr) {
   // refused commit are in the file, whole; the store writes over them at once (see
   // SqliteStore::commit_batch), but while every later write fails too it cannot, and a
   // crash then would recover that commit (README, "What an acknowledgement guarantees").
-  const bool known_limit = c.fault.lasting && out.hit == "sync db-wal";
+  // Also when the lasting fault's first failure was another event (a checkpoint's write
+  // of the database, on its own thread) and a commit's WAL fsync failed after it: the
+  // commit's frames, written just before, are whole (seen once in ~400 cases).
+  const bool known_limit = c.fault.lasting && wal_sync_failed;
   if (crash_copy_done && known_limit) out.crash_copy_skipped = true;
   if (crash_copy_done && !known_limit) {
     out.crash_copy_checked = true;
@@ -823,7 +831,7 @@ void print(const char* what, const Totals& t, double secs) {
             << t.readyz_503_during << " times during lasting faults; " << t.probe_recoveries
             << " recoveries by the probe alone, the slowest " << t.max_recovery_s
             << " s; " << t.crash_copies << " crash copies checked (" << t.crash_copies_skipped
-            << " not: a lasting fault from a WAL fsync on)" << std::endl;
+            << " not: a WAL fsync failed under a lasting fault)" << std::endl;
   std::cout << "fault injection (" << what << "): the faults hit:";
   for (const auto& [kind, n] : t.hits) std::cout << " " << kind << " x" << n << ";";
   std::cout << std::endl;

@@ -623,8 +623,7 @@ struct HttpServer::Impl final : http::RequestHandler {
     }
     auto listing = service.create(*fields);
     if (failed(listing, res)) return;
-    res.set_header("Location", "/listings/" + std::to_string(listing->id));
-    http::send_json(req, res, listing_to_json(*listing), 201);
+    send_keyed(req, res, {listing->id, true, listing_to_json(*listing), false});
   }
 
   // The Idempotency-Key of a POST or PATCH, scoped to its sender, with the digest of the
@@ -648,7 +647,8 @@ struct HttpServer::Impl final : http::RequestHandler {
                           sha256_hex(req.method + " " + req.path + "\n" + body)};
   }
 
-  // A keyed write's answer: as first sent, and marked when it is a replay.
+  // A write's answer (201 with a Location for a creation, else 200 with the ETag a GET
+  // now answers: the next If-Match), marked when it is the replay of a keyed write's.
   static void send_keyed(const httplib::Request& req, httplib::Response& res,
                          const ListingService::KeyedWrite& written) {
     if (written.replayed) res.set_header("Idempotent-Replayed", "true");
@@ -709,11 +709,8 @@ struct HttpServer::Impl final : http::RequestHandler {
     return true;
   }
 
-  // A written listing, with the ETag a GET of it now answers (the next If-Match).
   static void send_written(const httplib::Request& req, httplib::Response& res, const Listing& listing) {
-    std::string body = listing_to_json(listing);
-    res.set_header("ETag", make_etag(body));
-    http::send_json(req, res, std::move(body));
+    send_keyed(req, res, {listing.id, false, listing_to_json(listing), false});
   }
 };
 

@@ -487,8 +487,13 @@ test('editing the price adds a row to the table and a point to the chart at once
   await waitForCount(page, '#price-table tbody tr', 3);
   assert.equal(await page.inputValue('#edit-name'), RIVOLI.name);
   assert.equal(await page.inputValue('#edit-latest_price_eur'), '699000.5');
+  // The page follows its listing's events: its own edit comes back as one and renders the
+  // table again. Read the table once that is done, not while a row is being replaced (a
+  // row taken out of the page reads its hidden phone-only % too).
+  await page.locator('#live-status[data-live="on"]').waitFor();
   await page.fill('#edit-latest_price_eur', '720000');
   await page.click('#edit-form button[type="submit"]');
+  await page.locator('#live-status', { hasText: /the price changed to 720.000/ }).waitFor();
   await waitForCount(page, '#price-table tbody tr', 4);
   assert.equal(await page.locator('#chart svg circle.point').count(), 4);
   assert.deepEqual((await page.locator('#price-table tbody tr:last-child td').allInnerTexts()).map(plain).slice(1),

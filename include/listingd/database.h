@@ -30,18 +30,6 @@ bool is_postgres_url(std::string_view path_or_url);
 // `url` with any password in it replaced by "***": what may be shown or logged.
 std::string redact_url(std::string_view url);
 
-// What other processes sharing the database changed, for a store that is shared
-// (PostgreSQL; a SQLite store never calls these). Called from a thread of the store's own;
-// must be quick and must not call back into the store.
-struct ChangeFeed {
-  // Another process committed a write to this listing: whatever is kept of it is stale.
-  std::function<void(int64_t id)> on_foreign_change{};
-  // false: the feed is lost (changes may go unseen), so nothing kept may be trusted or
-  // kept from now on; true: the feed is back, and everything committed before this call
-  // is visible to reads.
-  std::function<void(bool live)> on_feed{};
-};
-
 class Database {
  public:
   virtual ~Database() = default;
@@ -57,10 +45,8 @@ class Database {
   // database that is not listingd's or is newer than this binary.
   virtual Result<int> migrate() = 0;
 
-  // The store (migrating first, like migrate()); see store.h for the listeners.
-  virtual Result<std::unique_ptr<Store>> open_store(CommitListener listener = {},
-                                                    BatchListener batch_listener = {},
-                                                    ChangeFeed feed = {}) = 0;
+  // The store (migrating first, like migrate()); Store::subscribe tells of its writes.
+  virtual Result<std::unique_ptr<Store>> open_store() = 0;
   virtual Result<std::unique_ptr<TokenStore>> open_token_store() = 0;
   virtual Result<std::unique_ptr<BulkLoader>> open_bulk_loader(
       int64_t listings_per_commit = 50'000) = 0;

@@ -62,6 +62,10 @@ struct ServerOptions {
   // every events_heartbeat_s on each stream; a stream whose client leaves more than
   // events_buffer_bytes unsent is closed (it reconnects with Last-Event-ID).
   int events_heartbeat_s = 15;
+  // The streams read the change feed when the service signals a change (this process's
+  // or, on a shared store, another node's), and at least this often whatever happens: a
+  // safety net, not the way events normally arrive.
+  int events_poll_ms = 1000;
   size_t events_buffer_bytes = 64 * 1024;
 
   // Where POST /admin/backup writes its copies; empty: that endpoint is off.

@@ -21,17 +21,12 @@ namespace listingd {
 
 class ListingService {
  public:
-  ListingService(Store& store, JsonCache& cache, const Clock& clock);
+  // Subscribes to the store's events (Store::subscribe) until destroyed, and tells them to
+  // `also` too, after itself (metrics count the batches).
+  ListingService(Store& store, JsonCache& cache, const Clock& clock, StoreEvents also = {});
   ~ListingService();
   ListingService(const ListingService&) = delete;
   ListingService& operator=(const ListingService&) = delete;
-
-  // The hook to pass to open_sqlite_store(), so that every commit updates the cache
-  // before its writer is answered (read-your-writes, from any thread).
-  static CommitListener cache_updater(JsonCache& cache);
-  // The feed to pass to Database::open_store(): drops what other nodes changed; while the
-  // feed is lost, keeps nothing (every read goes to the database).
-  static ChangeFeed cache_invalidator(JsonCache& cache);
 
   Result<JsonCache::Entry> listing(int64_t id);
   Result<JsonCache::Entry> prices(int64_t id);
@@ -55,9 +50,9 @@ class ListingService {
   Result<ChangePage> changes(const ChangeQuery& query) { return store_.changes(query); }
 
   // Wakes the reader of the change feed that serves live event streams: an eventfd (see
-  // eventfd(2)), readable once a write was committed through this service since it was
-  // last read. notify_changes() makes it readable too: for changes committed elsewhere
-  // (another process on the same file, another node), when one learns of them.
+  // eventfd(2)), readable once a write was committed since it was last read, by this
+  // process or, on a shared store, by another node (as soon as the store hears of it).
+  // notify_changes() makes it readable too.
   int change_signal_fd() const { return change_signal_; }
   void notify_changes();
 
@@ -99,16 +94,12 @@ class ListingService {
   Result<Listing> patch_under(int64_t id, std::string_view merge_patch,
                               const Precondition& condition, const IdempotencyKey* key);
 
+  StoreEvents store_events(StoreEvents also);
+
   Store& store_;
   JsonCache& cache_;
   const Clock& clock_;
   const int change_signal_;
-
-  template <class R>
-  R notified(R result) {
-    if (result.ok()) notify_changes();
-    return result;
-  }
 };
 
 }  // namespace listingd

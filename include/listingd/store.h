@@ -47,9 +47,34 @@ namespace limits {
 inline constexpr int64_t idempotency_keep_ms = 24 * 3600 * 1000;
 }  // namespace limits
 
+// What a store tells about the writes it sees, to the one who keeps things in step with
+// the database (the service: its cache and its live event streams), through
+// Store::subscribe. Each runs on a thread of the store's own: it must be quick and must not
+// call back into the store.
+struct StoreEvents {
+  // After each committed write of this process, in commit order, before its writer is
+  // answered: what keeps a cache exactly in step. For `deleted`, the listing as it was.
+  std::function<void(const Listing& listing, Change change)> committed{};
+  // After each committed batch (group commit), with the number of writes it held.
+  std::function<void(size_t writes)> batch_committed{};
+  // A shared store only (PostgreSQL; a SQLite file has one writing process): another
+  // process committed a write to this listing, so whatever is kept of it is stale.
+  std::function<void(int64_t id)> committed_elsewhere{};
+  // A shared store only. false: the news of other processes' writes is lost (writes may
+  // go unseen), so nothing kept may be trusted or kept from now on; true: it is back, and
+  // everything committed before this call is visible to reads.
+  std::function<void(bool live)> elsewhere_live{};
+};
+
 class Store {
  public:
   virtual ~Store() = default;
+
+  // Who is told of the writes (see StoreEvents); one subscriber, the last one given.
+  // Subscribe before the first write. A shared store starts listening for other
+  // processes' writes here (waiting a little, at most 3 s, to be subscribed: until then
+  // elsewhere_live(false) holds).
+  virtual void subscribe(StoreEvents events) = 0;
 
   // Creates a listing at time `now_ms`. Returns it with its new id (the largest id + 1);
   // Code::exhausted, nothing written, when that would pass limits::max_id.
@@ -179,22 +204,11 @@ struct DatabaseOptions {
 // The name the SQLite functions below were written with.
 using SqliteOptions = DatabaseOptions;
 
-// Called after each committed write, in commit order, before the writer is answered: the
-// hook that keeps caches exactly in step with the database. For `deleted`, `listing` is
-// the listing as it was. Runs on the store's writer thread: must be quick, must not call
-// back into the store.
-using CommitListener = std::function<void(const Listing& listing, Change change)>;
-
 // Opens (creating if needed) the database file in WAL mode and brings its schema up to
 // date. Fails, without modifying the file, when it is not a listingd database or has a
 // schema newer than this binary knows. Writes are committed by a writer thread of the
 // store, in batches (group commit); each is acknowledged only after its commit.
-// Called after each committed batch with the number of writes it held (for metrics).
-using BatchListener = std::function<void(size_t writes)>;
-
-Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
-                                                 CommitListener listener = {},
-                                                 BatchListener batch_listener = {});
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options);
 
 // The token store of the database file (created and migrated like open_sqlite_store).
 Result<std::unique_ptr<TokenStore>> open_sqlite_token_store(const SqliteOptions& options);

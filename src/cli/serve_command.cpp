@@ -378,10 +378,8 @@ int serve_on(ServeFlags& flags, bool& started) {
   if (!postgres) warn_if_readable_by_others(flags.db.path);
   auto database = open_database(flags.db);
   Metrics metrics;
-  JsonCache cache(flags.cache_mb * 1024 * 1024);  // outlives the store, which updates it
-  auto store = database->open_store(ListingService::cache_updater(cache),
-                                    [&metrics](size_t writes) { metrics.write_batch(writes); },
-                                    ListingService::cache_invalidator(cache));
+  JsonCache cache(flags.cache_mb * 1024 * 1024);  // outlives the service, which keeps it in step
+  auto store = database->open_store();
   if (!store.ok()) {
     std::cerr << "listingd: " << store.status().message() << "\n";
     return 1;
@@ -392,7 +390,9 @@ int serve_on(ServeFlags& flags, bool& started) {
     return 1;
   }
   SystemClock clock;
-  ListingService service(**store, cache, clock);
+  ListingService service(
+      **store, cache, clock,
+      {.batch_committed = [&metrics](size_t writes) { metrics.write_batch(writes); }});
   const std::string path = postgres ? std::string() : flags.db.path;  // no file to measure
   metrics.set_sources({[&cache] { return cache.stats().hits; },
                        [&cache] { return cache.stats().misses; },

@@ -540,6 +540,7 @@ struct HttpServer::Impl final : http::RequestHandler {
   static http::EventStreamOptions event_options(const ServerOptions& o) {
     http::EventStreamOptions e;
     e.heartbeat = std::chrono::seconds(o.events_heartbeat_s);
+    e.poll = std::chrono::milliseconds(o.events_poll_ms);
     e.buffer_bytes = o.events_buffer_bytes;
     return e;
   }

@@ -11,11 +11,15 @@ namespace listingd {
 
 using Kind = JsonCache::Kind;
 
-ListingService::ListingService(Store& store, JsonCache& cache, const Clock& clock)
+ListingService::ListingService(Store& store, JsonCache& cache, const Clock& clock,
+                               StoreEvents also)
     : store_(store), cache_(cache), clock_(clock),
-      change_signal_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+      change_signal_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  store_.subscribe(store_events(std::move(also)));
+}
 
 ListingService::~ListingService() {
+  store_.subscribe({});
   if (change_signal_ >= 0) ::close(change_signal_);
 }
 
@@ -25,31 +29,42 @@ void ListingService::notify_changes() {
   [[maybe_unused]] ssize_t n = ::write(change_signal_, &one, sizeof one);
 }
 
-CommitListener ListingService::cache_updater(JsonCache& cache) {
-  return [&cache](const Listing& listing, Change change) {
+// The cache follows every commit before its writer is answered (read-your-writes, from any
+// thread); other nodes' writes drop what it keeps. Either wakes the live event streams.
+// Then `also` is told.
+StoreEvents ListingService::store_events(StoreEvents also) {
+  StoreEvents events;
+  events.committed = [this, also = also.committed](const Listing& listing, Change change) {
     if (change == Change::deleted) {
-      cache.erase(Kind::listing, listing.id);
-      cache.erase(Kind::prices, listing.id);
-      return;
+      cache_.erase(Kind::listing, listing.id);
+      cache_.erase(Kind::prices, listing.id);
+    } else {
+      cache_.put(Kind::listing, listing.id,
+                 std::make_shared<const CachedBody>(listing_to_json(listing)));
+      if (change != Change::updated) cache_.erase(Kind::prices, listing.id);  // refilled on read
     }
-    cache.put(Kind::listing, listing.id,
-              std::make_shared<const CachedBody>(listing_to_json(listing)));
-    if (change != Change::updated) cache.erase(Kind::prices, listing.id);  // refilled on next read
+    notify_changes();
+    if (also) also(listing, change);
   };
-}
-
-ChangeFeed ListingService::cache_invalidator(JsonCache& cache) {
-  ChangeFeed feed;
-  feed.on_foreign_change = [&cache](int64_t id) {
-    cache.erase(Kind::listing, id);
-    cache.erase(Kind::prices, id);
+  events.batch_committed = std::move(also.batch_committed);
+  events.committed_elsewhere = [this, also = also.committed_elsewhere](int64_t id) {
+    cache_.erase(Kind::listing, id);
+    cache_.erase(Kind::prices, id);
+    notify_changes();
+    if (also) also(id);
   };
-  feed.on_feed = [&cache](bool live) {
-    if (!live) cache.suspend(true);  // first: no fill lands after the clear
-    cache.clear();
-    if (live) cache.suspend(false);
+  // Other nodes' writes unheard: keep nothing (every read goes to the database) until
+  // heard again; then the feed may hold what was missed meanwhile.
+  events.elsewhere_live = [this, also = also.elsewhere_live](bool live) {
+    if (!live) cache_.suspend(true);  // first: no fill lands after the clear
+    cache_.clear();
+    if (live) {
+      cache_.suspend(false);
+      notify_changes();
+    }
+    if (also) also(live);
   };
-  return feed;
+  return events;
 }
 
 Result<JsonCache::Entry> ListingService::listing(int64_t id) {
@@ -104,7 +119,7 @@ Result<std::string> ListingService::backup(const std::string& dir) {
 }
 
 Result<Listing> ListingService::create(const ListingWrite& fields) {
-  return notified(store_.create(fields, clock_.now_ms()));
+  return store_.create(fields, clock_.now_ms());
 }
 
 namespace {
@@ -122,14 +137,14 @@ Status check(const ListingService::Precondition& condition, const Listing& curre
 
 Result<Listing> ListingService::update(int64_t id, const ListingWrite& fields,
                                        const Precondition& condition) {
-  if (!condition) return notified(store_.update(id, fields, clock_.now_ms()));
-  return notified(store_.edit(
+  if (!condition) return store_.update(id, fields, clock_.now_ms());
+  return store_.edit(
       id,
       [&](const Listing& current) -> Result<ListingWrite> {
         if (Status s = check(condition, current); !s.ok()) return s;
         return fields;
       },
-      clock_.now_ms()));
+      clock_.now_ms());
 }
 
 Result<Listing> ListingService::patch(int64_t id, std::string_view merge_patch,
@@ -141,19 +156,19 @@ Result<Listing> ListingService::patch_under(int64_t id, std::string_view merge_p
                                             const Precondition& condition,
                                             const IdempotencyKey* key) {
   if (Status s = check_listing_patch(merge_patch); !s.ok()) return s;  // before queueing
-  return notified(store_.edit(
+  return store_.edit(
       id,
       [&](const Listing& current) -> Result<ListingWrite> {
         if (Status s = check(condition, current); !s.ok()) return s;
         return apply_listing_patch(current, merge_patch);
       },
-      clock_.now_ms(), key));
+      clock_.now_ms(), key);
 }
 
 Result<ListingService::KeyedWrite> ListingService::create(const ListingWrite& fields,
                                                           const IdempotencyKey& key) {
   return once(key, true, [&](const IdempotencyKey* k) {
-    return notified(store_.create(fields, clock_.now_ms(), k));
+    return store_.create(fields, clock_.now_ms(), k);
   });
 }
 
@@ -193,7 +208,7 @@ Result<ListingService::KeyedWrite> ListingService::once(const IdempotencyKey& ke
 Status ListingService::remove(int64_t id, const Precondition& condition) {
   Store::Check in_transaction;
   if (condition) in_transaction = [&](const Listing& current) { return check(condition, current); };
-  return notified(store_.remove(id, in_transaction, clock_.now_ms()));
+  return store_.remove(id, in_transaction, clock_.now_ms());
 }
 
 }  // namespace listingd

@@ -20,11 +20,7 @@ class SqliteDatabase final : public Database {
     return std::filesystem::exists(options_.path, ec) || ec;
   }
   Result<int> migrate() override { return migrate_sqlite(options_.path); }
-  Result<std::unique_ptr<Store>> open_store(CommitListener listener,
-                                            BatchListener batch_listener, ChangeFeed) override {
-    // One process writes a SQLite file's listings (the server): no foreign changes to feed.
-    return open_sqlite_store(options_, std::move(listener), std::move(batch_listener));
-  }
+  Result<std::unique_ptr<Store>> open_store() override { return open_sqlite_store(options_); }
   Result<std::unique_ptr<TokenStore>> open_token_store() override {
     return open_sqlite_token_store(options_);
   }

@@ -1,25 +1,21 @@
 // The SQLite Store. Writes: one writer thread owns the write connection and commits
-// whatever is queued in one transaction (group commit). Reads: a bounded pool of read
+// whatever is queued in one transaction (group_commit.h). Reads: a bounded pool of read
 // connections (read_pool.h), which WAL mode lets run alongside the writer.
 #include <algorithm>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "listingd/store.h"
-#include "listingd/thread_name.h"
 #include "checkpointer.h"
+#include "group_commit.h"
 #include "listing_rows.h"
 #include "page_query.h"
 #include "read_pool.h"
@@ -60,30 +56,10 @@ constexpr const char* k_kept_answer =
     "SELECT request, listing_id, created, body FROM idempotency_keys "
     "WHERE scope = ?1 AND key = ?2 AND at_ms >= ?3";
 
-// A write waiting for the writer thread; lives on the stack of the thread that waits for
-// its result. A create has no id; an update has `fields`, an edit `edit`; a removal
-// neither (and maybe a `check`).
-struct WriteCommand {
-  WriteCommand(std::optional<int64_t> id, int64_t now_ms) : id(id), now_ms(now_ms) {}
-
-  std::optional<int64_t> id;
-  const ListingWrite* fields = nullptr;
-  const Store::Edit* edit = nullptr;
-  const Store::Check* check = nullptr;
-  const IdempotencyKey* key = nullptr;  // keep the answer under it (create, edit)
-  bool remove = false;
-  int64_t now_ms;
-  std::optional<Result<Listing>> result;  // set by the writer; a removal's: the listing as it was
-  Change change = Change::updated;        // what it did, once it succeeded
-  std::atomic<uint32_t> answered{0};  // 1 once `result` is final; the waiter waits on it
-};
-
 class SqliteStore final : public Store {
  public:
-  SqliteStore(SqliteOptions options, CommitListener listener, BatchListener batch_listener)
+  explicit SqliteStore(SqliteOptions options)
       : options_(std::move(options)),
-        listener_(std::move(listener)),
-        batch_listener_(std::move(batch_listener)),
         readers_(std::make_unique<ReadPool>(
             ReadPool::Options{
                 .max_connections = std::max<size_t>(options_.read_connections, 1),
@@ -94,12 +70,7 @@ class SqliteStore final : public Store {
             })) {}
 
   ~SqliteStore() override {
-    {
-      std::lock_guard lock(queue_mutex_);
-      stopping_ = true;
-    }
-    queue_ready_.notify_one();
-    if (writer_thread_.joinable()) writer_thread_.join();  // after it drains the queue
+    writes_.stop();  // after it drains the queue
     readers_.reset();  // every read connection closed before the last checkpoint
     checkpointer_.stop();  // the last checkpoint, with every write committed
   }
@@ -115,25 +86,37 @@ class SqliteStore final : public Store {
     if (Status s = checkpointer_.start(options_.path, options_.busy_timeout_ms); !s.ok())
       return s;
     checkpointer_.watch(writer_);
-    writer_thread_ = std::thread([this] {
-      name_this_thread("lsd-writer");
-      write_loop();
-    });
+    writes_.start({.commit = [this](const auto& batch) { return commit_batch(batch); },
+                   // Only the writer thread sets last_commit_: reading it there needs no lock.
+                   .failing = [this] { return !last_commit_.ok(); },
+                   .probe = [this] { probe_writes(); },
+                   .after_batch =
+                       [this] {
+                         if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) {
+                           prune_changes();
+                           prune_idempotency_keys();
+                         }
+                         checkpointer_.catch_up();
+                       }},
+                  "lsd-writer");
     return Status::Ok();
   }
+
+  // One process writes a SQLite file's listings (the server): nothing happens elsewhere.
+  void subscribe(StoreEvents events) override { writes_.subscribe(std::move(events)); }
 
   Result<Listing> create(const ListingWrite& fields, int64_t now_ms,
                          const IdempotencyKey* key) override {
     WriteCommand command(std::nullopt, now_ms);
     command.fields = &fields;
     command.key = key;
-    return submit(command);
+    return writes_.submit(command);
   }
 
   Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
     WriteCommand command(id, now_ms);
     command.fields = &fields;
-    return submit(command);
+    return writes_.submit(command);
   }
 
   Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms,
@@ -141,7 +124,7 @@ class SqliteStore final : public Store {
     WriteCommand command(id, now_ms);
     command.edit = &edit;
     command.key = key;
-    return submit(command);
+    return writes_.submit(command);
   }
 
   Result<std::optional<KeptAnswer>> kept_answer(const std::string& scope, const std::string& key,
@@ -164,7 +147,7 @@ class SqliteStore final : public Store {
     WriteCommand command(id, now_ms);
     command.check = check ? &check : nullptr;
     command.remove = true;
-    return submit(command).status();
+    return writes_.submit(command).status();
   }
 
   Result<Listing> get(int64_t id) override {
@@ -188,10 +171,7 @@ class SqliteStore final : public Store {
   }
 
   Status check_ready() override {
-    {
-      std::lock_guard lock(queue_mutex_);
-      if (stopping_) return Status::Unavailable("the server is shutting down");
-    }
+    if (writes_.stopping()) return Status::Unavailable("the server is shutting down");
     {
       // Unready from a failed commit (disk full, read-only, I/O error) until a write
       // succeeds: the next batch's, or the writer thread's probe (see probe_writes), so
@@ -309,53 +289,8 @@ class SqliteStore final : public Store {
     return read(*reader);
   }
 
-  // Queues a write for the writer thread and waits until it is committed (or failed).
-  Result<Listing> submit(WriteCommand& command) {
-    {
-      std::lock_guard lock(queue_mutex_);
-      if (stopping_) return Status::Unavailable("the server is shutting down");
-      queue_.push_back(&command);
-    }
-    queue_ready_.notify_one();
-    command.answered.wait(0, std::memory_order_acquire);
-    return std::move(*command.result);
-  }
-
-  // The writer thread: takes whatever is queued and commits it in one transaction (group
-  // commit), so many concurrent writes cost one commit. Drains the queue before it stops.
-  void write_loop() {
-    std::vector<WriteCommand*> batch;
-    for (;;) {
-      {
-        // Only this thread sets last_commit_: reading it here needs no lock.
-        const bool failing = !last_commit_.ok();
-        const auto next_probe = last_probe_ + k_probe_every;
-        std::unique_lock lock(queue_mutex_);
-        auto has_work = [this] { return stopping_ || !queue_.empty(); };
-        if (failing)
-          queue_ready_.wait_until(lock, next_probe, has_work);
-        else
-          queue_ready_.wait(lock, has_work);
-        if (queue_.empty()) {
-          if (stopping_) return;  // stopping, and nothing left to write
-          lock.unlock();
-          if (failing && std::chrono::steady_clock::now() >= next_probe) probe_writes();
-          continue;
-        }
-        const size_t n = std::min(queue_.size(), k_max_batch);
-        batch.assign(queue_.begin(), queue_.begin() + n);
-        queue_.erase(queue_.begin(), queue_.begin() + n);
-      }
-      commit_batch(batch);
-      if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) {
-        prune_changes();
-        prune_idempotency_keys();
-      }
-      checkpointer_.catch_up();
-    }
-  }
-
-  void commit_batch(const std::vector<WriteCommand*>& batch) {
+  // Writes the batch in one transaction (see GroupCommit::Backend::commit).
+  Status commit_batch(const std::vector<WriteCommand*>& batch) {
     sqlite::Transaction tx(writer_);
     Status s = tx.begin();
     for (WriteCommand* c : batch) {
@@ -374,12 +309,6 @@ class SqliteStore final : public Store {
       }
     }
     if (s.ok()) s = tx.commit();
-    for (WriteCommand* c : batch) {
-      if (!s.ok() && c->result->ok()) c->result = s;  // the commit failed: nothing was written
-      // Observers see every commit, in commit order, before any writer is answered.
-      if (c->result->ok() && listener_) listener_(c->result->value(), c->change);
-    }
-    if (s.ok() && batch_listener_) batch_listener_(batch.size());
     // A lock held past the busy timeout is a moment's contention: it leaves readiness as
     // it was. Any other failure (disk full, read-only, I/O) makes the store unready.
     if (s.ok() || !sqlite::is_busy(s)) {
@@ -398,7 +327,7 @@ class SqliteStore final : public Store {
       probe_writes();
       writer_.exec("PRAGMA wal_checkpoint(TRUNCATE)");  // busy with a reader: the probe holds
     }
-    for (WriteCommand* c : batch) answer(*c);
+    return s;
   }
 
   // Right after a failed commit (see commit_batch), then while commits fail and nothing is
@@ -407,20 +336,12 @@ class SqliteStore final : public Store {
   // a page in the WAL and commits it like any write. A load balancer that took the node
   // out of rotation sends no write that would show it.
   void probe_writes() {
-    last_probe_ = std::chrono::steady_clock::now();
     auto id = writer_.query_int("PRAGMA application_id");
     Status s = id.ok() ? writer_.exec("PRAGMA application_id=" + std::to_string(*id))
                        : id.status();
     if (s.ok()) checkpointer_.catch_up();
     std::lock_guard lock(health_mutex_);
     if (s.ok()) last_commit_ = s;  // else the first failure's reason stays the one told
-  }
-
-  // Wakes the thread waiting for `c`, which may then end `c`'s life: only the atomic's
-  // address is used after the store (a futex wake, which tolerates that).
-  static void answer(WriteCommand& c) {
-    c.answered.store(1, std::memory_order_release);
-    c.answered.notify_one();
   }
 
   Result<Listing> in_savepoint(WriteCommand& c) {
@@ -712,42 +633,25 @@ class SqliteStore final : public Store {
   static constexpr std::chrono::seconds k_prune_every{10};
   static constexpr int64_t k_prune_rows = 10'000;
 
-  // How often the writer probes, at most, whether failed writes work again.
-  static constexpr std::chrono::seconds k_probe_every{1};
-
-  // Large enough to amortize a commit over many writes, small enough that one batch
-  // does not keep its first writer waiting long.
-  static constexpr size_t k_max_batch = 256;
-
   const SqliteOptions options_;
-  const CommitListener listener_;
-  const BatchListener batch_listener_;
   std::mutex health_mutex_;
   Status last_commit_;
-  std::chrono::steady_clock::time_point last_probe_{};  // writer thread only
   Connection writer_;  // used by the writer thread only (and open() before it starts)
   std::unordered_map<unsigned, std::string> update_sql_;  // by changed columns; writer only
   int64_t deleted_max_id_ = 0;  // the largest id of a deleted listing; writer only
   int64_t last_change_ms_ = 0;  // the time of the feed's last change; writer only
   int64_t newest_write_ms_ = 0;  // the latest time a write was made at; writer only
   std::chrono::steady_clock::time_point last_prune_{};  // writer only
-  std::thread writer_thread_;
   sqlite::Checkpointer checkpointer_{options_.checkpoint_window_frames,
                                      options_.checkpoint_restart_frames};
-  std::mutex queue_mutex_;
-  std::condition_variable queue_ready_;
-  std::deque<WriteCommand*> queue_;
-  bool stopping_ = false;
+  GroupCommit writes_;  // the writer thread (probing once a second while commits fail)
   std::unique_ptr<ReadPool> readers_;  // reset first when the store closes
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options,
-                                                 CommitListener listener,
-                                                 BatchListener batch_listener) {
-  auto store =
-      std::make_unique<SqliteStore>(options, std::move(listener), std::move(batch_listener));
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
+  auto store = std::make_unique<SqliteStore>(options);
   if (Status s = store->open(); !s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -275,26 +275,22 @@ struct Server {
     // The schema first, then the triggers of savepoint faults.
     if (auto v = migrate_sqlite(path); !v.ok()) return "migrate: " + v.status().message();
     if (std::string e = add_fault_triggers(path); !e.empty()) return e;
-    CommitListener cache_updater = ListingService::cache_updater(cache);
-    auto opened = open_sqlite_store(
-        db_options(path),
-        [this, cache_updater](const Listing& l, Change change) {
-          ++commits_in_batch;
-          cache_updater(l, change);
-        },
-        [this](size_t writes) {  // a committed batch: were some of its writes refused?
-          const int committed = commits_in_batch.exchange(0);
-          ++batches;
-          if (static_cast<int>(writes) > committed) ++partial_batches;
-          max_batch = std::max(max_batch.load(), static_cast<int>(writes));
-          metrics.write_batch(writes);
-        });
+    auto opened = open_sqlite_store(db_options(path));
     if (!opened.ok()) return "open the store: " + opened.status().message();
     store = std::move(opened).value();
     auto opened_tokens = open_sqlite_token_store(db_options(path));
     if (!opened_tokens.ok()) return "open the token store: " + opened_tokens.status().message();
     tokens = std::move(opened_tokens).value();
-    service = std::make_unique<ListingService>(*store, cache, clock);
+    StoreEvents counted;
+    counted.committed = [this](const Listing&, Change) { ++commits_in_batch; };
+    counted.batch_committed = [this](size_t writes) {  // were some of its writes refused?
+      const int committed = commits_in_batch.exchange(0);
+      ++batches;
+      if (static_cast<int>(writes) > committed) ++partial_batches;
+      max_batch = std::max(max_batch.load(), static_cast<int>(writes));
+      metrics.write_batch(writes);
+    };
+    service = std::make_unique<ListingService>(*store, cache, clock, std::move(counted));
     ServerOptions options;
     options.host = "127.0.0.1";
     options.port = 0;

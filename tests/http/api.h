@@ -103,7 +103,6 @@ struct Api {
                SqliteOptions db = {})
       : clock(t0), cache(cache_bytes), metrics(metrics ? metrics : &own_metrics) {
     if (prepare) prepare(dir.file("listings.db"));
-    BatchListener batches = [m = this->metrics](size_t writes) { m->write_batch(writes); };
     if (db.path == DatabaseOptions{}.path) {  // else the test's own (two nodes on one)
       db.path = dir.file("listings.db");
       if (auto url = have_postgres() && !prepare ? fresh_postgres_url() : std::nullopt)
@@ -111,14 +110,15 @@ struct Api {
     }
     database_url = db.path;
     auto database = open_database(db);
-    auto opened = database->open_store(ListingService::cache_updater(cache), batches,
-                                       ListingService::cache_invalidator(cache));
+    auto opened = database->open_store();
     REQUIRE_MESSAGE(opened.ok(), opened.status().message());
     store = std::move(opened).value();
     auto opened_tokens = database->open_token_store();
     REQUIRE(opened_tokens.ok());
     tokens = std::move(opened_tokens).value();
-    service = std::make_unique<ListingService>(*store, cache, clock);
+    service = std::make_unique<ListingService>(
+        *store, cache, clock,
+        StoreEvents{.batch_committed = [m = this->metrics](size_t w) { m->write_batch(w); }});
     options.host = options.host.empty() ? "127.0.0.1" : options.host;
     options.port = 0;
     REQUIRE(check_server_options(options).ok());

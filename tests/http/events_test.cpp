@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -412,3 +413,38 @@ TEST_CASE("event streams: a Last-Event-ID older than retention answers 410, as G
 }
 
 }  // namespace
+
+TEST_CASE("two nodes on one PostgreSQL: a write on A reaches the event streams of B at once") {
+  if (!have_postgres()) return;
+  const std::string url = *fresh_postgres_url();
+  ServerOptions options = test_options();
+  options.events_poll_ms = 60'000;  // the safety net out of the way: B reads on news only
+  Api a(options, 1 << 20, nullptr, {}, DatabaseOptions{.path = url});
+  Api b(options, 1 << 20, nullptr, {}, DatabaseOptions{.path = url});
+  EventClient all(b, "/events");
+  REQUIRE(all.status() == 200);
+  auto created = a.post(listing_body(100000));
+  REQUIRE(created.status == 201);
+  const int64_t id = body_of(created)["id"].get<int64_t>();
+  auto first = all.events(1, std::chrono::seconds(3));
+  REQUIRE_MESSAGE(first.size() == 1, "B's stream did not hear of A's create");
+  CHECK(first[0].data["type"] == "created");
+  EventClient one(b, "/listings/" + std::to_string(id) + "/events");
+  REQUIRE(one.status() == 200);
+
+  std::vector<double> waits_ms;
+  for (int k = 1; k <= 20; ++k) {
+    REQUIRE(a.put(id, listing_body(100000 + k)).status == 200);
+    const auto acked = Steady::now();
+    auto got = all.events(1, std::chrono::seconds(3));
+    REQUIRE_MESSAGE(got.size() == 1, "write " << k << " on A never reached B's stream");
+    CHECK(got[0].data["new_price_eur"] == 100000 + k);
+    waits_ms.push_back(std::chrono::duration<double, std::milli>(Steady::now() - acked).count());
+  }
+  auto mine = one.events(20, std::chrono::seconds(3));  // the listing's own stream too
+  REQUIRE(mine.size() == 20);
+  for (int k = 1; k <= 20; ++k) CHECK(mine[k - 1].data["new_price_eur"] == 100000 + k);
+  std::sort(waits_ms.begin(), waits_ms.end());
+  MESSAGE("write on A acknowledged -> event on B's stream: p50 " << waits_ms[10] << " ms, max "
+          << waits_ms.back() << " ms (20 writes)");
+}

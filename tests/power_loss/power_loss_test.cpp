@@ -244,14 +244,15 @@ std::string str(int64_t v) { return std::to_string(v); }
     std::atomic<int64_t> next_op{k_first_op};
     std::unique_ptr<Store> store;
     auto open_store = [&] {
-      auto s = open_sqlite_store(options, [&](const Listing& l, Change) {
-        log.line("C " + str(op_of_name(l.fields.name)));
-      });
+      auto s = open_sqlite_store(options);
       if (!s.ok()) {
         fail("open the store: " + s.status().message());
         cut("end");
       }
       store = std::move(s).value();
+      store->subscribe({.committed = [&](const Listing& l, Change) {
+        log.line("C " + str(op_of_name(l.fields.name)));
+      }});
     };
     // Each client owns the template listings id % clients, and those it creates: a
     // listing's writes are one client's, one at a time.

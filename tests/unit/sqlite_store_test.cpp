@@ -236,13 +236,13 @@ TEST_CASE("group commit: concurrent writes all land; a bad one does not fail its
   TempDir dir;
   std::mutex seen_mutex;
   std::vector<std::pair<int64_t, int64_t>> seen;  // (id, price) in commit order
-  auto opened = open_sqlite_store({.path = dir.file("a.db")},
-                                  [&](const Listing& l, Change change) {
-                                    std::lock_guard lock(seen_mutex);
-                                    if (change == Change::created) seen.emplace_back(l.id, l.fields.price_cents);
-                                  });
+  auto opened = open_sqlite_store({.path = dir.file("a.db")});
   REQUIRE(opened.ok());
   auto& store = *opened.value();
+  store.subscribe({.committed = [&](const Listing& l, Change change) {
+    std::lock_guard lock(seen_mutex);
+    if (change == Change::created) seen.emplace_back(l.id, l.fields.price_cents);
+  }});
   constexpr int threads = 16, per_thread = 40;
   std::atomic<int> created = 0, not_found = 0, other = 0;
   std::vector<std::thread> pool;
@@ -278,11 +278,12 @@ TEST_CASE("group commit: concurrent writes all land; a bad one does not fail its
 TEST_CASE("the commit listener sees every write in commit order, with what it changed") {
   TempDir dir;
   std::vector<std::pair<int64_t, Change>> events;  // (price, change)
-  auto opened = open_sqlite_store({.path = dir.file("a.db")}, [&](const Listing& l, Change c) {
-    events.emplace_back(l.fields.price_cents, c);
-  });
+  auto opened = open_sqlite_store({.path = dir.file("a.db")});
   REQUIRE(opened.ok());
   auto& store = *opened.value();
+  store.subscribe({.committed = [&](const Listing& l, Change c) {
+    events.emplace_back(l.fields.price_cents, c);
+  }});
   auto l = store.create(fields(10), t0);
   store.update(l->id, fields(10), t0 + 1);  // same price
   store.update(l->id, fields(20), t0 + 2);

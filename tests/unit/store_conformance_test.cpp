@@ -56,10 +56,10 @@ std::vector<Backend> backends(TempDir& dir) {
   return out;
 }
 
-std::unique_ptr<Store> open_store(const DatabaseOptions& db, CommitListener listener = {},
-                                  ChangeFeed feed = {}) {
-  auto store = open_database(db)->open_store(std::move(listener), {}, std::move(feed));
+std::unique_ptr<Store> open_store(const DatabaseOptions& db, StoreEvents events = {}) {
+  auto store = open_database(db)->open_store();
   REQUIRE_MESSAGE(store.ok(), store.status().message());
+  (*store)->subscribe(std::move(events));
   return std::move(store).value();
 }
 
@@ -181,7 +181,9 @@ TEST_CASE("conformance: edit, remove and the change feed; a deleted id is never 
     CAPTURE(b.name);
     const DatabaseOptions db = b.fresh();
     std::vector<std::pair<int64_t, Change>> heard;
-    auto store = open_store(db, [&](const Listing& l, Change c) { heard.emplace_back(l.id, c); });
+    auto store = open_store(db, {.committed = [&](const Listing& l, Change c) {
+                                   heard.emplace_back(l.id, c);
+                                 }});
     for (int i = 0; i < 3; ++i) REQUIRE(store->create(fields(1000 + i), t0 + i).ok());
     // edit: sees the listing as it is; its error changes nothing.
     auto refused = store->edit(1, [](const Listing&) -> Result<ListingWrite> {
@@ -262,10 +264,11 @@ TEST_CASE("conformance: concurrent writes all land; the listener sees commit ord
     CAPTURE(b.name);
     std::mutex m;
     std::vector<int64_t> heard;  // prices of listing 1, in the order the listener heard them
-    auto store = open_store(b.fresh(), [&](const Listing& l, Change change) {
-      std::lock_guard lock(m);
-      if (l.id == 1 && change != Change::updated) heard.push_back(l.fields.price_cents);
-    });
+    auto store = open_store(b.fresh(), {.committed = [&](const Listing& l, Change change) {
+                              std::lock_guard lock(m);
+                              if (l.id == 1 && change != Change::updated)
+                                heard.push_back(l.fields.price_cents);
+                            }});
     REQUIRE(store->create(fields(1), t0).ok());
     std::vector<std::thread> threads;
     std::atomic<int> failed{0};

@@ -372,14 +372,11 @@ class PgDatabase final : public Database {
     return postgres::migrate(conn, display_name());
   }
 
-  Result<std::unique_ptr<Store>> open_store(CommitListener listener,
-                                            BatchListener batch_listener,
-                                            ChangeFeed feed) override {
+  Result<std::unique_ptr<Store>> open_store() override {
     auto target = this->target();
     if (!target.ok()) return target.status();
     if (auto v = migrate(); !v.ok()) return v.status();
-    return open_pg_store(*target, options_, std::move(listener), std::move(batch_listener),
-                         std::move(feed));
+    return open_pg_store(*target, options_);
   }
 
   Result<std::unique_ptr<TokenStore>> open_token_store() override {

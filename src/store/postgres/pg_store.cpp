@@ -1,5 +1,5 @@
 // The PostgreSQL Store. Writes: as the SQLite store, one writer thread and connection that
-// commits whatever is queued in one transaction (group commit), each write in a savepoint
+// commits whatever is queued in one transaction (../group_commit.h), each write in a savepoint
 // of its own; an update locks its row (SELECT ... FOR UPDATE), so two nodes updating one
 // listing at once append their prices in commit order. Every write also sends NOTIFY with
 // the listing id inside its transaction, delivered to the other nodes only if it commits,
@@ -8,19 +8,18 @@
 // seq order is commit order (locked first, before any listing row: no deadlock between
 // writers).
 // Reads: a bounded pool of connections (pg_common.h). A thread of its own LISTENs and
-// tells the ChangeFeed what other nodes changed, or that it cannot tell (feed lost).
+// tells the subscriber what other nodes changed, or that it cannot tell (LISTEN lost).
 #include "pg_store.h"
 
 #include <poll.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <variant>
 
+#include "../group_commit.h"
 #include "listingd/thread_name.h"
 #include "pg_common.h"
 #include "pg_database.h"
@@ -73,22 +72,6 @@ constexpr const char* k_insert_change =
     "INSERT INTO changes (seq, listing_id, type, old_price_cents, new_price_cents, at_ms) "
     "VALUES ($1, $2, $3, $4, $5, $6)";
 
-// A write waiting for the writer thread (as the SQLite store's): a create has no id; an
-// update has `fields`, an edit `edit`; a removal neither (and maybe a `check`).
-struct WriteCommand {
-  WriteCommand(std::optional<int64_t> id, int64_t now_ms) : id(id), now_ms(now_ms) {}
-  std::optional<int64_t> id;
-  const ListingWrite* fields = nullptr;
-  const Store::Edit* edit = nullptr;
-  const Store::Check* check = nullptr;
-  const IdempotencyKey* key = nullptr;  // keep the answer under it (create, edit)
-  bool remove = false;
-  int64_t now_ms;
-  std::optional<Result<Listing>> result;  // a removal's: the listing as it was
-  Change change = Change::updated;
-  std::atomic<uint32_t> answered{0};
-};
-
 Change change_from(const std::string& type) {
   if (type == "created") return Change::created;
   if (type == "price_changed") return Change::price_changed;
@@ -98,48 +81,49 @@ Change change_from(const std::string& type) {
 
 class PgStore final : public Store {
  public:
-  PgStore(pq::Target target, const DatabaseOptions& options, CommitListener listener,
-          BatchListener batch_listener, ChangeFeed feed)
+  PgStore(pq::Target target, const DatabaseOptions& options)
       : target_(std::move(target)),
-        listener_(std::move(listener)),
-        batch_listener_(std::move(batch_listener)),
-        feed_(std::move(feed)),
         changes_keep_days_(options.changes_keep_days),
         changes_keep_(options.changes_keep),
         readers_(target_, options.read_connections,
                  std::chrono::milliseconds(options.busy_timeout_ms)) {}
 
   ~PgStore() override {
-    {
-      std::lock_guard lock(queue_mutex_);
-      stopping_ = true;
-    }
-    queue_ready_.notify_one();
-    if (writer_thread_.joinable()) writer_thread_.join();
+    writes_.stop();  // after it drains the queue
     listening_.store(false);
     if (listen_thread_.joinable()) listen_thread_.join();
   }
 
   Status open() {
     if (Status s = connect_writer(); !s.ok()) return s;
-    writer_thread_ = std::thread([this] {
-      name_this_thread("lsd-pg-writer");
-      write_loop();
-    });
-    if (feed_.on_foreign_change || feed_.on_feed) {
-      // Until subscribed, nothing cached can be trusted: the feed starts lost, and the
-      // store waits (a little) for the first subscription, so a node starts caching.
-      if (feed_.on_feed) feed_.on_feed(false);
-      listening_.store(true);
-      listen_thread_ = std::thread([this] {
-        name_this_thread("lsd-pg-listen");
-        listen_loop();
-      });
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-      while (!subscribed_.load() && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    writes_.start({.commit = [this](const auto& batch) { return commit_batch(batch); },
+                   .failing = [this] { return !last_commit_.ok(); },  // only this thread sets it
+                   .probe = [this] { probe(); },
+                   .after_batch =
+                       [this] {
+                         if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) {
+                           prune_changes();
+                           prune_idempotency_keys();
+                         }
+                       }},
+                  "lsd-pg-writer");
     return Status::Ok();
+  }
+
+  void subscribe(StoreEvents events) override {
+    const bool hears_elsewhere = events.committed_elsewhere || events.elsewhere_live;
+    // Until listening, nothing kept can be trusted: other nodes' writes start unheard.
+    if (events.elsewhere_live) events.elsewhere_live(false);
+    writes_.subscribe(std::move(events));
+    if (!hears_elsewhere || listening_.exchange(true)) return;  // (listening already)
+    listen_thread_ = std::thread([this] {
+      name_this_thread("lsd-pg-listen");
+      listen_loop();
+    });
+    // A little wait for the first subscription, so that a node starts caching.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (!subscribed_.load() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 
   Result<Listing> create(const ListingWrite& fields, int64_t now_ms,
@@ -147,13 +131,13 @@ class PgStore final : public Store {
     WriteCommand command(std::nullopt, now_ms);
     command.fields = &fields;
     command.key = key;
-    return submit(command);
+    return writes_.submit(command);
   }
 
   Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
     WriteCommand command(id, now_ms);
     command.fields = &fields;
-    return submit(command);
+    return writes_.submit(command);
   }
 
   Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms,
@@ -161,7 +145,7 @@ class PgStore final : public Store {
     WriteCommand command(id, now_ms);
     command.edit = &edit;
     command.key = key;
-    return submit(command);
+    return writes_.submit(command);
   }
 
   Result<std::optional<KeptAnswer>> kept_answer(const std::string& scope, const std::string& key,
@@ -178,7 +162,7 @@ class PgStore final : public Store {
     WriteCommand command(id, now_ms);
     command.check = check ? &check : nullptr;
     command.remove = true;
-    return submit(command).status();
+    return writes_.submit(command).status();
   }
 
   Result<Listing> get(int64_t id) override {
@@ -241,10 +225,7 @@ class PgStore final : public Store {
   }
 
   Status check_ready() override {
-    {
-      std::lock_guard lock(queue_mutex_);
-      if (stopping_) return Status::Unavailable("the server is shutting down");
-    }
+    if (writes_.stopping()) return Status::Unavailable("the server is shutting down");
     {
       std::lock_guard lock(health_mutex_);
       if (!last_commit_.ok()) return last_commit_;
@@ -277,48 +258,8 @@ class PgStore final : public Store {
     return s;
   }
 
-  Result<Listing> submit(WriteCommand& command) {
-    {
-      std::lock_guard lock(queue_mutex_);
-      if (stopping_) return Status::Unavailable("the server is shutting down");
-      queue_.push_back(&command);
-    }
-    queue_ready_.notify_one();
-    command.answered.wait(0, std::memory_order_acquire);
-    return std::move(*command.result);
-  }
-
-  void write_loop() {
-    std::vector<WriteCommand*> batch;
-    for (;;) {
-      {
-        const bool failing = !last_commit_.ok();  // only this thread sets it
-        const auto next_probe = last_probe_ + std::chrono::seconds(1);
-        std::unique_lock lock(queue_mutex_);
-        auto has_work = [this] { return stopping_ || !queue_.empty(); };
-        if (failing) queue_ready_.wait_until(lock, next_probe, has_work);
-        else queue_ready_.wait(lock, has_work);
-        if (queue_.empty()) {
-          if (stopping_) return;
-          lock.unlock();
-          if (failing && std::chrono::steady_clock::now() >= next_probe) probe();
-          continue;
-        }
-        const size_t n = std::min(queue_.size(), k_max_batch);
-        batch.assign(queue_.begin(), queue_.begin() + n);
-        queue_.erase(queue_.begin(), queue_.begin() + n);
-      }
-      commit_batch(batch);
-      if (std::chrono::steady_clock::now() - last_prune_ >= k_prune_every) {
-        prune_changes();
-        prune_idempotency_keys();
-      }
-    }
-  }
-
   // While the database is unreachable: once a second, reconnect and ask it something.
   void probe() {
-    last_probe_ = std::chrono::steady_clock::now();
     Status s = writer_.healthy() ? Status::Ok() : connect_writer();
     if (s.ok()) s = writer_.run("SELECT 1").status();
     if (s.ok()) set_health(s);
@@ -329,7 +270,8 @@ class PgStore final : public Store {
     last_commit_ = s;
   }
 
-  void commit_batch(const std::vector<WriteCommand*>& batch) {
+  // Writes the batch in one transaction (see GroupCommit::Backend::commit).
+  Status commit_batch(const std::vector<WriteCommand*>& batch) {
     Status s = writer_.healthy() ? Status::Ok() : connect_writer();
     if (s.ok()) s = writer_.exec("BEGIN");
     // A connection that broke while idle shows it at BEGIN, before anything was written:
@@ -357,23 +299,13 @@ class PgStore final : public Store {
       s = writer_.run(k_save_change_log, pq::Params().add(last_seq_).add(last_at_ms_)).status();
     if (s.ok()) s = writer_.exec("COMMIT");
     else if (writer_.healthy()) writer_.exec("ROLLBACK");
-    for (WriteCommand* c : batch) {
-      if (!s.ok() && c->result->ok()) c->result = s;
-      // Observers see every commit, in commit order, before any writer is answered.
-      if (c->result->ok() && listener_) listener_(c->result->value(), c->change);
-    }
-    if (s.ok() && batch_listener_) batch_listener_(batch.size());
     // A lost connection (database down or restarting) makes the store unready until the
     // writer reconnects; a statement's own failure does not.
     if (s.ok() || !writer_.healthy()) {
       set_health(s.ok() ? s
                         : Status::Unavailable("the database is unreachable: " + s.message()));
-      if (!s.ok()) last_probe_ = std::chrono::steady_clock::now();
     }
-    for (WriteCommand* c : batch) {
-      c->answered.store(1, std::memory_order_release);
-      c->answered.notify_one();
-    }
+    return s;
   }
 
   Result<Listing> in_savepoint(WriteCommand& c) {
@@ -615,7 +547,7 @@ class PgStore final : public Store {
         if (conn.open(target_.url, target_.password).ok() &&
             conn.exec(std::string("LISTEN ") + k_channel).ok()) {
           live = true;
-          if (feed_.on_feed) feed_.on_feed(true);
+          if (auto e = subscriber(); e->elsewhere_live) e->elsewhere_live(true);
           subscribed_.store(true);
         } else {
           conn.close();
@@ -628,22 +560,25 @@ class PgStore final : public Store {
       bool lost = ready < 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL));
       if (!lost && ready > 0 && !PQconsumeInput(conn.handle())) lost = true;
       if (!lost) {
+        const auto events = subscriber();
         while (PGnotify* n = PQnotifies(conn.handle())) {
           const int64_t id = std::strtoll(n->extra, nullptr, 10);
           const bool own = n->be_pid == writer_pid_.load();  // already in our cache
           PQfreemem(n);
-          if (!own && feed_.on_foreign_change) feed_.on_foreign_change(id);
+          if (!own && events->committed_elsewhere) events->committed_elsewhere(id);
         }
         if (PQstatus(conn.handle()) != CONNECTION_OK) lost = true;
       }
       if (lost) {
         live = false;
         conn.close();
-        if (feed_.on_feed) feed_.on_feed(false);
+        if (auto e = subscriber(); e->elsewhere_live) e->elsewhere_live(false);
         sleep_a_little(std::chrono::milliseconds(500));
       }
     }
   }
+
+  std::shared_ptr<const StoreEvents> subscriber() { return writes_.subscriber(); }
 
   void sleep_a_little(std::chrono::milliseconds d) {
     const auto until = std::chrono::steady_clock::now() + d;
@@ -651,15 +586,11 @@ class PgStore final : public Store {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 
-  static constexpr size_t k_max_batch = 256;
   // How often the writer prunes the change feed, and how many changes at most at a time.
   static constexpr std::chrono::seconds k_prune_every{10};
   static constexpr int64_t k_prune_rows = 10'000;
 
   const pq::Target target_;
-  const CommitListener listener_;
-  const BatchListener batch_listener_;
-  const ChangeFeed feed_;
   const int changes_keep_days_;
   const int64_t changes_keep_;
   Pool readers_;
@@ -667,29 +598,22 @@ class PgStore final : public Store {
   std::atomic<int> writer_pid_{0};
   std::mutex health_mutex_;
   Status last_commit_;
-  std::chrono::steady_clock::time_point last_probe_{};
   std::chrono::steady_clock::time_point last_prune_{};  // writer only
   // The feed's counter inside the batch's transaction: as locked at its start (saved_*),
   // and as the writes so far leave it. Writer only.
   int64_t last_seq_ = 0, last_at_ms_ = 0, saved_seq_ = 0, saved_at_ms_ = 0;
   int64_t newest_write_ms_ = 0;  // the latest time a write was made at; writer only
-  std::thread writer_thread_, listen_thread_;
+  std::thread listen_thread_;
   std::atomic<bool> listening_{false};
   std::atomic<bool> subscribed_{false};  // once, the first time
-  std::mutex queue_mutex_;
-  std::condition_variable queue_ready_;
-  std::deque<WriteCommand*> queue_;
-  bool stopping_ = false;
+  GroupCommit writes_;  // the writer thread (reconnecting once a second while it cannot)
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_pg_store(const pq::Target& target,
-                                             const DatabaseOptions& options,
-                                             CommitListener listener,
-                                             BatchListener batch_listener, ChangeFeed feed) {
-  auto store = std::make_unique<PgStore>(target, options, std::move(listener),
-                                         std::move(batch_listener), std::move(feed));
+                                             const DatabaseOptions& options) {
+  auto store = std::make_unique<PgStore>(target, options);
   if (Status s = store->open(); !s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -8,10 +8,9 @@
 
 namespace listingd::postgres {
 
-// Requires: the schema migrated. Starts the writer and the LISTEN threads.
+// Requires: the schema migrated. Starts the writer thread; subscribe() starts the LISTEN
+// thread.
 Result<std::unique_ptr<Store>> open_pg_store(const pq::Target& target,
-                                             const DatabaseOptions& options,
-                                             CommitListener listener,
-                                             BatchListener batch_listener, ChangeFeed feed);
+                                             const DatabaseOptions& options);
 
 }  // namespace listingd::postgres

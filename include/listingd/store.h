@@ -184,7 +184,7 @@ struct DatabaseOptions {
   // SQLite: how long a statement waits for a lock. Both: how long a read waits for a free
   // read connection.
   int busy_timeout_ms = 5000;
-  // SQLite only. The store's WAL checkpointer (see src/store/checkpointer.h), in WAL frames: a copy
+  // SQLite only. The store's WAL checkpointer (see src/store/sqlite/checkpointer.h), in WAL frames: a copy
   // every `checkpoint_window_frames`, the WAL started over past `checkpoint_restart_frames`.
   // Tests make them small to run checkpoints and restarts often.
   int checkpoint_window_frames = 16000;

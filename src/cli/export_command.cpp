@@ -17,7 +17,7 @@ namespace listingd::cli {
 namespace {
 
 struct ExportFlags {
-  SqliteOptions db;
+  DatabaseOptions db;
   std::string out = "-";
   bool force = false;
 };

@@ -33,7 +33,7 @@ std::string grouped(int64_t n) {
 
 struct ImportFlags {
   bool renumber = false;
-  SqliteOptions db;
+  DatabaseOptions db;
   std::string file;
   bool skip_invalid = false;
   size_t max_line_bytes = ImportOptions{}.max_line_bytes;

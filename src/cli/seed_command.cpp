@@ -16,7 +16,7 @@ namespace {
 
 struct SeedFlags {
   SeedOptions seed;
-  SqliteOptions db;
+  DatabaseOptions db;
 };
 
 void add_seed_flags(CLI::App& seed, SeedFlags& f) {

@@ -33,7 +33,7 @@ struct ServeFlags {
   std::string log_format = "json", log_level = "info";
   CLI::Option* log_format_option = nullptr;  // not given: text on a terminal, else json
   int shutdown_timeout_s = 30;
-  SqliteOptions db;
+  DatabaseOptions db;
   size_t cache_mb = 64;
   std::string synchronous = "full";  // becomes db.synchronous once parsed
 };

@@ -31,7 +31,7 @@ domain=($(cd "$root" && ls src/domain/*.cpp))
 # never missed either (with the auth module its token store uses, and libcrypto), its
 # migrations (embedded.cpp, generated here as meson does) and the system's libsqlite3
 # (and, for open_database(), the PostgreSQL backend with libpq: linked, never run here).
-store=($(cd "$root" && ls src/store/*.cpp src/store/postgres/*.cpp src/auth/*.cpp))
+store=($(cd "$root" && ls src/store/*.cpp src/store/sqlite/*.cpp src/store/postgres/*.cpp src/auth/*.cpp))
 declare -A sources=(
   [fuzz_body]="tests/fuzz/fuzz_body.cpp ${domain[*]} src/transfer/ndjson.cpp"
   [fuzz_query]="tests/fuzz/fuzz_query.cpp ${domain[*]}"

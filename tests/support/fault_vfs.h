@@ -4,7 +4,7 @@
 // install() registers it as SQLite's default VFS, on top of the one that was the default
 // (the real unix VFS), so every connection of the process goes through it: readers, the
 // checkpointer, the token store, backups, the bulk loader, and the writer too, whose WAL
-// write buffer (src/store/wal_write_buffer.h) binds the default VFS at its first use and so
+// write buffer (src/store/sqlite/wal_write_buffer.h) binds the default VFS at its first use and so
 // stacks on top of this one. Install it in main(), before any database is opened.
 //
 // Two uses, each small:

@@ -10,9 +10,9 @@
 #include <set>
 #include <string>
 
-#include "store/checkpointer.h"
-#include "store/sqlite.h"
-#include "store/wal_write_buffer.h"
+#include "store/sqlite/checkpointer.h"
+#include "store/sqlite/sqlite.h"
+#include "store/sqlite/wal_write_buffer.h"
 #include "support/temp_dir.h"
 
 using listingd::sqlite::Checkpointer;

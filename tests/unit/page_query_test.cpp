@@ -6,8 +6,8 @@
 #include <variant>
 
 #include "listingd/store.h"
-#include "store/page_query.h"
-#include "store/search_rank.h"
+#include "store/sqlite/page_query.h"
+#include "store/sqlite/search_rank.h"
 #include "support/temp_dir.h"
 
 using namespace listingd;

@@ -1,4 +1,4 @@
-// The bounded pool of read connections: alone (store/read_pool.h), and through the store,
+// The bounded pool of read connections: alone (store/sqlite/read_pool.h), and through the store,
 // counting the file descriptors the process holds on the database file.
 #include <doctest/doctest.h>
 
@@ -11,7 +11,7 @@
 
 #include "listingd/seed.h"
 #include "listingd/store.h"
-#include "store/read_pool.h"
+#include "store/sqlite/read_pool.h"
 #include "support/temp_dir.h"
 
 using namespace listingd;

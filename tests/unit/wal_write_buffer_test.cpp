@@ -8,7 +8,7 @@
 #include <random>
 #include <string>
 
-#include "store/wal_write_buffer.h"
+#include "store/sqlite/wal_write_buffer.h"
 #include "support/temp_dir.h"
 
 using listingd::testing::TempDir;

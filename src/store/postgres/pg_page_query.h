@@ -1,6 +1,6 @@
 // Internal to the PostgreSQL store: the SQL of one page of GET /listings, and of its
 // count (count=exact), in PostgreSQL's words. The same filters, sorts and keyset cursors as
-// the SQLite store's (src/store/page_query.h); the search (q=, city_prefix=) goes through
+// the SQLite store's (src/store/sqlite/page_query.h); the search (q=, city_prefix=) goes through
 // the functions and indexes of schema/postgres/002_edit_changes_search.sql. PostgreSQL's
 // planner picks among the indexes (each filter and sort has one). Values are always bound
 // ($1, $2, ...), never spliced into the SQL.

@@ -15,7 +15,7 @@
 
 #include "listingd/store.h"
 #include "checkpointer.h"
-#include "group_commit.h"
+#include "../group_commit.h"
 #include "listing_rows.h"
 #include "page_query.h"
 #include "read_pool.h"

@@ -314,13 +314,43 @@ def verify(a):
     print(f"every live node ready again {ev['start_ready'] - ev['start_end']:.2f} s after "
           f"PostgreSQL started, {ev['restart_ready'] - ev['restart_end']:.2f} s after its restart")
 
-    # 5. The database against the acknowledgements.
+    # The database, as it is now.
     rows = psql(a.db, "SELECT id, name, price_cents FROM listings ORDER BY id")
     listings = {int(i): (name, int(p)) for i, name, p in rows}
     history = {}
     for lid, p in psql(a.db, "SELECT listing_id, price_cents FROM price_history "
                              "ORDER BY listing_id, created_ms, id"):
         history.setdefault(int(lid), []).append(int(p))
+    # 5. Every node (the restarted one too) answers the database's state, nothing stale:
+    # GET /listings (every listing), and each listing and its prices.
+    for p in nodes:
+        status, payload = get(int(p), "/listings")
+        check(status == 200, f"GET /listings on node :{p} answered {status}")
+        got = {l["id"]: cents(l["latest_price_eur"]) for l in json.loads(payload)}
+        want = {i: price for i, (_, price) in listings.items()}
+        check(got == want, f"GET /listings on node :{p} differs from the database: "
+                           f"{[(i, got.get(i), want.get(i)) for i in set(got) | set(want) if got.get(i) != want.get(i)][:5]}")
+        c = http.client.HTTPConnection("127.0.0.1", int(p), timeout=TIMEOUT)
+        for i in sorted(listings):
+            c.request("GET", f"/listings/{i}")
+            r = c.getresponse()
+            one = json.loads(r.read())
+            c.request("GET", f"/listings/{i}/prices")
+            r2 = c.getresponse()
+            prices = [cents(e["price_eur"]) for e in json.loads(r2.read())]
+            check(r.status == 200 and r2.status == 200, f"node :{p}: listing {i} answered {r.status}, {r2.status}")
+            check(cents(one["latest_price_eur"]) == listings[i][1],
+                  f"node :{p} answers listing {i} at {one['latest_price_eur']} EUR, the database "
+                  f"{listings[i][1] / 100}: stale")
+            check(prices == history.get(i), f"node :{p} answers listing {i}'s prices {prices}, "
+                                             f"the database {history.get(i)}")
+            check(prices[-1] == cents(one["latest_price_eur"]),
+                  f"node :{p}: listing {i}'s latest_price_eur is not its last price")
+        c.close()
+    print(f"every node answers every listing and its prices as the database has them "
+          f"({len(listings)} listings x {len(nodes)} nodes)")
+
+    # 6. The database against the acknowledgements.
     names = {}
     for i, (name, _) in listings.items():
         names.setdefault(name, []).append(i)
@@ -374,7 +404,7 @@ def verify(a):
           f"entries; every acknowledged write there, in order ({maybe} unacknowledged price "
           f"writes and {unacked_creates} unacknowledged creates committed all the same)")
 
-    # 6. Integrity: each listing's price is its history's last entry (one SQL query).
+    # 7. Integrity: each listing's price is its history's last entry (one SQL query).
     off = psql(a.db, """
         SELECT l.id, l.price_cents, h.price_cents FROM listings l
         LEFT JOIN LATERAL (SELECT price_cents FROM price_history
@@ -383,34 +413,6 @@ def verify(a):
     check(not off, f"{len(off)} listings whose latest_price_eur is not their history's last entry "
                    f"(id, price, last entry in cents): {off[:5]}")
 
-    # 7. Every node (the restarted one too) answers the database's state, nothing stale:
-    # GET /listings (every listing), and each listing and its prices.
-    for p in nodes:
-        status, payload = get(int(p), "/listings")
-        check(status == 200, f"GET /listings on node :{p} answered {status}")
-        got = {l["id"]: cents(l["latest_price_eur"]) for l in json.loads(payload)}
-        want = {i: price for i, (_, price) in listings.items()}
-        check(got == want, f"GET /listings on node :{p} differs from the database: "
-                           f"{[(i, got.get(i), want.get(i)) for i in set(got) | set(want) if got.get(i) != want.get(i)][:5]}")
-        c = http.client.HTTPConnection("127.0.0.1", int(p), timeout=TIMEOUT)
-        for i in sorted(listings):
-            c.request("GET", f"/listings/{i}")
-            r = c.getresponse()
-            one = json.loads(r.read())
-            c.request("GET", f"/listings/{i}/prices")
-            r2 = c.getresponse()
-            prices = [cents(e["price_eur"]) for e in json.loads(r2.read())]
-            check(r.status == 200 and r2.status == 200, f"node :{p}: listing {i} answered {r.status}, {r2.status}")
-            check(cents(one["latest_price_eur"]) == listings[i][1],
-                  f"node :{p} answers listing {i} at {one['latest_price_eur']} EUR, the database "
-                  f"{listings[i][1] / 100}: stale")
-            check(prices == history.get(i), f"node :{p} answers listing {i}'s prices {prices}, "
-                                             f"the database {history.get(i)}")
-            check(prices[-1] == cents(one["latest_price_eur"]),
-                  f"node :{p}: listing {i}'s latest_price_eur is not its last price")
-        c.close()
-    print(f"every node answers every listing and its prices as the database has them "
-          f"({len(listings)} listings x {len(nodes)} nodes)")
 
 
 def send(port, method, path, data):

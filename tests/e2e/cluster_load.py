@@ -268,6 +268,9 @@ def verify(a):
     check(not outside, f"{len(outside)} writes got a 503 outside the fault windows: {outside[:3]}")
     outside = [r for c in rec["clients"] for r in c["read503"] if not inside(*r)]
     check(not outside, f"{len(outside)} reads got a 503 outside the fault windows: {outside[:3]}")
+    per = [sum(1 for w in failed if lo <= w["end"] and w["start"] <= hi) for lo, hi in windows]
+    print(f"writes answered 503: {per[0]} around the kill, {per[1]} around PostgreSQL's "
+          f"restart, {per[2]} around its stop and start")
 
     # 3. Served through each fault: acknowledged writes after the kill before PostgreSQL's
     # restart, between the restart and the stop, and after the start.

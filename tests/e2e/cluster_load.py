@@ -162,7 +162,7 @@ def poll_readyz(port, stop, deadline, out):
     while not os.path.exists(stop) and time.time() < deadline:
         t = time.time()
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
             c.request("GET", "/readyz")
             r = c.getresponse()
             payload = r.read()

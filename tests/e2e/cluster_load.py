@@ -128,14 +128,14 @@ class Client:
             self.bad.append({"kind": what, "start": start, "status": status,
                              "why": "neither 200 nor 503"})
 
-    def names(self):
+    def new_name(self):
         return f"cluster c{self.n} #{len(self.writes)}"
 
     def run(self):
         while not os.path.exists(self.stop) and time.time() < self.deadline:
             r = self.rng.random()
             if not self.own or (r < 0.12 and len(self.own) < MAX_OWN_LISTINGS):
-                w = self.write("POST", None, self.names(), self.price())
+                w = self.write("POST", None, self.new_name(), self.price())
                 if w["status"] == 201:
                     self.own.append((w["id"], w["name"]))
                 elif w["status"] != 503:

@@ -77,8 +77,10 @@ now() { date +%s.%N; }
 event() { echo "$1 ${2:-$(now)}" >>"$dir/events"; echo "[${SECONDS} s] $1"; }
 
 # Three nodes started at once (the schema is made once, under an advisory lock).
+echo "[${SECONDS} s] database $db made"
 for i in 0 1 2; do start_node $i; done
 wait_ready $((60 * slow)) "${ports[@]}" || fail "the nodes did not start"
+echo "[${SECONDS} s] three nodes ready"
 
 mkdir -p "$dir/lb"
 "$root/deploy/nginx-cluster-render" --listen "127.0.0.1:$lb_port" --node "127.0.0.1:${ports[0]}" \

@@ -19,6 +19,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 
 #include "listingd/thread_name.h"
@@ -389,6 +390,9 @@ class PgStore final : public Store {
     last_at_ms_ = saved_at_ms_ = (*locked)[1].int64(0, 1);
 
     std::vector<Statement> second;
+    // A listing written earlier in the batch is, for the next write of it, as that write
+    // left it (step 1 read every row before any write).
+    std::unordered_map<int64_t, Listing> written;
     for (size_t i = 0; i < batch.size(); ++i) {
       WriteCommand& c = *batch[i];
       const pq::Rows& row = (*locked)[i + 2];
@@ -405,11 +409,12 @@ class PgStore final : public Store {
         second.push_back({k_insert_listing_with_id, std::move(p)});
         c.change = Change::created;
       } else {
-        if (row.size() == 0) {
+        const auto earlier = written.find(*c.id);
+        if (earlier == written.end() && row.size() == 0) {
           c.result = Status::NotFound("no listing with id " + std::to_string(*c.id));
           continue;
         }
-        const Listing old = read_listing(row, 0);
+        const Listing old = earlier != written.end() ? earlier->second : read_listing(row, 0);
         if (c.edit) {
           edited = (*c.edit)(old);
           if (!edited->ok()) {
@@ -440,6 +445,7 @@ class PgStore final : public Store {
       second.push_back({k_insert_change, std::move(change)});
       second.push_back({k_notify, pq::Params().add(k_channel).add(id)});
       c.result = Listing{id, *fields, created_ms, now_ms};
+      written.insert_or_assign(id, c.result->value());
     }
     if (last_seq_ != saved_seq_ || last_at_ms_ != saved_at_ms_)
       second.push_back({k_save_change_log, pq::Params().add(last_seq_).add(last_at_ms_)});

@@ -2,6 +2,8 @@
 """Summarizes a run of scripts/bench: prints the table and the targets, writes the JSON.
 
 usage: summarize.py RUN_DIR OUT_JSON
+       summarize.py --compare RUN_DIR OUT_JSON   (scripts/bench --compare-postgres or
+       --db postgres://...: workloads named NAME@sqlite, NAME@pg, NAME@pg2, side by side)
 
 RUN_DIR holds what the driver wrote:
   run.env        key=value lines: configuration, start-up times, W7 and W8 figures, write
@@ -286,13 +288,162 @@ def print_report(r):
         print(f"  [{met}] {t['target']}: {t['shown']}")
 
 
+BACKENDS = (("sqlite", "SQLite"), ("pg", "PostgreSQL"), ("pg2", "PG 2 nodes+nginx"))
+
+
+def build_compare(env, workloads, run_dir):
+    """The same workloads on each backend, side by side, with the ratios to SQLite."""
+    by_name = {w["name"]: w for w in workloads}
+    names = []
+    for w in workloads:
+        base = w["name"].split("@")[0]
+        if base not in names:
+            names.append(base)
+    ran = [b for b, _ in BACKENDS if any(n.endswith("@" + b) for n in by_name)]
+
+    def errors(w):
+        return w["non_2xx"] + sum(w["socket_errors"].values())
+
+    rows = []
+    for base in names:
+        row = {"workload": base}
+        for b in ran:
+            w = by_name.get(f"{base}@{b}")
+            row[b] = {"requests_per_s": w["requests_per_s"], "p50_ms": w["p50_ms"],
+                      "p99_ms": w["p99_ms"], "errors": errors(w),
+                      "peak_rss_mb": w["peak_rss_mb"]} if w else None
+        s = row.get("sqlite")
+        for b in ("pg", "pg2"):
+            if s and row.get(b) and s["requests_per_s"]:
+                row[f"{b}_to_sqlite"] = round(row[b]["requests_per_s"] / s["requests_per_s"], 3)
+        rows.append(row)
+
+    w7 = {}
+    for b in ran:
+        k = f"w7@{b}"
+        if f"{k}_http" in env:
+            before, peak = num(env.get(f"{k}_rss_before_kb"), int), num(env.get(f"{k}_rss_peak_kb"), int)
+            w7[b] = {"http_status": env.get(f"{k}_http"), "time_s": num(env.get(f"{k}_time_s")),
+                     "bytes": num(env.get(f"{k}_bytes"), int),
+                     "rss_growth_mb": round((peak - before) / 1024, 1) if before and peak else None}
+    hot = None
+    if "hot_check@pg" in env:
+        hits, xacts, secs = (int(x) for x in env["hot_check@pg"].split())
+        hot = {"cache_hits": hits, "database_transactions": xacts, "seconds": secs}
+    load = {k[len("load_"):]: v for k, v in env.items() if k.startswith("load_")}
+    rounds = None  # W1-hot and W2-hot on both backends in turn: medians and their ratio
+    path = os.path.join(run_dir, "hot-rounds.tsv")
+    if os.path.exists(path):
+        import csv
+        import statistics
+        with open(path, encoding="utf-8") as f:
+            runs = list(csv.DictReader(f, delimiter="\t"))
+        rounds = {}
+        for name in ("W1-hot", "W2-hot"):
+            med = {b: statistics.median(float(x["req_s"]) for x in runs
+                                        if x["backend"] == b and x["workload"] == name)
+                   for b in ("sqlite", "pg")}
+            rounds[name] = {"runs": len(runs) // 4, "median_req_s": med,
+                            "pg_to_sqlite": round(med["pg"] / med["sqlite"], 3)}
+
+    def target(name, met, shown):
+        return {"target": name, "met": met, "shown": shown}
+
+    by_row = {r["workload"]: r for r in rows}
+    targets = []
+    for name in ("W1-hot", "W2-hot"):
+        if rounds:
+            ratio = rounds[name]["pg_to_sqlite"]
+            shown = (f"PG/SQLite {ratio:.2f} (medians of {rounds[name]['runs']} runs each, "
+                     f"in turn)")
+        else:
+            ratio = by_row.get(name, {}).get("pg_to_sqlite")
+            shown = f"PG/SQLite {ratio:.2f}" if ratio is not None else "n/a"
+        targets.append(target(f"{name} on PostgreSQL within 10 % of SQLite",
+                              ratio is not None and ratio >= 0.9, shown))
+    w4 = (by_row.get("W4") or {}).get("pg")
+    targets.append(target("W4 on PostgreSQL (synchronous_commit=on) >= 3000 req/s, zero errors",
+                          bool(w4) and w4["requests_per_s"] >= 3000 and w4["errors"] == 0,
+                          f"{w4['requests_per_s']:.0f} req/s, {w4['errors']} errors" if w4 else "n/a"))
+    # What is left is the nodes' polling (tokens, once a second): far below one per hit.
+    targets.append(target("cache hits do not touch PostgreSQL (transactions < 1 % of hits)",
+                          bool(hot) and hot["database_transactions"] < hot["cache_hits"] / 100,
+                          f"{hot['database_transactions']} transactions for {hot['cache_hits']} hits "
+                          f"in {hot['seconds']} s" if hot else "n/a"))
+    errors_total = {b: sum((r[b] or {}).get("errors", 0) for r in rows if r.get(b)) for b in ran}
+    targets.append(target("zero errors (non-2xx, socket errors) on every backend",
+                          all(v == 0 for v in errors_total.values()),
+                          ", ".join(f"{b} {v}" for b, v in errors_total.items())))
+    config = {k[len("config_"):]: v for k, v in env.items() if k.startswith("config_")}
+    startup = {k[len("startup_ms_full@"):]: num(v) for k, v in env.items()
+               if k.startswith("startup_ms_full@")}
+    return {"machine": machine(), "config": config, "backends": ran, "rows": rows,
+            "startup_ms": startup, "w7_stream_all": w7, "hot_read_check": hot,
+            "hot_rounds": rounds,
+            "load_average": load, "pg_seed_s": num(env.get("pg_seed_s")),
+            "workloads": workloads, "targets": targets}
+
+
+def print_compare(r):
+    c, m = r["config"], r["machine"]
+    print(f"\nlistingd benchmark, SQLite and PostgreSQL — {c.get('listings')} listings x "
+          f"{c.get('prices')} prices, wrk -t1 -c{c.get('connections')} -d{c.get('duration')}s, "
+          f"serve --threads {c.get('threads')} --cache-mb {c.get('cache_mb')}")
+    print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total_mb']} MB; commit "
+          f"{c.get('commit')}")
+    print(f"PostgreSQL: {c.get('pg', '?')}; {c.get('pg_cluster', c.get('pg_url', ''))}\n")
+    names = dict(BACKENDS)
+    head = f"{'workload':<9}"
+    for b in r["backends"]:
+        head += f" | {names[b] + ' req/s':>22} {'p99 ms':>7} {'err':>4}"
+        if b != "sqlite" and "sqlite" in r["backends"]:
+            head += f" {'/SQLite':>7}"
+    print(head)
+    print("-" * len(head))
+    for row in r["rows"]:
+        line = f"{row['workload']:<9}"
+        for b in r["backends"]:
+            w = row.get(b)
+            line += (f" | {w['requests_per_s']:>22.0f} {w['p99_ms']:>7.2f} {w['errors']:>4}" if w
+                     else f" | {'':>22} {'':>7} {'':>4}")
+            if b != "sqlite" and "sqlite" in r["backends"]:
+                ratio = row.get(f"{b}_to_sqlite")
+                line += f" {fmt(ratio, '7.2f')}"
+        print(line)
+    for b, w in r["w7_stream_all"].items():
+        print(f"W7 on {names[b]}: HTTP {w['http_status']}, {fmt(w['time_s'], '.2f')} s, "
+              f"{(w['bytes'] or 0) / 1e6:.1f} MB, RSS growth {fmt(w['rss_growth_mb'], '.1f')} MB")
+    for name, x in (r["hot_rounds"] or {}).items():
+        print(f"{name} in turn, {x['runs']} runs each, median req/s: SQLite "
+              f"{x['median_req_s']['sqlite']:.0f}, PostgreSQL {x['median_req_s']['pg']:.0f}, "
+              f"PG/SQLite {x['pg_to_sqlite']:.2f}")
+    print("start-up (exec to first answer): " +
+          ", ".join(f"{k} {v:.0f} ms" for k, v in r["startup_ms"].items() if v is not None))
+    if r["pg_seed_s"] is not None:
+        print(f"PostgreSQL seeded (export | import) in {r['pg_seed_s']:.0f} s")
+    print("load average (1, 5, 15 min) at each server's start and end: " +
+          "; ".join(f"{k} {v}" for k, v in r["load_average"].items()))
+    print("\ntargets:")
+    for t in r["targets"]:
+        met = "met" if t["met"] else "not run" if t["shown"] == "n/a" else "MISSED"
+        print(f"  [{met}] {t['target']}: {t['shown']}")
+
+
 def main():
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    compare = bool(args) and args[0] == "--compare"
+    if compare:
+        args = args[1:]
+    if len(args) != 2:
         sys.exit(__doc__)
-    run_dir, out = sys.argv[1], sys.argv[2]
+    run_dir, out = args
     env, workloads = load(run_dir)
-    report = build(env, workloads)
-    print_report(report)
+    if compare:
+        report = build_compare(env, workloads, run_dir)
+        print_compare(report)
+    else:
+        report = build(env, workloads)
+        print_report(report)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2, ensure_ascii=False)

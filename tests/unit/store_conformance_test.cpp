@@ -290,6 +290,52 @@ TEST_CASE("conformance: concurrent writes all land; the listener sees commit ord
   }
 }
 
+// Concurrent writes of one listing are grouped into one transaction (on PostgreSQL, sent
+// pipelined): each must see the listing as the write before it in the group left it.
+TEST_CASE("conformance: concurrent writes of one listing chain in the change feed") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    auto store = open_store(b.fresh());
+    REQUIRE(store->create(fields(1), t0).ok());
+    std::vector<std::thread> threads;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < 16; ++t) {
+      threads.emplace_back([&, t] {
+        for (int k = 0; k < 10; ++k) {
+          // Every other write sets price 1 again: unchanged only if it follows price 1.
+          const int64_t price = k % 2 ? 1 : 1000 + t * 100 + k;
+          if (!store->update(1, fields(price), t0 + 1 + k).ok()) ++failed;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(failed == 0);
+    ChangeQuery all;
+    all.limit = 1000;
+    auto feed = store->changes(all);
+    REQUIRE(feed.ok());
+    REQUIRE(feed->changes.size() == 161);
+    int64_t price = 1, at_ms = t0;
+    size_t price_changes = 0;
+    for (size_t i = 1; i < feed->changes.size(); ++i) {
+      const ChangeRecord& c = feed->changes[i];
+      CAPTURE(i);
+      CHECK(c.at_ms >= at_ms);  // never back in time along the feed
+      at_ms = c.at_ms;
+      if (c.type == Change::updated) continue;  // the same price again
+      REQUIRE(c.type == Change::price_changed);
+      CHECK(c.old_price_cents == price);  // the previous write's new price
+      price = *c.new_price_cents;
+      ++price_changes;
+    }
+    CHECK(store->get(1)->fields.price_cents == price);
+    auto history = store->price_history(1);
+    REQUIRE(history.ok());
+    CHECK(history->size() == price_changes + 1);
+  }
+}
+
 TEST_CASE("conformance: tokens") {
   TempDir dir;
   for (const Backend& b : backends(dir)) {

@@ -77,8 +77,7 @@ void Connection::close() {
 
 Status Connection::error(const char* what, PGresult* r) { return status_from(conn_, r, what); }
 
-Result<Rows> Connection::run(const std::string& sql, const Params& params) {
-  if (!conn_) return Status::Unavailable("the database is unavailable (no connection)");
+Result<const std::string*> Connection::prepared(const std::string& sql) {
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "s" + std::to_string(prepared_.size() + 1);
@@ -87,14 +86,30 @@ Result<Rows> Connection::run(const std::string& sql, const Params& params) {
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) return error("prepare", r);
     it = prepared_.emplace(sql, std::move(name)).first;
   }
-  const int n = static_cast<int>(params.size());
-  std::vector<const char*> values(n);
-  std::vector<int> lengths(n);
-  for (int i = 0; i < n; ++i) {
-    values[i] = params.nulls_[i] ? nullptr : params.values_[i].c_str();
-    lengths[i] = static_cast<int>(params.values_[i].size());
+  return &it->second;
+}
+
+namespace {
+struct Values {  // a statement's parameters as libpq takes them
+  explicit Values(const std::vector<std::string>& v, const std::vector<bool>& nulls)
+      : values(v.size()), lengths(v.size()) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      values[i] = nulls[i] ? nullptr : v[i].c_str();
+      lengths[i] = static_cast<int>(v[i].size());
+    }
   }
-  PGresult* r = PQexecPrepared(conn_, it->second.c_str(), n, values.data(), lengths.data(),
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+};
+}  // namespace
+
+Result<Rows> Connection::run(const std::string& sql, const Params& params) {
+  if (!conn_) return Status::Unavailable("the database is unavailable (no connection)");
+  auto name = prepared(sql);
+  if (!name.ok()) return name.status();
+  const int n = static_cast<int>(params.size());
+  Values v(params.values_, params.nulls_);
+  PGresult* r = PQexecPrepared(conn_, (*name)->c_str(), n, v.values.data(), v.lengths.data(),
                                nullptr, /*result text*/ 0);
   Rows rows(r);
   const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -109,6 +124,60 @@ Status Connection::exec(const std::string& sql) {
   const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) return error("statement", r);
   return Status::Ok();
+}
+
+Result<std::vector<Rows>> Connection::run_pipelined(const std::vector<Statement>& statements) {
+  if (!conn_) return Status::Unavailable("the database is unavailable (no connection)");
+  std::vector<const std::string*> names;  // prepared first: one round trip each, once
+  for (const Statement& st : statements) {
+    auto name = prepared(std::string(st.sql));
+    if (!name.ok()) return name.status();
+    names.push_back(*name);
+  }
+  if (PQenterPipelineMode(conn_) != 1) return error("pipeline");
+  Status failed;
+  size_t sent = 0;
+  for (; sent < statements.size(); ++sent) {
+    const Params& p = statements[sent].params;
+    Values v(p.values_, p.nulls_);
+    if (PQsendQueryPrepared(conn_, names[sent]->c_str(), static_cast<int>(p.size()),
+                            v.values.data(), v.lengths.data(), nullptr, 0) != 1) {
+      failed = error("send");
+      break;
+    }
+  }
+  bool usable = PQpipelineSync(conn_) == 1;
+  if (!usable && failed.ok()) failed = error("sync");
+  std::vector<Rows> out;
+  out.reserve(sent);
+  // Each statement's result is followed by a null one; the sync's comes last.
+  for (size_t i = 0; usable && i < sent; ++i) {
+    PGresult* r = PQgetResult(conn_);
+    if (!r) {
+      usable = false;
+      if (failed.ok()) failed = error("pipeline");
+      break;
+    }
+    Rows rows(r);
+    const ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) out.push_back(rows);
+    else if (failed.ok()) failed = error("statement", r);
+    if (PGresult* end = PQgetResult(conn_)) {  // not the separator: out of step
+      PQclear(end);
+      usable = false;
+    }
+  }
+  if (usable) {
+    PGresult* r = PQgetResult(conn_);
+    usable = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    if (r) PQclear(r);
+  }
+  if (!usable || PQexitPipelineMode(conn_) != 1) {
+    if (failed.ok()) failed = error("pipeline");
+    close();  // the caller reconnects
+  }
+  if (!failed.ok()) return failed;
+  return out;
 }
 
 }  // namespace listingd::pq

@@ -96,8 +96,20 @@ class Connection {
   // Runs SQL without parameters (BEGIN, COMMIT, DDL; possibly several statements).
   Status exec(const std::string& sql);
 
+  // Runs `statements` (each a prepared statement, as run()) in one round trip: libpq's
+  // pipeline mode, sent all at once, one sync, then every result read. The rows of each, in
+  // order; or the first error (the statements after a failed one are skipped by the
+  // server: inside a transaction, it is then aborted). A connection left in a state it
+  // cannot be used in (lost, or its results not all read) is closed.
+  struct Statement {
+    std::string_view sql;
+    Params params;
+  };
+  Result<std::vector<Rows>> run_pipelined(const std::vector<Statement>& statements);
+
  private:
   Status error(const char* what, PGresult* r = nullptr);
+  Result<const std::string*> prepared(const std::string& sql);  // its statement's name
   PGconn* conn_ = nullptr;
   std::unordered_map<std::string, std::string> prepared_;  // SQL → statement name
 };

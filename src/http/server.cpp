@@ -13,7 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <atomic>
 #include <thread>
-#include <cctype>
 
 #include "access.h"
 #include "client_address.h"
@@ -44,36 +43,10 @@ using http::k_json;
 using http::match_route;
 using http::method_allowed;
 using http::need_of;
+using http::next_page_url;
 using http::parse_id;
 using http::route_label;
 using http::send_error;
-
-// Percent-encodes a query parameter's name or value (RFC 3986 unreserved kept as is).
-std::string url_encode(const std::string& s) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 0xF];
-    }
-  }
-  return out;
-}
-
-// The URL of the next page: the same query, with the next page's cursor.
-// The request's URL with its parameter `name` set to `value` (the next page's).
-std::string next_page_url(const httplib::Request& req, const std::string& value,
-                          const std::string& name = "cursor") {
-  std::string url = req.path + "?";
-  for (const auto& [param, v] : req.params)
-    if (param != name) url += url_encode(param) + "=" + url_encode(v) + "&";
-  return url + name + "=" + url_encode(value);
-}
-
 
 }  // namespace
 

@@ -4,7 +4,6 @@
 #include "listingd/server.h"
 
 #include <httplib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include "cors.h"
 #include "cross_site.h"
 #include "event_streams.h"
+#include "httplib_glue.h"
 #include "rate_limit.h"
 #include "request_body.h"
 #include "request_log.h"
@@ -49,74 +49,6 @@ using http::route_label;
 using http::send_error;
 
 }  // namespace
-
-// What HttpServer needs of cpp-httplib's server beyond its public face, whichever its class.
-struct ServerHooks {
-  virtual ~ServerHooks() = default;
-  virtual void raise_backlog(int backlog) = 0;
-  // From now on each accepted connection goes to `hub`.
-  virtual void hand_connections_to(http::ConnectionHub& hub) = 0;
-  // Answers the one request `stream` holds (see http::RequestHandler::answer).
-  virtual bool answer(httplib::Stream& stream, bool close_connection) = 0;
-};
-
-// Set by the logger when the answer just written closes its connection.
-thread_local bool answer_closes = false;
-
-// cpp-httplib's server (plain or TLS) as listingd uses it: it binds, accepts, routes a
-// request and writes its answer; the connections themselves, and the reading of requests,
-// are the ConnectionHub's (cpp-httplib 0.11 reads past a request's end, see DESIGN.md).
-template <class Base>
-class Listening final : public Base, public ServerHooks {
- public:
-  template <class... Args>
-  explicit Listening(Args&&... args) : Base(std::forward<Args>(args)...) {
-    // Its default sets SO_REUSEPORT, which lets a second server start on a port already
-    // served and take half of its connections. SO_REUSEADDR alone allows a quick restart.
-    this->set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-  }
-  // It listens with a backlog of 5: a burst of new connections then waits a second for
-  // SYN retries. listen() again on the bound socket raises the backlog.
-  void raise_backlog(int backlog) override { ::listen(this->svr_sock_, backlog); }
-  void hand_connections_to(http::ConnectionHub& hub) override { hub_ = &hub; }
-  bool answer(httplib::Stream& stream, bool close_connection) override {
-    bool closed = false;
-    answer_closes = false;
-    const bool written = this->process_request(stream, close_connection, closed, nullptr);
-    return written && !closed && !answer_closes;
-  }
-
- private:
-  // Called by cpp-httplib's accepting loop for each new connection.
-  bool process_and_close_socket(socket_t sock) override {
-    SSL_CTX* tls = nullptr;
-    if constexpr (std::is_base_of_v<httplib::SSLServer, Base>) tls = this->ssl_context();
-    hub_->adopt(sock, tls);
-    return true;
-  }
-  http::ConnectionHub* hub_ = nullptr;
-};
-
-// cpp-httplib's accepting loop gives each connection to a task queue: this one hands it
-// to the hub at once, and stopping the loop stops the hub.
-class HandToHub final : public httplib::TaskQueue {
- public:
-  explicit HandToHub(http::ConnectionHub& hub) : hub_(hub) {}
-  void enqueue(std::function<void()> fn) override { fn(); }
-  void shutdown() override { hub_.stop(); }
-
- private:
-  http::ConnectionHub& hub_;
-};
-
-std::unique_ptr<httplib::Server> make_server(const ServerOptions& options) {
-  if (options.tls_cert.empty()) return std::make_unique<Listening<httplib::Server>>();
-  return std::make_unique<Listening<httplib::SSLServer>>(options.tls_cert.c_str(),
-                                                          options.tls_key.c_str());
-}
 
 http::ConnectionLimits connection_limits(const ServerOptions& o) {
   http::ConnectionLimits limits;
@@ -156,9 +88,9 @@ struct HttpServer::Impl final : http::RequestHandler {
                 http::AddressSet::parse(options.local_clients).value()}),
         read_limiter(options.read_rate, options.read_burst),
         write_limiter(options.write_rate, options.write_burst),
-        server_ptr(make_server(options)),
+        server_ptr(http::make_server(options)),
         server(*server_ptr),
-        hooks(dynamic_cast<ServerHooks&>(server)),
+        hooks(dynamic_cast<http::ServerHooks&>(server)),
         log(std::cout, options.log_format, options.log_level),
         hub(connection_limits(options), *this),
         events(service, event_options(options), metrics) {
@@ -175,7 +107,7 @@ struct HttpServer::Impl final : http::RequestHandler {
   http::RateLimiter read_limiter, write_limiter;
   std::unique_ptr<httplib::Server> server_ptr;
   httplib::Server& server;
-  ServerHooks& hooks;
+  http::ServerHooks& hooks;
   int port = 0;
   http::RequestLog log;
   http::ConnectionHub hub;
@@ -199,7 +131,7 @@ struct HttpServer::Impl final : http::RequestHandler {
   }
 
   void configure() {
-    server.new_task_queue = [this] { return new HandToHub(hub); };
+    server.new_task_queue = [this] { return new http::HandToHub(hub); };
     server.set_keep_alive_max_count(options.keep_alive_max_requests);
     server.set_keep_alive_timeout(options.keep_alive_timeout_s);
     server.set_payload_max_length(options.max_body_bytes);
@@ -252,7 +184,7 @@ struct HttpServer::Impl final : http::RequestHandler {
     server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - request_started).count();
-      answer_closes = res.get_header_value("Connection") == "close";
+      http::answer_closes = res.get_header_value("Connection") == "close";
       if (metrics) metrics->request(route_label(req.path), req.method, res.status, seconds);
       if (res.status == 429 && metrics) metrics->rate_limited();
       log.write({res.get_header_value("X-Request-Id"),

@@ -1,5 +1,9 @@
 // Internal to the http module: HttpServer::Impl, the server's state and its request
-// handlers (server.cpp), declared here so that they can be defined in files of their own.
+// handlers, declared here for the files that define them:
+//   server.cpp             lifecycle, configure() (cpp-httplib's hooks), dispatch() (a
+//                          request's way to its handler), CORS; the other handlers
+//   listing_handlers.cpp   /listings, /listings/{id}, /listings/{id}/prices: reads and
+//                          writes, If-Match, Idempotency-Key
 // Handlers stay thin: parse, call the service, answer.
 #pragma once
 
@@ -72,6 +76,7 @@ struct HttpServer::Impl final : http::RequestHandler {
     return true;
   }
 
+  // listing_handlers.cpp
   void list_listings(const httplib::Request& req, httplib::Response& res);
   void stream_all_listings(httplib::Response& res);
   void get_listing(int64_t id, const httplib::Request& req, httplib::Response& res);

@@ -4,6 +4,7 @@
 //                          request's way to its handler), CORS; the other handlers
 //   listing_handlers.cpp   /listings, /listings/{id}, /listings/{id}/prices: reads and
 //                          writes, If-Match, Idempotency-Key
+//   feed_handlers.cpp      /changes and the live event streams (/events)
 // Handlers stay thin: parse, call the service, answer.
 #pragma once
 
@@ -101,6 +102,7 @@ struct HttpServer::Impl final : http::RequestHandler {
   static void send_written(const httplib::Request& req, httplib::Response& res,
                            const Listing& listing);
 
+  // feed_handlers.cpp
   void list_changes(const httplib::Request& req, httplib::Response& res);
   static http::EventStreamOptions event_options(const ServerOptions& o);
   void open_events(std::optional<int64_t> id, const httplib::Request& req, httplib::Response& res);

@@ -5,6 +5,7 @@
 //   listing_handlers.cpp   /listings, /listings/{id}, /listings/{id}/prices: reads and
 //                          writes, If-Match, Idempotency-Key
 //   feed_handlers.cpp      /changes and the live event streams (/events)
+//   operations_handlers.cpp  /readyz and /admin/backup
 // Handlers stay thin: parse, call the service, answer.
 #pragma once
 
@@ -107,8 +108,9 @@ struct HttpServer::Impl final : http::RequestHandler {
   static http::EventStreamOptions event_options(const ServerOptions& o);
   void open_events(std::optional<int64_t> id, const httplib::Request& req, httplib::Response& res);
 
-  void backup(const httplib::Request& req, httplib::Response& res);
+  // operations_handlers.cpp
   void readiness(const httplib::Request& req, httplib::Response& res);
+  void backup(const httplib::Request& req, httplib::Response& res);
 };
 
 }  // namespace listingd

@@ -1,12 +1,14 @@
 // Internal to the http module: HttpServer::Impl, the server's state and its request
 // handlers, declared here for the files that define them:
-//   server.cpp             lifecycle, configure() (cpp-httplib's hooks), dispatch() (a
-//                          request's way to its handler), CORS; the other handlers
-//   listing_handlers.cpp   /listings, /listings/{id}, /listings/{id}/prices: reads and
-//                          writes, If-Match, Idempotency-Key
-//   feed_handlers.cpp      /changes and the live event streams (/events)
+//   server.cpp               lifecycle, configure() (cpp-httplib's hooks), dispatch() (a
+//                            request's way to its handler), CORS and preflight
+//   admission.cpp            authentication, authorization and rate limits
+//   listing_handlers.cpp     /listings, /listings/{id}, /listings/{id}/prices: reads and
+//                            writes, If-Match, Idempotency-Key
+//   feed_handlers.cpp        /changes and the live event streams (/events)
 //   operations_handlers.cpp  /readyz and /admin/backup
-// Handlers stay thin: parse, call the service, answer.
+// cpp-httplib's server itself (sockets, TLS, handing connections to the hub) is
+// httplib_glue.h's. Handlers stay thin: parse, call the service, answer.
 #pragma once
 
 #include <httplib.h>
@@ -67,6 +69,7 @@ struct HttpServer::Impl final : http::RequestHandler {
                 const httplib::ContentReader* reader);
   void preflight(http::Route route, const httplib::Request& req, httplib::Response& res) const;
 
+  // admission.cpp
   bool admitted(http::Need need, const httplib::Request& req, httplib::Response& res,
                 std::string& client);
 

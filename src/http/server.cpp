@@ -1,17 +1,20 @@
-// The HTTP server: each request's framing checked (request_body.h), its route found
-// (routes.h), access and rate limits applied, the handler run, and every outcome mapped
-// to a status and a JSON body. Handlers stay thin: parse, call the service, answer.
+// The HTTP server: its lifecycle (bind, serve, stop), cpp-httplib's hooks around every
+// request (request id, framing checks, the log line and metrics, CORS and the headers
+// every answer carries), and dispatch(), a request's way to its handler: the UI's pages
+// (ui.h) or a route (routes.h), an OPTIONS preflight answered, a cross-site write refused
+// (cross_site.h), admission (admission.cpp), then the handler, in listing_handlers.cpp,
+// feed_handlers.cpp or operations_handlers.cpp (see server_impl.h).
 #include "listingd/server.h"
 
 #include <httplib.h>
-#include <sys/stat.h>
 
-#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <atomic>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "access.h"
 #include "client_address.h"
@@ -20,16 +23,14 @@
 #include "cross_site.h"
 #include "event_streams.h"
 #include "httplib_glue.h"
-#include "server_impl.h"
 #include "rate_limit.h"
 #include "request_body.h"
 #include "request_log.h"
 #include "routes.h"
 #include "responses.h"
+#include "server_impl.h"
 #include "ui.h"
 #include "listingd/embedded.h"
-#include "listingd/listing.h"
-#include "listingd/listing_query.h"
 #include "listingd/service.h"
 
 namespace listingd {
@@ -39,12 +40,9 @@ using http::Match;
 using http::Route;
 using http::allowed_methods;
 using http::framing_problem;
-using http::is_json_content_type;
-using http::k_json;
 using http::match_route;
 using http::method_allowed;
 using http::need_of;
-using http::next_page_url;
 using http::parse_id;
 using http::route_label;
 using http::send_error;

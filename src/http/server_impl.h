@@ -63,6 +63,7 @@ struct HttpServer::Impl final : http::RequestHandler {
   void refused(const std::string& peer, const std::string& request_line,
                const http::Refusal& refusal) override;
 
+  // server.cpp
   void configure();
   void add_cors(const httplib::Request& req, httplib::Response& res) const;
   void dispatch(const httplib::Request& req, httplib::Response& res,
@@ -73,7 +74,7 @@ struct HttpServer::Impl final : http::RequestHandler {
   bool admitted(http::Need need, const httplib::Request& req, httplib::Response& res,
                 std::string& client);
 
-  // Answers the request with the error of a failed result.
+  // For every handler: answers the request with the error of a failed result.
   template <class T>
   bool failed(const Result<T>& result, httplib::Response& res) const {
     if (result.ok()) return false;

@@ -1,6 +1,7 @@
 // Writing answers (see responses.h).
 #include "responses.h"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "compression.h"
@@ -51,6 +52,22 @@ Encoding set_body(const httplib::Request& req, httplib::Response& res, const std
   }
   res.set_content(body, content_type);
   return encoding;
+}
+
+// Percent-encodes a query parameter's name or value (RFC 3986 unreserved kept as is).
+std::string url_encode(const std::string& s) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -110,6 +127,14 @@ void send_json(const httplib::Request& req, httplib::Response& res, std::string 
       Encoding::identity)
     res.set_header("Vary", "Accept-Encoding");
   set_body(req, res, body, k_json);
+}
+
+std::string next_page_url(const httplib::Request& req, const std::string& value,
+                          const std::string& name) {
+  std::string url = req.path + "?";
+  for (const auto& [param, v] : req.params)
+    if (param != name) url += url_encode(param) + "=" + url_encode(v) + "&";
+  return url + name + "=" + url_encode(value);
 }
 
 }  // namespace listingd::http

@@ -36,4 +36,9 @@ bool if_match_holds(const std::string& header, const std::string& etag);
 void send_json(const httplib::Request& req, httplib::Response& res, std::string body,
                int status = 200);
 
+// The URL of the next page (for a Link rel="next"): the request's URL with its parameter
+// `name` set to `value` (the next page's cursor).
+std::string next_page_url(const httplib::Request& req, const std::string& value,
+                          const std::string& name = "cursor");
+
 }  // namespace listingd::http

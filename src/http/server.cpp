@@ -1,19 +1,20 @@
-// The HTTP server: each request's framing checked (request_body.h), its route found
-// (routes.h), access and rate limits applied, the handler run, and every outcome mapped
-// to a status and a JSON body. Handlers stay thin: parse, call the service, answer.
+// The HTTP server: its lifecycle (bind, serve, stop), cpp-httplib's hooks around every
+// request (request id, framing checks, the log line and metrics, CORS and the headers
+// every answer carries), and dispatch(), a request's way to its handler: the UI's pages
+// (ui.h) or a route (routes.h), an OPTIONS preflight answered, a cross-site write refused
+// (cross_site.h), admission (admission.cpp), then the handler, in listing_handlers.cpp,
+// feed_handlers.cpp or operations_handlers.cpp (see server_impl.h).
 #include "listingd/server.h"
 
 #include <httplib.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 
-#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <atomic>
+#include <string>
+#include <string_view>
 #include <thread>
-#include <cctype>
+#include <vector>
 
 #include "access.h"
 #include "client_address.h"
@@ -21,15 +22,15 @@
 #include "cors.h"
 #include "cross_site.h"
 #include "event_streams.h"
+#include "httplib_glue.h"
 #include "rate_limit.h"
 #include "request_body.h"
 #include "request_log.h"
 #include "routes.h"
 #include "responses.h"
+#include "server_impl.h"
 #include "ui.h"
 #include "listingd/embedded.h"
-#include "listingd/listing.h"
-#include "listingd/listing_query.h"
 #include "listingd/service.h"
 
 namespace listingd {
@@ -39,111 +40,12 @@ using http::Match;
 using http::Route;
 using http::allowed_methods;
 using http::framing_problem;
-using http::is_json_content_type;
-using http::k_json;
 using http::match_route;
 using http::method_allowed;
 using http::need_of;
 using http::parse_id;
 using http::route_label;
 using http::send_error;
-
-// Percent-encodes a query parameter's name or value (RFC 3986 unreserved kept as is).
-std::string url_encode(const std::string& s) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 0xF];
-    }
-  }
-  return out;
-}
-
-// The URL of the next page: the same query, with the next page's cursor.
-// The request's URL with its parameter `name` set to `value` (the next page's).
-std::string next_page_url(const httplib::Request& req, const std::string& value,
-                          const std::string& name = "cursor") {
-  std::string url = req.path + "?";
-  for (const auto& [param, v] : req.params)
-    if (param != name) url += url_encode(param) + "=" + url_encode(v) + "&";
-  return url + name + "=" + url_encode(value);
-}
-
-
-}  // namespace
-
-// What HttpServer needs of cpp-httplib's server beyond its public face, whichever its class.
-struct ServerHooks {
-  virtual ~ServerHooks() = default;
-  virtual void raise_backlog(int backlog) = 0;
-  // From now on each accepted connection goes to `hub`.
-  virtual void hand_connections_to(http::ConnectionHub& hub) = 0;
-  // Answers the one request `stream` holds (see http::RequestHandler::answer).
-  virtual bool answer(httplib::Stream& stream, bool close_connection) = 0;
-};
-
-// Set by the logger when the answer just written closes its connection.
-thread_local bool answer_closes = false;
-
-// cpp-httplib's server (plain or TLS) as listingd uses it: it binds, accepts, routes a
-// request and writes its answer; the connections themselves, and the reading of requests,
-// are the ConnectionHub's (cpp-httplib 0.11 reads past a request's end, see DESIGN.md).
-template <class Base>
-class Listening final : public Base, public ServerHooks {
- public:
-  template <class... Args>
-  explicit Listening(Args&&... args) : Base(std::forward<Args>(args)...) {
-    // Its default sets SO_REUSEPORT, which lets a second server start on a port already
-    // served and take half of its connections. SO_REUSEADDR alone allows a quick restart.
-    this->set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-  }
-  // It listens with a backlog of 5: a burst of new connections then waits a second for
-  // SYN retries. listen() again on the bound socket raises the backlog.
-  void raise_backlog(int backlog) override { ::listen(this->svr_sock_, backlog); }
-  void hand_connections_to(http::ConnectionHub& hub) override { hub_ = &hub; }
-  bool answer(httplib::Stream& stream, bool close_connection) override {
-    bool closed = false;
-    answer_closes = false;
-    const bool written = this->process_request(stream, close_connection, closed, nullptr);
-    return written && !closed && !answer_closes;
-  }
-
- private:
-  // Called by cpp-httplib's accepting loop for each new connection.
-  bool process_and_close_socket(socket_t sock) override {
-    SSL_CTX* tls = nullptr;
-    if constexpr (std::is_base_of_v<httplib::SSLServer, Base>) tls = this->ssl_context();
-    hub_->adopt(sock, tls);
-    return true;
-  }
-  http::ConnectionHub* hub_ = nullptr;
-};
-
-// cpp-httplib's accepting loop gives each connection to a task queue: this one hands it
-// to the hub at once, and stopping the loop stops the hub.
-class HandToHub final : public httplib::TaskQueue {
- public:
-  explicit HandToHub(http::ConnectionHub& hub) : hub_(hub) {}
-  void enqueue(std::function<void()> fn) override { fn(); }
-  void shutdown() override { hub_.stop(); }
-
- private:
-  http::ConnectionHub& hub_;
-};
-
-std::unique_ptr<httplib::Server> make_server(const ServerOptions& options) {
-  if (options.tls_cert.empty()) return std::make_unique<Listening<httplib::Server>>();
-  return std::make_unique<Listening<httplib::SSLServer>>(options.tls_cert.c_str(),
-                                                          options.tls_key.c_str());
-}
 
 http::ConnectionLimits connection_limits(const ServerOptions& o) {
   http::ConnectionLimits limits;
@@ -169,551 +71,205 @@ http::ConnectionLimits connection_limits(const ServerOptions& o) {
 // answer has been written (both on the worker's thread).
 thread_local std::chrono::steady_clock::time_point request_started;
 
-struct HttpServer::Impl final : http::RequestHandler {
-  Impl(ListingService& service, TokenStore& tokens, const Clock& clock, ServerOptions opts,
-       Metrics* metrics)
-      : service(service),
-        metrics(metrics),
-        clock(clock),
-        options(std::move(opts)),
-        cors(options.cors_origins),
-        trusted_proxies(http::AddressSet::parse(options.trusted_proxies).value()),
-        access(tokens, clock,
-               {options.auth_reads, options.allow_anonymous_writes,
-                http::AddressSet::parse(options.local_clients).value()}),
-        read_limiter(options.read_rate, options.read_burst),
-        write_limiter(options.write_rate, options.write_burst),
-        server_ptr(make_server(options)),
-        server(*server_ptr),
-        hooks(dynamic_cast<ServerHooks&>(server)),
-        log(std::cout, options.log_format, options.log_level),
-        hub(connection_limits(options), *this),
-        events(service, event_options(options), metrics) {
-    hooks.hand_connections_to(hub);
-  }
+}  // namespace
 
-  ListingService& service;
-  Metrics* const metrics;
-  const Clock& clock;
-  const ServerOptions options;
-  const http::CorsPolicy cors;
-  const http::AddressSet trusted_proxies;
-  const http::AccessPolicy access;
-  http::RateLimiter read_limiter, write_limiter;
-  std::unique_ptr<httplib::Server> server_ptr;
-  httplib::Server& server;
-  ServerHooks& hooks;
-  int port = 0;
-  http::RequestLog log;
-  http::ConnectionHub hub;
-  http::EventStreams events;  // after hub: its streams are the hub's connections
-  std::atomic<bool> ready{false};  // serving, and not stopping: what /readyz says first
-  std::atomic<bool> stop_requested{false};
-  std::atomic<bool> serving{false};
+HttpServer::Impl::Impl(ListingService& service, TokenStore& tokens, const Clock& clock,
+                       ServerOptions opts, Metrics* metrics)
+    : service(service),
+      metrics(metrics),
+      clock(clock),
+      options(std::move(opts)),
+      cors(options.cors_origins),
+      trusted_proxies(http::AddressSet::parse(options.trusted_proxies).value()),
+      access(tokens, clock,
+             {options.auth_reads, options.allow_anonymous_writes,
+              http::AddressSet::parse(options.local_clients).value()}),
+      read_limiter(options.read_rate, options.read_burst),
+      write_limiter(options.write_rate, options.write_burst),
+      server_ptr(http::make_server(options)),
+      server(*server_ptr),
+      hooks(dynamic_cast<http::ServerHooks&>(server)),
+      log(std::cout, options.log_format, options.log_level),
+      hub(connection_limits(options), *this),
+      events(service, event_options(options), metrics) {
+  hooks.hand_connections_to(hub);
+}
 
-  // http::RequestHandler: the hub hands over each whole request, and says what it refused.
-  bool answer(httplib::Stream& stream, bool close_connection) override {
-    return hooks.answer(stream, close_connection);
-  }
-  void refused(const std::string& peer, const std::string& request_line,
-               const http::Refusal& refusal) override {
-    const size_t space = request_line.find(' ');
-    const std::string method = request_line.substr(0, space);
-    std::string path = space == std::string::npos ? "" : request_line.substr(space + 1);
-    path = path.substr(0, path.find('?'));
-    if (metrics) metrics->request(route_label(path), method, refusal.status, 0);
-    log.write({http::request_id(""), peer, method, path, refusal.status, 0, 0, clock.now_ms()});
-  }
+// http::RequestHandler: the hub hands over each whole request, and says what it refused.
+bool HttpServer::Impl::answer(httplib::Stream& stream, bool close_connection) {
+  return hooks.answer(stream, close_connection);
+}
 
-  void configure() {
-    server.new_task_queue = [this] { return new HandToHub(hub); };
-    server.set_keep_alive_max_count(options.keep_alive_max_requests);
-    server.set_keep_alive_timeout(options.keep_alive_timeout_s);
-    server.set_payload_max_length(options.max_body_bytes);
+void HttpServer::Impl::refused(const std::string& peer, const std::string& request_line,
+                               const http::Refusal& refusal) {
+  const size_t space = request_line.find(' ');
+  const std::string method = request_line.substr(0, space);
+  std::string path = space == std::string::npos ? "" : request_line.substr(space + 1);
+  path = path.substr(0, path.find('?'));
+  if (metrics) metrics->request(route_label(path), method, refusal.status, 0);
+  log.write({http::request_id(""), peer, method, path, refusal.status, 0, 0, clock.now_ms()});
+}
 
-    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-      dispatch(req, res, nullptr);
-    };
-    // POST, PUT and PATCH read their body themselves: cpp-httplib would parse a form body.
-    auto body_handler = [this](const httplib::Request& req, httplib::Response& res,
-                               const httplib::ContentReader& reader) {
-      dispatch(req, res, &reader);
-    };
-    // Every method reaches one dispatcher, which knows 404 from 405.
-    server.Get(".*", handler);
-    server.Post(".*", body_handler);
-    server.Put(".*", body_handler);
-    server.Patch(".*", body_handler);
-    server.Delete(".*", handler);
-    server.Options(".*", handler);
+void HttpServer::Impl::configure() {
+  server.new_task_queue = [this] { return new http::HandToHub(hub); };
+  server.set_keep_alive_max_count(options.keep_alive_max_requests);
+  server.set_keep_alive_timeout(options.keep_alive_timeout_s);
+  server.set_payload_max_length(options.max_body_bytes);
 
-    // Called for every answer of status >= 400; fills in a JSON body where the library
-    // itself refused the request (oversized body, malformed request line, ...).
-    server.set_error_handler(httplib::Server::HandlerWithResponse(
-        [this](const httplib::Request&, httplib::Response& res) {
-      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      std::string message = res.status == 413
-          ? "the request body is larger than " + std::to_string(options.max_body_bytes) + " bytes"
-          : res.status == 404 ? "not found"
-          : "the request was refused (HTTP " + std::to_string(res.status) + ")";
-      send_error(res, res.status, message);
+  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+    dispatch(req, res, nullptr);
+  };
+  // POST, PUT and PATCH read their body themselves: cpp-httplib would parse a form body.
+  auto body_handler = [this](const httplib::Request& req, httplib::Response& res,
+                             const httplib::ContentReader& reader) {
+    dispatch(req, res, &reader);
+  };
+  // Every method reaches one dispatcher, which knows 404 from 405.
+  server.Get(".*", handler);
+  server.Post(".*", body_handler);
+  server.Put(".*", body_handler);
+  server.Patch(".*", body_handler);
+  server.Delete(".*", handler);
+  server.Options(".*", handler);
+
+  // Called for every answer of status >= 400; fills in a JSON body where the library
+  // itself refused the request (oversized body, malformed request line, ...).
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string message = res.status == 413
+        ? "the request body is larger than " + std::to_string(options.max_body_bytes) + " bytes"
+        : res.status == 404 ? "not found"
+        : "the request was refused (HTTP " + std::to_string(res.status) + ")";
+    send_error(res, res.status, message);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        send_error(res, 500, "internal error");
+      });
+  // Byte ranges of JSON answers make no sense for this API, and cpp-httplib would answer
+  // them (206, or 416 without a JSON body): ignore Range, as RFC 9110 allows.
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    request_started = std::chrono::steady_clock::now();
+    res.set_header("X-Request-Id", http::request_id(req.get_header_value("X-Request-Id")));
+    const_cast<httplib::Request&>(req).ranges.clear();  // the library's own, mutable request
+    if (auto problem = framing_problem(req)) {
+      send_error(res, problem->first, problem->second);
       return httplib::Server::HandlerResponse::Handled;
-    }));
-    server.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-          send_error(res, 500, "internal error");
-        });
-    // Byte ranges of JSON answers make no sense for this API, and cpp-httplib would answer
-    // them (206, or 416 without a JSON body): ignore Range, as RFC 9110 allows.
-    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      request_started = std::chrono::steady_clock::now();
-      res.set_header("X-Request-Id", http::request_id(req.get_header_value("X-Request-Id")));
-      const_cast<httplib::Request&>(req).ranges.clear();  // the library's own, mutable request
-      if (auto problem = framing_problem(req)) {
-        send_error(res, problem->first, problem->second);
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    // After each answer is written: its log line and its metrics.
-    server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - request_started).count();
-      answer_closes = res.get_header_value("Connection") == "close";
-      if (metrics) metrics->request(route_label(req.path), req.method, res.status, seconds);
-      if (res.status == 429 && metrics) metrics->rate_limited();
-      log.write({res.get_header_value("X-Request-Id"),
-                 http::client_address(req.remote_addr, req.get_header_value("X-Forwarded-For"),
-                                      trusted_proxies),
-                 req.method, req.path, res.status,
-                 res.body.size() ? res.body.size()
-                                 : static_cast<size_t>(std::atoi(res.get_header_value("Content-Length").c_str())),
-                 seconds * 1000, clock.now_ms()});
-    });
-    server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      add_cors(req, res);
-      // On every answer: never sniff a type, never send the URL elsewhere.
-      res.set_header("X-Content-Type-Options", "nosniff");
-      res.set_header("Referrer-Policy", "no-referrer");
-    });
-  }
-
-  void add_cors(const httplib::Request& req, httplib::Response& res) const {
-    std::string allow = cors.allow_origin(req.get_header_value("Origin"));
-    if (allow != "*" && !cors.allows_all()) {
-      // The answer depends on Origin, allowed or not: say so, next to any other Vary.
-      std::string vary = res.get_header_value("Vary");
-      res.headers.erase("Vary");
-      res.set_header("Vary", vary.empty() ? "Origin" : vary + ", Origin");
     }
-    if (allow.empty()) return;
-    res.set_header("Access-Control-Allow-Origin", allow);
-    res.set_header("Access-Control-Expose-Headers",
-                   "Location, ETag, Link, X-Total-Count, X-Total-Count-Over, Idempotent-Replayed");
-  }
-
-  // `reader` reads the request body; null when the library has already read it.
-  void dispatch(const httplib::Request& req, httplib::Response& res,
-                const httplib::ContentReader* reader) {
-    const std::string body = reader ? http::read_body(*reader) : req.body;
-    // One name per resource: a path is never percent-encoded here (/listings%2F1 is not
-    // /listings/1), so what a proxy or a cache matched is what is served.
-    if (std::string_view(req.target).substr(0, req.target.find('?')).find('%') != std::string_view::npos)
-      return send_error(res, 404, "no such resource: " + req.path + " (paths are not percent-encoded)");
-    if ((req.method == "GET" || req.method == "HEAD") && http::serve_ui(req, res)) return;
-    Match m = match_route(req.path);
-    if (m.route == Route::none) return send_error(res, 404, "no such resource: " + req.path);
-    if (!method_allowed(m.route, req.method)) {
-      res.set_header("Allow", allowed_methods(m.route));
-      return send_error(res, 405, req.method + " is not allowed here; allowed: " +
-                                      allowed_methods(m.route));
-    }
-    if (req.method == "OPTIONS") return preflight(m.route, req, res);
-    if (http::changes_state(req.method)) {
-      const std::string length = req.get_header_value("Content-Length");
-      const auto refusal = http::cross_site_refusal(
-          {req.get_header_value("Content-Type"), req.get_header_value("Origin"),
-           req.get_header_value("Host"),
-           req.has_header("Transfer-Encoding") || (!length.empty() && length != "0")},
-          cors);
-      if (refusal) return send_error(res, refusal->status, refusal->message);
-    }
-    std::string client;  // who sent it: "token:NAME", or the client's address
-    if (!admitted(need_of(m.route, req.method), req, res, client)) return;
-
-    std::optional<int64_t> id;
-    if (m.route == Route::listing || m.route == Route::prices || m.route == Route::listing_events) {
-      id = parse_id(m.id);
-      if (!id) return send_error(res, 404, "no listing with that id; ids are positive integers");
-    }
-    switch (m.route) {
-      case Route::backup: return backup(req, res);
-      case Route::listings:
-        return req.method == "POST" ? create_listing(req, body, client, res) : list_listings(req, res);
-      case Route::listing:
-        if (req.method == "PUT") return update_listing(*id, req, body, res);
-        if (req.method == "PATCH") return patch_listing(*id, req, body, client, res);
-        if (req.method == "DELETE") return delete_listing(*id, req, res);
-        return get_listing(*id, req, res);
-      case Route::prices: return get_prices(*id, req, res);
-      case Route::changes: return list_changes(req, res);
-      case Route::events: return open_events(std::nullopt, req, res);
-      case Route::listing_events: return open_events(id, req, res);
-      case Route::openapi: {
-        static const std::string etag = make_etag(embedded::openapi_yaml);
-        return http::send_entity(req, res, std::string(embedded::openapi_yaml), etag,
-                                 "application/yaml");
-      }
-      case Route::healthz: return http::send_json(req, res, R"({"status":"ok"})");
-      case Route::readyz: return readiness(req, res);
-      case Route::metrics:
-        if (!metrics) return send_error(res, 404, "metrics are not collected by this server");
-        res.set_header("Cache-Control", "no-store");
-        return res.set_content(metrics->text(), "text/plain; version=0.0.4; charset=utf-8");
-      case Route::none: return;
-    }
-  }
-
-  // Authentication, authorization and the rate limit; answers the request when it is
-  // refused. The limit counts per token when one is presented, else per client address.
-  bool admitted(http::Need need, const httplib::Request& req, httplib::Response& res,
-                std::string& client) {
-    const std::string address = http::client_address(
-        req.remote_addr, req.get_header_value("X-Forwarded-For"), trusted_proxies);
-    http::Access access_ = access.check(need, req.get_header_value("Authorization"), address,
-                                         req.get_header_value("Host"));
-    client = access_.client;
-    http::RateLimiter& limiter = need == http::Need::write ? write_limiter : read_limiter;
-    // Health checks and the contract are never limited: a load balancer polls them. Nor
-    // are local clients (scripts, imports, a same-host proxy), unless --rate-limit-local.
-    const bool local = access.is_local(address);
-    if (need != http::Need::nothing && limiter.enabled() && (!local || options.rate_limit_local)) {
-      auto v = limiter.take(access_.client, clock.now_ms());
-      res.set_header("RateLimit-Limit", std::to_string(v.limit));
-      res.set_header("RateLimit-Remaining", std::to_string(v.remaining));
-      res.set_header("RateLimit-Reset", std::to_string(v.reset_s));
-      if (!v.allowed) {
-        res.set_header("Retry-After", std::to_string(v.retry_after_s));
-        // Names the flags that set this limit, so an operator knows what to change.
-        const char* flags =
-            local                       ? " (--rate-limit-local limits local clients too)"
-            : need == http::Need::write ? " (--write-rate and --write-burst set this limit)"
-                                        : " (--read-rate and --read-burst set this limit)";
-        send_error(res, 429, std::string("too many ") + (need == http::Need::write ? "writes" : "requests") +
-                                 "; try again in " + std::to_string(v.retry_after_s) + " s" + flags);
-        return false;
-      }
-    }
-    if (access_.status == 0) return true;
-    if (access_.status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"listingd\"");
-    send_error(res, access_.status, access_.message);
-    return false;
-  }
-
-  // POST /admin/backup: a copy of the database in --backup-dir, made while serving.
-  void backup(const httplib::Request& req, httplib::Response& res) {
-    if (options.backup_dir.empty())
-      return send_error(res, 404, "backups over HTTP are off: start listingd with --backup-dir");
-    auto file = service.backup(options.backup_dir);
-    if (failed(file, res)) return;
-    struct stat st {};
-    ::stat(file->c_str(), &st);
-    nlohmann::json body = {{"file", *file}, {"bytes", static_cast<int64_t>(st.st_size)}};
-    http::send_json(req, res, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 201);
-  }
-
-  // 200 while serving with a database that reads and writes; 503 while starting,
-  // stopping, or when the database cannot take writes (disk full, read-only).
-  void readiness(const httplib::Request& req, httplib::Response& res) {
-    res.set_header("Cache-Control", "no-store");
-    Status s = ready ? service.ready() : Status::Unavailable("the server is starting or stopping");
-    if (s.ok()) return http::send_json(req, res, R"({"status":"ready"})");
-    send_error(res, 503, s.message());
-  }
-
-  void preflight(Route route, const httplib::Request& req, httplib::Response& res) const {
-    res.status = 204;
-    res.set_header("Allow", allowed_methods(route));
-    if (cors.allow_origin(req.get_header_value("Origin")).empty()) return;
-    res.set_header("Access-Control-Allow-Methods", allowed_methods(route));
-    res.set_header("Access-Control-Allow-Headers",
-                   "Content-Type, Authorization, If-None-Match, If-Match, Idempotency-Key, "
-                   "X-Request-Id");
-    res.set_header("Access-Control-Max-Age", "600");
-  }
-
-  // Reads and parses a write body, or answers the request with why it cannot.
-  std::optional<ListingWrite> read_write_body(const httplib::Request& req, const std::string& body,
-                                              httplib::Response& res) const {
-    if (!is_json_content_type(req.get_header_value("Content-Type"))) {
-      send_error(res, 415, "the request body must be JSON in UTF-8: send Content-Type: "
-                           "application/json (with no charset, or charset=utf-8)");
-      return std::nullopt;
-    }
-    auto parsed = parse_listing_write(body);
-    if (!parsed.ok()) {
-      send_error(res, http::http_status(parsed.status().code()), parsed.status().message());
-      return std::nullopt;
-    }
-    return std::move(parsed).value();
-  }
-
-  template <class T>
-  bool failed(const Result<T>& result, httplib::Response& res) const {
-    if (result.ok()) return false;
-    send_error(res, http::http_status(result.status().code()), result.status().message());
-    return true;
-  }
-
-  void list_listings(const httplib::Request& req, httplib::Response& res) {
-    if (req.params.empty()) return stream_all_listings(res);
-    auto query = parse_listing_query(QueryParams(req.params.begin(), req.params.end()));
-    if (failed(query, res)) return;
-    auto page = service.page(*query);
-    if (failed(page, res)) return;
-    if (page->next_cursor)
-      res.set_header("Link", "<" + next_page_url(req, *page->next_cursor) + ">; rel=\"next\"");
-    std::string tag_of = page->body;
-    if (page->total) {
-      // count=exact: the count in a header, so the body stays the contract's array. Past
-      // the cap, the header says only that there are more (X-Total-Count-Over).
-      if (*page->total > limits::max_exact_count)
-        res.set_header("X-Total-Count-Over", std::to_string(limits::max_exact_count));
-      else
-        res.set_header("X-Total-Count", std::to_string(*page->total));
-      tag_of += "\n" + std::to_string(*page->total);  // a new count is a new answer (ETag)
-    }
-    http::send_entity(req, res, page->body, make_etag(tag_of));
-  }
-
-  // GET /listings without a query: every listing, as the contract wants, streamed in
-  // pieces read one after the other, so memory stays flat however many there are.
-  void stream_all_listings(httplib::Response& res) {
-    constexpr size_t k_piece = 1000;
-    auto first = service.listings_after(0, k_piece);
-    if (failed(first, res)) return;  // nothing sent yet: a proper error answer
-    struct Stream {
-      Store::Page next;
-      bool started = false;
-      bool finished = false;
-    };
-    auto stream = std::make_shared<Stream>(Stream{std::move(first).value()});
-    res.set_header("Cache-Control", "no-cache");
-    // Every piece in one call: cpp-httplib calls a provider no more once the server stops,
-    // which cut a list in flight short at SIGTERM (tests/e2e/operations.sh).
-    res.set_chunked_content_provider(k_json, [this, stream](size_t, httplib::DataSink& sink) {
-      for (Stream& st = *stream;;) {
-        std::string piece = st.started ? "" : "[";
-        for (const Listing& l : st.next.listings) {
-          if (st.started || piece.size() > 1) piece += ',';
-          piece += listing_to_json(l);
-        }
-        st.started = true;
-        if (!st.next.has_more) {
-          piece += ']';
-          sink.write(piece.data(), piece.size());
-          sink.done();
-          return true;
-        }
-        const int64_t last_id = st.next.listings.back().id;
-        if (!sink.write(piece.data(), piece.size())) return false;  // the client went away
-        auto next = service.listings_after(last_id, k_piece);
-        if (!next.ok()) return false;  // headers are out: all we can do is cut the answer short
-        st.next = std::move(next).value();
-      }
-    });
-  }
-
-  // GET /changes: a page of the change feed; Link rel="next" while more follow.
-  void list_changes(const httplib::Request& req, httplib::Response& res) {
-    auto query = parse_change_query(QueryParams(req.params.begin(), req.params.end()));
-    if (failed(query, res)) return;
-    auto page = service.changes(*query);
-    if (failed(page, res)) return;
-    if (page->has_more)
-      res.set_header("Link", "<" + next_page_url(req, std::to_string(page->changes.back().seq), "after") +
-                                 ">; rel=\"next\"");
-    const std::string body = changes_to_json(page->changes);
-    http::send_entity(req, res, body, make_etag(body));
-  }
-
-  static http::EventStreamOptions event_options(const ServerOptions& o) {
-    http::EventStreamOptions e;
-    e.heartbeat = std::chrono::seconds(o.events_heartbeat_s);
-    e.poll = std::chrono::milliseconds(o.events_poll_ms);
-    e.buffer_bytes = o.events_buffer_bytes;
-    return e;
-  }
-
-  // GET /events, GET /listings/{id}/events: a live stream of changes (Server-Sent Events).
-  // Checked here, on the worker; then the connection goes to the event streams' thread,
-  // which writes the answer's head and the events, and the worker is free at once.
-  void open_events(std::optional<int64_t> id, const httplib::Request& req, httplib::Response& res) {
-    for (const auto& param : req.params)
-      if (param.first != "after")
-        return send_error(res, 400, "unknown query parameter " + param.first + "; known: after");
-    http::EventStreams::Subscription sub;
-    sub.listing_id = id;
-    // Last-Event-ID (an EventSource reconnecting) wins over ?after= (the URL it reopens).
-    QueryParams resume(req.params.begin(), req.params.end());
-    if (req.has_header("Last-Event-ID")) {
-      const std::string last = req.get_header_value("Last-Event-ID");
-      auto q = parse_change_query({{"after", last}});
-      if (!q.ok())
-        return send_error(res, 400, "Last-Event-ID must be the id of an event received (a seq: "
-                                    "an integer from 0); got \"" + last.substr(0, 40) + "\"");
-      sub.after = q->after;
-    } else if (!resume.empty()) {
-      auto q = parse_change_query(resume);
-      if (failed(q, res)) return;
-      sub.after = q->after;
-    }
-    if (id) {
-      auto listing = service.listing(*id);
-      if (failed(listing, res)) return;
-    }
-    if (sub.after) {  // changes no longer kept: 410, as GET /changes says it
-      ChangeQuery probe;
-      probe.after = *sub.after;
-      probe.limit = 1;
-      auto page = service.changes(probe);
-      if (failed(page, res)) return;
-    }
-    res.status = 200;
-    res.set_header("Content-Type", "text/event-stream; charset=utf-8");
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");  // a proxy (nginx) must not hold events back
-    if (req.method == "HEAD") return;
-    // The head as the post-routing handler would finish it; the body runs until the
-    // stream ends, so the connection closes with it.
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // After each answer is written: its log line and its metrics.
+  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - request_started).count();
+    http::answer_closes = res.get_header_value("Connection") == "close";
+    if (metrics) metrics->request(route_label(req.path), req.method, res.status, seconds);
+    if (res.status == 429 && metrics) metrics->rate_limited();
+    log.write({res.get_header_value("X-Request-Id"),
+               http::client_address(req.remote_addr, req.get_header_value("X-Forwarded-For"),
+                                    trusted_proxies),
+               req.method, req.path, res.status,
+               res.body.size() ? res.body.size()
+                               : static_cast<size_t>(std::atoi(res.get_header_value("Content-Length").c_str())),
+               seconds * 1000, clock.now_ms()});
+  });
+  server.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     add_cors(req, res);
+    // On every answer: never sniff a type, never send the URL elsewhere.
     res.set_header("X-Content-Type-Options", "nosniff");
     res.set_header("Referrer-Policy", "no-referrer");
-    res.set_header("Connection", "close");
-    std::string head = "HTTP/1.1 200 OK\r\n";
-    for (const auto& [name, value] : res.headers) head += name + ": " + value + "\r\n";
-    head += "\r\n";
-    http::ConnectionHub::detach_current(
-        [this, head = std::move(head), sub](std::unique_ptr<http::DetachedConnection> c) mutable {
-          events.add(std::move(c), std::move(head), sub);
-        });
-  }
+  });
+}
 
-  void get_listing(int64_t id, const httplib::Request& req, httplib::Response& res) {
-    auto entry = service.listing(id);
-    if (failed(entry, res)) return;
-    http::send_entity(req, res, (*entry)->body, (*entry)->etag);
+void HttpServer::Impl::add_cors(const httplib::Request& req, httplib::Response& res) const {
+  std::string allow = cors.allow_origin(req.get_header_value("Origin"));
+  if (allow != "*" && !cors.allows_all()) {
+    // The answer depends on Origin, allowed or not: say so, next to any other Vary.
+    std::string vary = res.get_header_value("Vary");
+    res.headers.erase("Vary");
+    res.set_header("Vary", vary.empty() ? "Origin" : vary + ", Origin");
   }
+  if (allow.empty()) return;
+  res.set_header("Access-Control-Allow-Origin", allow);
+  res.set_header("Access-Control-Expose-Headers",
+                 "Location, ETag, Link, X-Total-Count, X-Total-Count-Over, Idempotent-Replayed");
+}
 
-  void get_prices(int64_t id, const httplib::Request& req, httplib::Response& res) {
-    auto entry = service.prices(id);
-    if (failed(entry, res)) return;
-    http::send_entity(req, res, (*entry)->body, (*entry)->etag);
+// `reader` reads the request body; null when the library has already read it.
+void HttpServer::Impl::dispatch(const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader* reader) {
+  const std::string body = reader ? http::read_body(*reader) : req.body;
+  // One name per resource: a path is never percent-encoded here (/listings%2F1 is not
+  // /listings/1), so what a proxy or a cache matched is what is served.
+  if (std::string_view(req.target).substr(0, req.target.find('?')).find('%') != std::string_view::npos)
+    return send_error(res, 404, "no such resource: " + req.path + " (paths are not percent-encoded)");
+  if ((req.method == "GET" || req.method == "HEAD") && http::serve_ui(req, res)) return;
+  Match m = match_route(req.path);
+  if (m.route == Route::none) return send_error(res, 404, "no such resource: " + req.path);
+  if (!method_allowed(m.route, req.method)) {
+    res.set_header("Allow", allowed_methods(m.route));
+    return send_error(res, 405, req.method + " is not allowed here; allowed: " +
+                                    allowed_methods(m.route));
   }
+  if (req.method == "OPTIONS") return preflight(m.route, req, res);
+  if (http::changes_state(req.method)) {
+    const std::string length = req.get_header_value("Content-Length");
+    const auto refusal = http::cross_site_refusal(
+        {req.get_header_value("Content-Type"), req.get_header_value("Origin"),
+         req.get_header_value("Host"),
+         req.has_header("Transfer-Encoding") || (!length.empty() && length != "0")},
+        cors);
+    if (refusal) return send_error(res, refusal->status, refusal->message);
+  }
+  std::string client;  // who sent it: "token:NAME", or the client's address
+  if (!admitted(need_of(m.route, req.method), req, res, client)) return;
 
-  void create_listing(const httplib::Request& req, const std::string& body,
-                      const std::string& client, httplib::Response& res) {
-    auto fields = read_write_body(req, body, res);
-    if (!fields) return;
-    if (req.has_header("Idempotency-Key")) {
-      auto key = idempotency_key(req, body, client, res);
-      if (!key) return;
-      auto written = service.create(*fields, *key);
-      if (failed(written, res)) return;
-      return send_keyed(req, res, *written);
+  std::optional<int64_t> id;
+  if (m.route == Route::listing || m.route == Route::prices || m.route == Route::listing_events) {
+    id = parse_id(m.id);
+    if (!id) return send_error(res, 404, "no listing with that id; ids are positive integers");
+  }
+  switch (m.route) {
+    case Route::backup: return backup(req, res);
+    case Route::listings:
+      return req.method == "POST" ? create_listing(req, body, client, res) : list_listings(req, res);
+    case Route::listing:
+      if (req.method == "PUT") return update_listing(*id, req, body, res);
+      if (req.method == "PATCH") return patch_listing(*id, req, body, client, res);
+      if (req.method == "DELETE") return delete_listing(*id, req, res);
+      return get_listing(*id, req, res);
+    case Route::prices: return get_prices(*id, req, res);
+    case Route::changes: return list_changes(req, res);
+    case Route::events: return open_events(std::nullopt, req, res);
+    case Route::listing_events: return open_events(id, req, res);
+    case Route::openapi: {
+      static const std::string etag = make_etag(embedded::openapi_yaml);
+      return http::send_entity(req, res, std::string(embedded::openapi_yaml), etag,
+                               "application/yaml");
     }
-    auto listing = service.create(*fields);
-    if (failed(listing, res)) return;
-    send_keyed(req, res, {listing->id, true, listing_to_json(*listing), false});
+    case Route::healthz: return http::send_json(req, res, R"({"status":"ok"})");
+    case Route::readyz: return readiness(req, res);
+    case Route::metrics:
+      if (!metrics) return send_error(res, 404, "metrics are not collected by this server");
+      res.set_header("Cache-Control", "no-store");
+      return res.set_content(metrics->text(), "text/plain; version=0.0.4; charset=utf-8");
+    case Route::none: return;
   }
+}
 
-  // The Idempotency-Key of a POST or PATCH, scoped to its sender, with the digest of the
-  // request; or the request is answered (400) with why the key is refused.
-  static std::optional<IdempotencyKey> idempotency_key(const httplib::Request& req,
-                                                       const std::string& body,
-                                                       const std::string& client,
-                                                       httplib::Response& res) {
-    if (req.get_header_value_count("Idempotency-Key") > 1) {
-      send_error(res, 400, "header Idempotency-Key: given more than once");
-      return std::nullopt;
-    }
-    std::string key = req.get_header_value("Idempotency-Key");
-    if (key.empty() || key.size() > 255 ||
-        !std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7F; })) {
-      send_error(res, 400, "header Idempotency-Key: must be 1 to 255 visible ASCII characters "
-                           "(e.g. a UUID), without spaces");
-      return std::nullopt;
-    }
-    return IdempotencyKey{client, std::move(key),
-                          sha256_hex(req.method + " " + req.path + "\n" + body)};
-  }
-
-  // A write's answer (201 with a Location for a creation, else 200 with the ETag a GET
-  // now answers: the next If-Match), marked when it is the replay of a keyed write's.
-  static void send_keyed(const httplib::Request& req, httplib::Response& res,
-                         const ListingService::KeyedWrite& written) {
-    if (written.replayed) res.set_header("Idempotent-Replayed", "true");
-    if (written.created) {
-      res.set_header("Location", "/listings/" + std::to_string(written.id));
-      return http::send_json(req, res, written.body, 201);
-    }
-    res.set_header("ETag", make_etag(written.body));
-    http::send_json(req, res, written.body);
-  }
-
-  void update_listing(int64_t id, const httplib::Request& req, const std::string& body,
-                      httplib::Response& res) {
-    auto fields = read_write_body(req, body, res);
-    if (!fields) return;
-    auto listing = service.update(id, *fields, precondition(req));
-    if (failed_write(id, listing.status(), res)) return;
-    send_written(req, res, *listing);
-  }
-
-  // PATCH /listings/{id}: a JSON merge patch (RFC 7396) of the listing.
-  void patch_listing(int64_t id, const httplib::Request& req, const std::string& body,
-                     const std::string& client, httplib::Response& res) {
-    if (!http::is_json_content_type(req.get_header_value("Content-Type"), "application/merge-patch+json"))
-      return send_error(res, 415, "PATCH takes a JSON merge patch (RFC 7396): send Content-Type: "
-                                  "application/merge-patch+json");
-    if (req.has_header("Idempotency-Key")) {
-      auto key = idempotency_key(req, body, client, res);
-      if (!key) return;
-      auto written = service.patch(id, body, precondition(req), *key);
-      if (failed_write(id, written.status(), res)) return;
-      return send_keyed(req, res, *written);
-    }
-    auto listing = service.patch(id, body, precondition(req));
-    if (failed_write(id, listing.status(), res)) return;
-    send_written(req, res, *listing);
-  }
-
-  void delete_listing(int64_t id, const httplib::Request& req, httplib::Response& res) {
-    if (failed_write(id, service.remove(id, precondition(req)), res)) return;
-    res.status = 204;
-  }
-
-  // The If-Match condition of a write, if it has one.
-  static ListingService::Precondition precondition(const httplib::Request& req) {
-    if (!req.has_header("If-Match")) return {};
-    return [header = req.get_header_value("If-Match")](const std::string& etag) {
-      return http::if_match_holds(header, etag);
-    };
-  }
-
-  // Answers a write that failed, with the listing's current ETag when If-Match was stale.
-  bool failed_write(int64_t id, const Status& status, httplib::Response& res) {
-    if (status.ok()) return false;
-    if (status.code() == Code::precondition_failed)
-      if (auto current = service.listing(id); current.ok()) res.set_header("ETag", (*current)->etag);
-    send_error(res, http::http_status(status.code()), status.message());
-    return true;
-  }
-
-  static void send_written(const httplib::Request& req, httplib::Response& res, const Listing& listing) {
-    send_keyed(req, res, {listing.id, false, listing_to_json(listing), false});
-  }
-};
+void HttpServer::Impl::preflight(Route route, const httplib::Request& req,
+                                 httplib::Response& res) const {
+  res.status = 204;
+  res.set_header("Allow", allowed_methods(route));
+  if (cors.allow_origin(req.get_header_value("Origin")).empty()) return;
+  res.set_header("Access-Control-Allow-Methods", allowed_methods(route));
+  res.set_header("Access-Control-Allow-Headers",
+                 "Content-Type, Authorization, If-None-Match, If-Match, Idempotency-Key, "
+                 "X-Request-Id");
+  res.set_header("Access-Control-Max-Age", "600");
+}
 
 Status check_server_options(const ServerOptions& options) {
   for (const auto* list : {&options.local_clients, &options.trusted_proxies}) {

@@ -95,6 +95,8 @@ class Client:
         acked = isinstance(status, int) and 200 <= status < 300
         w = {"kind": kind, "name": name, "id": listing_id, "price": price, "start": start,
              "end": end, "status": status, "json": is_json_message(payload), "acked": acked}
+        if not acked:  # what the node said, for a failure's report
+            w["said"] = payload[:300].decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)[:300]
         if acked:
             try:
                 got = json.loads(payload)

@@ -176,11 +176,16 @@ TEST_CASE("a node that loses its LISTEN connection forgets its cache and reads t
   for (int round = 1; round <= 3; ++round) {  // three times: the timing is the machine's
     CAPTURE(round);
     // Cut every LISTEN connection (B's and A's): no notification can reach B now. B
-    // notices at once (the server closes the socket) and subscribes again 500 ms later:
-    // the write below falls in between, and no notification of it reaches B.
+    // notices (the server closes the socket; B's thread looks every 100 ms), empties its
+    // cache, and subscribes again 500 ms later: the write below falls in between, and no
+    // notification of it reaches B. Noticing takes as long as any notification's way
+    // (the staleness window), so the write waits until B has (its cache emptied).
     CHECK(pg_exec(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                        "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()") == "");
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (b.cache.stats().entries > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    REQUIRE_MESSAGE(b.cache.stats().entries == 0, "B did not notice its LISTEN connection lost");
     const double price = 123000 + round;
     REQUIRE(a.put(id, listing_body(price)).status == 200);
     // Whether or not B has re-subscribed yet, it must not answer the old price.

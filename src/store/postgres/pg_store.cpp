@@ -388,13 +388,17 @@ class PgStore final : public Store {
   }
 
   // After a failed pipelined attempt: the one-by-one way (which reconnects if need be),
-  // unless the connection was lost once the COMMIT may have been sent: then the error for
-  // every write, as the one-by-one path answers a lost COMMIT.
+  // unless the connection was lost once the COMMIT may have been sent: then every write
+  // is answered that the database is unavailable, as the one-by-one path answers a lost
+  // COMMIT (whatever libpq said of the lost pipeline: never a 500).
   std::optional<Status> fall_back(const Status& error, bool commit_sent) {
-    if (writer_.healthy()) return writer_.exec("ROLLBACK").ok() ? std::nullopt
-                                                                : std::optional<Status>(error);
+    if (writer_.healthy()) {
+      if (writer_.exec("ROLLBACK").ok()) return std::nullopt;
+      writer_.close();  // in an unknown state: the next batch reconnects
+    }
     if (!commit_sent) return std::nullopt;
-    return error;
+    if (error.code() == Code::unavailable) return error;
+    return Status::Unavailable("the database is unavailable (" + error.message() + ")");
   }
 
   // The batch one write at a time, each in a savepoint of its own: a write that fails

@@ -42,6 +42,35 @@ Result<Listing> GroupCommit::submit(WriteCommand& command) {
   return std::move(*command.result);
 }
 
+Result<Listing> GroupCommit::create(const ListingWrite& fields, int64_t now_ms,
+                                    const IdempotencyKey* key) {
+  WriteCommand command(std::nullopt, now_ms);
+  command.fields = &fields;
+  command.key = key;
+  return submit(command);
+}
+
+Result<Listing> GroupCommit::update(int64_t id, const ListingWrite& fields, int64_t now_ms) {
+  WriteCommand command(id, now_ms);
+  command.fields = &fields;
+  return submit(command);
+}
+
+Result<Listing> GroupCommit::edit(int64_t id, const Store::Edit& edit, int64_t now_ms,
+                                  const IdempotencyKey* key) {
+  WriteCommand command(id, now_ms);
+  command.edit = &edit;
+  command.key = key;
+  return submit(command);
+}
+
+Status GroupCommit::remove(int64_t id, const Store::Check& check, int64_t now_ms) {
+  WriteCommand command(id, now_ms);
+  command.check = check ? &check : nullptr;
+  command.remove = true;
+  return submit(command).status();
+}
+
 void GroupCommit::subscribe(StoreEvents events) {
   auto shared = std::make_shared<const StoreEvents>(std::move(events));
   std::lock_guard lock(mutex_);

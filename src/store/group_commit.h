@@ -73,8 +73,13 @@ class GroupCommit {
   // Whether stop() was called: new writes are refused.
   bool stopping();
 
-  // Queues `command` and waits until it is committed or failed; its result.
-  Result<Listing> submit(WriteCommand& command);
+  // The Store's writes (see Store::create, update, edit, remove): each queued as a
+  // WriteCommand, and its result once committed or failed.
+  Result<Listing> create(const ListingWrite& fields, int64_t now_ms, const IdempotencyKey* key);
+  Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms);
+  Result<Listing> edit(int64_t id, const Store::Edit& edit, int64_t now_ms,
+                       const IdempotencyKey* key);
+  Status remove(int64_t id, const Store::Check& check, int64_t now_ms);
 
   // See Store::subscribe: the subscriber of every commit from the next batch on.
   void subscribe(StoreEvents events);
@@ -82,6 +87,8 @@ class GroupCommit {
   std::shared_ptr<const StoreEvents> subscriber();
 
  private:
+  // Queues `command` and waits until it is committed or failed; its result.
+  Result<Listing> submit(WriteCommand& command);
   void write_loop();
 
   Backend backend_;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "../history_rules.h"
 #include "pg_common.h"
 #include "pg_store.h"
 
@@ -15,22 +16,6 @@ namespace listingd::postgres {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-// The store's invariants for a listing and its history (see store.h; as the SQLite loader).
-Status check_history(const Listing& listing, const std::vector<PricePoint>& history) {
-  if (history.empty()) return Status::Invalid("a listing needs at least one price");
-  for (size_t i = 1; i < history.size(); ++i) {
-    if (history[i].created_ms < history[i - 1].created_ms)
-      return Status::Invalid("price history must be oldest first");
-  }
-  if (history.front().created_ms != listing.created_ms)
-    return Status::Invalid("the first price must be at the listing's created time");
-  if (history.back().created_ms > listing.updated_ms)
-    return Status::Invalid("the last price must not be after the listing's updated time");
-  if (history.back().price_cents != listing.fields.price_cents)
-    return Status::Invalid("the last price must be the listing's price");
-  return Status::Ok();
-}
 
 // Moves the id sequence past every id in the table (imported ids are given, not drawn) and
 // every deleted one (never given again), never back: a create on another connection may

@@ -137,24 +137,16 @@ class PgStore final : public Store {
 
   Result<Listing> create(const ListingWrite& fields, int64_t now_ms,
                          const IdempotencyKey* key) override {
-    WriteCommand command(std::nullopt, now_ms);
-    command.fields = &fields;
-    command.key = key;
-    return writes_.submit(command);
+    return writes_.create(fields, now_ms, key);
   }
 
   Result<Listing> update(int64_t id, const ListingWrite& fields, int64_t now_ms) override {
-    WriteCommand command(id, now_ms);
-    command.fields = &fields;
-    return writes_.submit(command);
+    return writes_.update(id, fields, now_ms);
   }
 
   Result<Listing> edit(int64_t id, const Edit& edit, int64_t now_ms,
                        const IdempotencyKey* key) override {
-    WriteCommand command(id, now_ms);
-    command.edit = &edit;
-    command.key = key;
-    return writes_.submit(command);
+    return writes_.edit(id, edit, now_ms, key);
   }
 
   Result<std::optional<KeptAnswer>> kept_answer(const std::string& scope, const std::string& key,
@@ -168,10 +160,7 @@ class PgStore final : public Store {
   }
 
   Status remove(int64_t id, const Check& check, int64_t now_ms) override {
-    WriteCommand command(id, now_ms);
-    command.check = check ? &check : nullptr;
-    command.remove = true;
-    return writes_.submit(command).status();
+    return writes_.remove(id, check, now_ms);
   }
 
   Result<Listing> get(int64_t id) override {

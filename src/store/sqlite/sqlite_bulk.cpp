@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../history_rules.h"
 #include "listing_rows.h"
 #include "listingd/store.h"
 #include "sqlite.h"
@@ -25,22 +26,6 @@ constexpr int k_prices_per_statement = 16;
 // Long histories commit sooner than every `listings_per_commit` listings, which keeps the
 // WAL (about 30 bytes a price) from growing past a few tens of MiB.
 constexpr int64_t k_prices_per_commit = 1'000'000;
-
-// The store's invariants for a listing and its history (see store.h).
-Status check_history(const Listing& listing, const std::vector<PricePoint>& history) {
-  if (history.empty()) return Status::Invalid("a listing needs at least one price");
-  for (size_t i = 1; i < history.size(); ++i) {
-    if (history[i].created_ms < history[i - 1].created_ms)
-      return Status::Invalid("price history must be oldest first");
-  }
-  if (history.front().created_ms != listing.created_ms)
-    return Status::Invalid("the first price must be at the listing's created time");
-  if (history.back().created_ms > listing.updated_ms)
-    return Status::Invalid("the last price must not be after the listing's updated time");
-  if (history.back().price_cents != listing.fields.price_cents)
-    return Status::Invalid("the last price must be the listing's price");
-  return Status::Ok();
-}
 
 class SqliteBulkLoader final : public BulkLoader {
  public:

@@ -290,6 +290,27 @@ TEST_CASE("conformance: concurrent writes all land; the listener sees commit ord
   }
 }
 
+// A shared store tells a subscriber that other processes' writes are heard (live) or not;
+// one that subscribes while the store is already listening is told it is live too, else it
+// would keep nothing cached for good.
+TEST_CASE("conformance: on PostgreSQL a later subscriber is told that other nodes' writes are heard") {
+  if (!testing::have_postgres()) return;
+  auto store = open_store(DatabaseOptions{.path = *testing::fresh_postgres_url()});
+  auto told_live = [&](std::atomic<int>& state) {  // -1 untold, 0 not live, 1 live
+    StoreEvents events;
+    events.elsewhere_live = [&state](bool live) { state = live ? 1 : 0; };
+    store->subscribe(std::move(events));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (state != 1 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return state == 1;
+  };
+  std::atomic<int> first{-1}, second{-1};
+  CHECK(told_live(first));
+  CHECK(told_live(second));
+  store->subscribe({});
+}
+
 // Concurrent writes of one listing are grouped into one transaction (on PostgreSQL, sent
 // pipelined): each must see the listing as the write before it in the group left it.
 TEST_CASE("conformance: concurrent writes of one listing chain in the change feed") {

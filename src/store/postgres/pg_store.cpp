@@ -124,7 +124,8 @@ class PgStore final : public Store {
     // Until listening, nothing kept can be trusted: other nodes' writes start unheard.
     if (events.elsewhere_live) events.elsewhere_live(false);
     writes_.subscribe(std::move(events));
-    if (!hears_elsewhere || listening_.exchange(true)) return;  // (listening already)
+    if (!hears_elsewhere || listening_.exchange(true)) return;  // listening already: the
+    // LISTEN thread tells the new subscriber (within 100 ms) that it is live, if it is
     listen_thread_ = std::thread([this] {
       name_this_thread("lsd-pg-listen");
       listen_loop();
@@ -657,12 +658,14 @@ class PgStore final : public Store {
   void listen_loop() {
     pq::Connection conn;
     bool live = false;
+    std::shared_ptr<const StoreEvents> told;  // the subscriber last told that it is live
     while (listening_.load()) {
       if (!live) {
         if (conn.open(target_.url, target_.password).ok() &&
             conn.exec(std::string("LISTEN ") + k_channel).ok()) {
           live = true;
-          if (auto e = subscriber(); e->elsewhere_live) e->elsewhere_live(true);
+          told = subscriber();
+          if (told->elsewhere_live) told->elsewhere_live(true);
           subscribed_.store(true);
         } else {
           conn.close();
@@ -676,6 +679,10 @@ class PgStore final : public Store {
       if (!lost && ready > 0 && !PQconsumeInput(conn.handle())) lost = true;
       if (!lost) {
         const auto events = subscriber();
+        if (events != told) {  // subscribed while live: it starts told it is not (subscribe)
+          told = events;
+          if (events->elsewhere_live) events->elsewhere_live(true);
+        }
         while (PGnotify* n = PQnotifies(conn.handle())) {
           const int64_t id = std::strtoll(n->extra, nullptr, 10);
           const bool own = n->be_pid == writer_pid_.load();  // already in our cache

@@ -9,13 +9,12 @@
 #include <unordered_map>
 
 #include "../history_rules.h"
+#include "../token_reads.h"
 #include "pg_common.h"
 #include "pg_store.h"
 
 namespace listingd::postgres {
 namespace {
-
-using SteadyClock = std::chrono::steady_clock;
 
 // Moves the id sequence past every id in the table (imported ids are given, not drawn) and
 // every deleted one (never given again), never back: a create on another connection may
@@ -27,9 +26,6 @@ constexpr const char* k_advance_ids =
 
 // ---------------------------------------------------------------------------- tokens
 
-constexpr int64_t k_touch_interval_ms = 60'000;
-constexpr auto k_reread_after = std::chrono::seconds(1);
-constexpr size_t k_max_kept_tokens = 1024;
 
 TokenRecord read_token(const pq::Rows& rows, int r) {
   TokenRecord t;
@@ -57,7 +53,7 @@ class PgTokenStore final : public TokenStore {
     if (!r.ok() && r.status().code() == Code::invalid)
       return Status::Invalid("a token named " + t.name + " already exists");
     if (!r.ok()) return r.status();
-    forget_reads();
+    reads_.forget();
     return Status::Ok();
   }
 
@@ -76,45 +72,37 @@ class PgTokenStore final : public TokenStore {
     auto r = run("DELETE FROM tokens WHERE name = $1", pq::Params().add(name));
     if (!r.ok()) return r.status();
     if (r->affected() == 0) return Status::NotFound("no token named " + name);
-    forget_reads();
+    reads_.forget();
     return Status::Ok();
   }
 
   Result<std::optional<TokenRecord>> find(const std::string& hash) override {
     std::lock_guard lock(mutex_);
-    const auto now = SteadyClock::now();
-    const auto kept = found_.find(hash);
-    if (kept != found_.end() && now < kept->second.read_at + k_reread_after)
-      return std::optional<TokenRecord>(kept->second.token);
+    const auto now = TokenReads::Clock::now();
+    if (auto kept = reads_.found(hash, now)) return kept;
     auto r = run("SELECT name, role, hash, created_ms, last_used_ms FROM tokens WHERE hash = $1",
                  pq::Params().add(hash));
     if (!r.ok()) return r.status();
     std::optional<TokenRecord> found;
     if (r->size() > 0) found = read_token(*r, 0);
-    if (!found) {
-      found_.erase(hash);
-    } else if (found_.size() < k_max_kept_tokens || found_.contains(hash)) {
-      found_[hash] = {*found, now};
-    }
+    reads_.read(hash, found, now);
     return found;
   }
 
   Result<bool> any() override {
     std::lock_guard lock(mutex_);
-    const auto now = SteadyClock::now();
-    if (any_ && now < any_read_at_ + k_reread_after) return *any_;
+    const auto now = TokenReads::Clock::now();
+    if (auto kept = reads_.any(now)) return *kept;
     auto r = run("SELECT EXISTS (SELECT 1 FROM tokens)");
     if (!r.ok()) return r.status();
-    any_ = r->text(0, 0) == "t";
-    any_read_at_ = now;
-    return *any_;
+    const bool any = r->text(0, 0) == "t";
+    reads_.read_any(any, now);
+    return any;
   }
 
   Status touch(const std::string& hash, int64_t now_ms) override {
     std::lock_guard lock(mutex_);
-    int64_t& last = last_touch_[hash];
-    if (now_ms - last < k_touch_interval_ms) return Status::Ok();
-    last = now_ms;
+    if (!reads_.touch_due(hash, now_ms)) return Status::Ok();  // recorded recently
     return run("UPDATE tokens SET last_used_ms = $2 WHERE hash = $1",
                pq::Params().add(hash).add(now_ms))
         .status();
@@ -137,23 +125,10 @@ class PgTokenStore final : public TokenStore {
     }
   }
 
-  void forget_reads() {
-    found_.clear();
-    any_.reset();
-  }
-
-  struct Found {
-    TokenRecord token;
-    SteadyClock::time_point read_at;
-  };
-
   const pq::Target target_;
   std::mutex mutex_;
   pq::Connection conn_;
-  std::unordered_map<std::string, int64_t> last_touch_;
-  std::unordered_map<std::string, Found> found_;
-  std::optional<bool> any_;
-  SteadyClock::time_point any_read_at_;
+  TokenReads reads_;  // mutex_
 };
 
 // ----------------------------------------------------------------------- bulk loader

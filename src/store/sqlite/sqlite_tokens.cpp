@@ -1,14 +1,12 @@
 // The SQLite TokenStore: one connection of its own behind a mutex, and what it read kept
-// for a second. Every write request asks whether any token exists, and every request with
-// a token looks it up: reading the database each time, under a write load, measured 15 %
-// of the price-update throughput (W4). Changes made through this store take effect at
-// once; changes made by another process on the same file (`listingd token create` or
-// `revoke` beside a running server) within k_reread_after.
+// for a second (../token_reads.h): changes made by another process on the same file
+// (`listingd token create` or `revoke` beside a running server) count within a second.
 #include <chrono>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 
+#include "../token_reads.h"
 #include "listingd/store.h"
 #include "sqlite.h"
 
@@ -27,13 +25,6 @@ constexpr const char* k_select_by_hash =
 constexpr const char* k_delete = "DELETE FROM tokens WHERE name = ?1";
 constexpr const char* k_any = "SELECT EXISTS (SELECT 1 FROM tokens)";
 constexpr const char* k_touch = "UPDATE tokens SET last_used_ms = ?2 WHERE hash = ?1";
-constexpr int64_t k_touch_interval_ms = 60'000;
-constexpr auto k_reread_after = std::chrono::seconds(1);
-// Found tokens kept at most (a bound against a flood of distinct valid tokens; there are
-// few). Unknown hashes are never kept: a client could fill memory with them.
-constexpr size_t k_max_kept_tokens = 1024;
-
-using SteadyClock = std::chrono::steady_clock;
 
 TokenRecord read_token(const Statement& row) {
   TokenRecord t;
@@ -63,7 +54,7 @@ class SqliteTokenStore final : public TokenStore {
     if ((rc & 0xFF) == SQLITE_CONSTRAINT)
       return Status::Invalid("a token named " + token.name + " already exists");
     if (rc != SQLITE_DONE) return sqlite::error_status(conn_.handle(), rc, "add token");
-    forget_reads();
+    reads_.forget();
     return Status::Ok();
   }
 
@@ -90,16 +81,14 @@ class SqliteTokenStore final : public TokenStore {
     stmt->reset();
     if (rc != SQLITE_DONE) return sqlite::error_status(conn_.handle(), rc, "revoke token");
     if (sqlite3_changes(conn_.handle()) == 0) return Status::NotFound("no token named " + name);
-    forget_reads();
+    reads_.forget();
     return Status::Ok();
   }
 
   Result<std::optional<TokenRecord>> find(const std::string& hash) override {
     std::lock_guard lock(mutex_);
-    const auto now = SteadyClock::now();
-    const auto kept = found_.find(hash);
-    if (kept != found_.end() && now < kept->second.read_at + k_reread_after)
-      return std::optional<TokenRecord>(kept->second.token);
+    const auto now = TokenReads::Clock::now();
+    if (auto kept = reads_.found(hash, now)) return kept;
     Status s;
     Statement* stmt = conn_.prepare(k_select_by_hash, s);
     if (!stmt) return s;
@@ -110,30 +99,23 @@ class SqliteTokenStore final : public TokenStore {
     stmt->reset();
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
       return sqlite::error_status(conn_.handle(), rc, "find token");
-    if (!found) {
-      found_.erase(hash);  // revoked elsewhere
-    } else if (found_.size() < k_max_kept_tokens || found_.contains(hash)) {
-      found_[hash] = {*found, now};
-    }
+    reads_.read(hash, found, now);
     return found;
   }
 
   Result<bool> any() override {
     std::lock_guard lock(mutex_);
-    const auto now = SteadyClock::now();
-    if (any_ && now < any_read_at_ + k_reread_after) return *any_;
+    const auto now = TokenReads::Clock::now();
+    if (auto kept = reads_.any(now)) return *kept;
     auto v = conn_.query_int(k_any);
     if (!v.ok()) return v.status();
-    any_ = *v != 0;
-    any_read_at_ = now;
-    return *any_;
+    reads_.read_any(*v != 0, now);
+    return *v != 0;
   }
 
   Status touch(const std::string& hash, int64_t now_ms) override {
     std::lock_guard lock(mutex_);
-    int64_t& last = last_touch_[hash];
-    if (now_ms - last < k_touch_interval_ms) return Status::Ok();  // recorded recently
-    last = now_ms;
+    if (!reads_.touch_due(hash, now_ms)) return Status::Ok();  // recorded recently
     Status s;
     Statement* stmt = conn_.prepare(k_touch, s);
     if (!stmt) return s;
@@ -145,23 +127,9 @@ class SqliteTokenStore final : public TokenStore {
   }
 
  private:
-  // Requires: mutex_ held.
-  void forget_reads() {
-    found_.clear();
-    any_.reset();
-  }
-
-  struct Found {
-    TokenRecord token;
-    SteadyClock::time_point read_at;
-  };
-
   std::mutex mutex_;
   Connection conn_;
-  std::unordered_map<std::string, int64_t> last_touch_;  // bounded by the tokens in use
-  std::unordered_map<std::string, Found> found_;         // by hash; read within a second
-  std::optional<bool> any_;                               // what any() read last, and when
-  SteadyClock::time_point any_read_at_;
+  TokenReads reads_;  // mutex_
 };
 
 }  // namespace

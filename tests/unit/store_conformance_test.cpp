@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <type_traits>
 #include <variant>
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "listingd/database.h"
+#include "listingd/embedded.h"
 #include "listingd/transfer.h"
 #include "support/pg_test.h"
 #include "support/temp_dir.h"
@@ -471,6 +473,70 @@ TEST_CASE("conformance: migrate is idempotent; a foreign or newer schema is refu
   }
 }
 
+// Schema 4 (schema/postgres/004_search_kept.sql): the search document is kept by triggers,
+// not a generated column, so that a price change does not tokenize the four texts again.
+TEST_CASE("conformance: on PostgreSQL the search document follows the texts only; an upgrade keeps it") {
+  if (!testing::have_postgres()) return;
+  const std::string url = *testing::fresh_postgres_url();
+  // A database of schema 3 (the generated column) with a listing in it.
+  std::string sql = "CREATE TABLE listingd_schema (application text PRIMARY KEY, "
+                    "version integer NOT NULL); INSERT INTO listingd_schema VALUES ('listingd', 3);";
+  REQUIRE(embedded::postgres_migrations.size() >= 4);
+  for (int i = 0; i < 3; ++i) sql += std::string(embedded::postgres_migrations[i].sql) + ";";
+  sql += "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
+         "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, created_ms, "
+         "updated_ms) VALUES ('Loft Zéphyr', '1 rue Haute', '75001', 'Paris', 'FR', 'clair', "
+         "'APARTMENT', 100, 50, 2, 1, 1, 1);"
+         "INSERT INTO price_history (listing_id, price_cents, created_ms) VALUES (1, 100, 1);";
+  REQUIRE(testing::pg_exec(url, sql) == "");
+  // Calls of the trigger's function are counted (pg_stat_user_functions) on every new
+  // connection, the store's writer's included.
+  REQUIRE(testing::pg_exec(url, "ALTER DATABASE " + url.substr(url.rfind('/') + 1) +
+                                    " SET track_functions = 'all'") == "");
+  auto found = [](Store& store, const std::string& words) {
+    ListingQuery q;
+    q.text = words;
+    auto page = store.list_page(q);
+    REQUIRE_MESSAGE(page.ok(), page.status().message());
+    std::vector<int64_t> ids;
+    for (const Listing& l : page->listings) ids.push_back(l.id);
+    return ids;
+  };
+  const std::vector<int64_t> first{1};
+  {
+    auto store = open_store(DatabaseOptions{.path = url});  // migrates to the latest
+    CHECK(testing::pg_value(url, "SELECT attgenerated FROM pg_attribute WHERE attrelid = "
+                                 "'listings'::regclass AND attname = 'search_document'") == "");
+    CHECK(found(*store, "zephyr") == first);  // the document computed by schema 3, kept
+    auto created = store->create(fields(500), t0);
+    REQUIRE(created.ok());
+    CHECK(found(*store, "montmartre") == std::vector<int64_t>{created->id});
+    ListingWrite w = store->get(1)->fields;
+    for (int i = 0; i < 20; ++i) {  // prices alone: the trigger's function is not called
+      w.price_cents += 1;
+      REQUIRE(store->update(1, w, t0 + i).ok());
+    }
+    w.name = "Loft Aurore";  // a text: it is
+    REQUIRE(store->update(1, w, t0 + 20).ok());
+    CHECK(found(*store, "zephyr").empty());
+    CHECK(found(*store, "aurore") == first);
+    // Written by hand, the document is computed again from the texts.
+    REQUIRE(testing::pg_exec(url, "UPDATE listings SET search_document = 'x' WHERE id = 1") == "");
+    CHECK(testing::pg_value(url, "SELECT search_document = listingd_search_document(name, "
+                                 "description, street_address, city) FROM listings WHERE id = 1") == "t");
+  }
+  // The store's connections are closed: their counts reach the statistics (within a while).
+  const std::string calls_sql =
+      "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions "
+      "WHERE funcname = 'listingd_index_search'";
+  std::string calls;
+  for (int i = 0; i < 100 && (calls = testing::pg_value(url, calls_sql)) != "3"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(calls == "3");  // the create, the name, the document written by hand
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(testing::pg_value(url, calls_sql) == "3");  // and no more
+}
+
 TEST_CASE("conformance: PostgreSQL backup says what to use instead") {
   TempDir dir;
   for (const Backend& b : backends(dir)) {
@@ -607,6 +673,22 @@ TEST_CASE("conformance: search finds, ranks and counts the same listings on ever
     w.postal_address.street_address = text(1 + rng() % 2);
     w.postal_address.city = text(1 + rng() % 2);
     for (auto& s : stores) REQUIRE(s->create(w, t0 + i % 7).ok());
+  }
+  // Updates of one text each, or of the price alone: the search follows every text (on
+  // PostgreSQL, a trigger recomputes the search document when one of them changes).
+  for (int i = 0; i < 150; ++i) {
+    const int64_t id = 1 + static_cast<int64_t>(rng() % 150);
+    auto current = stores[0]->get(id);
+    REQUIRE(current.ok());
+    ListingWrite w = current->fields;
+    switch (i % 5) {
+      case 0: w.name = text(1 + rng() % 3); break;
+      case 1: w.description = text(rng() % 6); break;
+      case 2: w.postal_address.street_address = text(1 + rng() % 2); break;
+      case 3: w.postal_address.city = text(1 + rng() % 2); break;
+      default: w.price_cents += 1000;
+    }
+    for (auto& s : stores) REQUIRE(s->update(id, w, t0 + 10 + i).ok());
   }
   int compared = 0;
   for (std::string q : {"", "paris", "par", "jardin", "jardin par", "saint-e", "saint-é",

@@ -55,6 +55,24 @@ class Params {
   std::vector<bool> nulls_;
 };
 
+// An array parameter ("{1,NULL,3}") of integers or of plain words (letters and '_' only:
+// nothing to quote), which a statement unnests: one statement for the rows of many writes.
+class ArrayParam {
+ public:
+  ArrayParam& add(std::optional<int64_t> v) { return add_raw(v ? std::to_string(*v) : "NULL"); }
+  ArrayParam& add_word(std::string_view word) { return add_raw(word); }
+  bool empty() const { return text_.empty(); }
+  std::string literal() const { return text_.empty() ? "{}" : text_ + "}"; }
+
+ private:
+  ArrayParam& add_raw(std::string_view v) {
+    text_.push_back(text_.empty() ? '{' : ',');
+    text_.append(v);
+    return *this;
+  }
+  std::string text_;
+};
+
 // A statement's result rows (text format). Owns the PGresult.
 class Rows {
  public:

@@ -110,6 +110,84 @@ TEST_CASE("conformance: create, get, update, history, not found") {
   }
 }
 
+// Every text and number reads back exactly as written, alone or in a batch of concurrent
+// writes (on PostgreSQL a batch goes as arrays, its texts quoted: pq::ArrayParam).
+TEST_CASE("conformance: awkward texts and numbers read back exactly, alone and in batches") {
+  const std::vector<std::string> texts = {
+      "a \"quoted\" word", "back\\slash \\\"", "{braces},commas", "NULL", "null", "",
+      "  spaces around  ", "new\nline\ttab\r", "ünïcode — €, 漢字, 🏠", "'single' quotes",
+      "\\", "\"", "{", "}", ",", "x\\N", "a\u0001b", "(1,2)", "{\"a\",\"b\"}"};
+  const std::vector<double> surfaces = {21.3, 0.1 + 0.2, 1e-7, 123456789.123456789, 0, 5e-324,
+                                        1.7976931348623157e308};
+  auto awkward = [&](size_t i) {
+    ListingWrite w = fields(static_cast<int64_t>(i) * 1001 + 1);
+    w.name = texts[i % texts.size()];
+    w.description = texts[(i + 1) % texts.size()];
+    w.postal_address.street_address = texts[(i + 2) % texts.size()];
+    w.postal_address.city = texts[(i + 3) % texts.size()];
+    w.postal_address.postal_code = texts[(i + 4) % texts.size()];
+    w.surface_area_m2 = surfaces[i % surfaces.size()];
+    if (i % 3 == 0) w.contact_phone_number = std::nullopt;
+    else w.contact_phone_number = texts[(i + 5) % texts.size()];
+    return w;
+  };
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    auto store = open_store(b.fresh());
+    const size_t n = texts.size() * 2;
+    std::vector<int64_t> ids(n);
+    // Alone, then 8 threads at once (their writes grouped into batches).
+    for (size_t i = 0; i < 4; ++i) {
+      auto created = store->create(awkward(i), t0);
+      REQUIRE_MESSAGE(created.ok(), created.status().message());
+      ids[i] = created->id;
+    }
+    auto in_threads = [&](auto&& write) {
+      std::vector<std::thread> threads;
+      for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&, t] {
+          for (size_t i = 4 + static_cast<size_t>(t); i < n; i += 8) write(i);
+        });
+      for (auto& t : threads) t.join();
+    };
+    std::mutex failures_mutex;
+    std::vector<std::string> failures;
+    in_threads([&](size_t i) {
+      auto created = store->create(awkward(i), t0);
+      std::lock_guard lock(failures_mutex);
+      if (!created.ok()) failures.push_back(created.status().message());
+      else ids[i] = created->id;
+    });
+    REQUIRE(failures.empty());
+    for (size_t i = 0; i < n; ++i) {
+      CAPTURE(i);
+      auto got = store->get(ids[i]);
+      REQUIRE(got.ok());
+      CHECK(got->fields == awkward(i));
+    }
+    // Each updated to the next ones' values, concurrently, in two rounds.
+    for (int round = 1; round <= 2; ++round) {
+      in_threads([&](size_t i) {
+        auto updated = store->update(ids[i], awkward(i + static_cast<size_t>(round)), t0 + round);
+        std::lock_guard lock(failures_mutex);
+        if (!updated.ok()) failures.push_back(updated.status().message());
+      });
+    }
+    REQUIRE(failures.empty());
+    for (size_t i = 4; i < n; ++i) {
+      CAPTURE(i);
+      auto got = store->get(ids[i]);
+      REQUIRE(got.ok());
+      CHECK(got->fields == awkward(i + 2));
+      auto history = store->price_history(ids[i]);
+      REQUIRE(history.ok());
+      CHECK(history->size() == 3);
+      CHECK(history->back().price_cents == awkward(i + 2).price_cents);
+    }
+  }
+}
+
 TEST_CASE("conformance: pages in every sort order, filtered, through cursors") {
   TempDir dir;
   for (const Backend& b : backends(dir)) {

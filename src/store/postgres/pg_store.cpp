@@ -14,6 +14,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -37,14 +38,31 @@ constexpr const char* k_insert_listing =
     "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
     "contact_phone_number, created_ms, updated_ms) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id";
-// The pipelined path's: an id drawn first (phase 1), the listing inserted with it (phase 2).
+// The pipelined path's: an id drawn for each create first (phase 1); then (phase 2) the
+// batch's new listings inserted, and the last state of each listing it updates written, in
+// one statement each: arrays side by side ($1 ids, $2..$13 the fields as add_fields, $14 the
+// write's time), unnested.
 constexpr const char* k_next_listing_id =
     "SELECT nextval(pg_get_serial_sequence('listings', 'id'))";
-constexpr const char* k_insert_listing_with_id =
-    "INSERT INTO listings (name, street_address, postal_code, city, country, description, "
+#define LISTINGD_UNNEST_LISTINGS                                                              \
+  " unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "         \
+  "$7::text[], $8::text[], $9::bigint[], $10::double precision[], $11::bigint[], "             \
+  "$12::bigint[], $13::text[], $14::bigint[]) AS v(id, name, street, postal_code, city, "      \
+  "country, description, building_type, price, surface, rooms, bedrooms, phone, at)"
+constexpr const char* k_insert_listings =
+    "INSERT INTO listings (id, name, street_address, postal_code, city, country, description, "
     "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
-    "contact_phone_number, created_ms, updated_ms, id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)";
+    "contact_phone_number, created_ms, updated_ms) "
+    "SELECT id, name, street, postal_code, city, country, description, building_type, price, "
+    "surface, rooms, bedrooms, phone, at, at FROM" LISTINGD_UNNEST_LISTINGS;
+constexpr const char* k_update_listings =
+    "UPDATE listings AS l SET name = v.name, street_address = v.street, "
+    "postal_code = v.postal_code, city = v.city, country = v.country, "
+    "description = v.description, building_type = v.building_type, price_cents = v.price, "
+    "surface_area_m2 = v.surface, rooms_count = v.rooms, bedrooms_count = v.bedrooms, "
+    "contact_phone_number = v.phone, updated_ms = v.at FROM" LISTINGD_UNNEST_LISTINGS
+    " WHERE l.id = v.id";
+#undef LISTINGD_UNNEST_LISTINGS
 constexpr const char* k_update_listing =
     "UPDATE listings SET name = $1, street_address = $2, postal_code = $3, city = $4, "
     "country = $5, description = $6, building_type = $7, price_cents = $8, "
@@ -99,6 +117,38 @@ Change change_from(const std::string& type) {
   if (type == "deleted") return Change::deleted;
   return Change::updated;
 }
+
+// Listings as the arrays k_insert_listings and k_update_listings unnest ($1..$14): the id,
+// the fields, and the time written (a new listing's created_ms, an update's updated_ms).
+class ListingArrays {
+ public:
+  void add(const Listing& l) {
+    const ListingWrite& f = l.fields;
+    c_[0].add(l.id);
+    c_[1].add_text(f.name);
+    c_[2].add_text(f.postal_address.street_address);
+    c_[3].add_text(f.postal_address.postal_code);
+    c_[4].add_text(f.postal_address.city);
+    c_[5].add_text(f.postal_address.country);
+    c_[6].add_text(f.description);
+    c_[7].add_text(to_string(f.building_type));
+    c_[8].add(f.price_cents);
+    c_[9].add_real(f.surface_area_m2);
+    c_[10].add(f.rooms_count);
+    c_[11].add(f.bedrooms_count);
+    c_[12].add_text(f.contact_phone_number);
+    c_[13].add(l.updated_ms);
+  }
+  bool empty() const { return c_[0].empty(); }
+  pq::Params params() const {
+    pq::Params p;
+    for (const pq::ArrayParam& column : c_) p.add(column.literal());
+    return p;
+  }
+
+ private:
+  std::array<pq::ArrayParam, 14> c_;
+};
 
 class PgStore final : public Store {
  public:
@@ -325,13 +375,14 @@ class PgStore final : public Store {
     last_seq_ = saved_seq_ = (*locked)[1].int64(0, 0);
     last_at_ms_ = saved_at_ms_ = (*locked)[1].int64(0, 1);
 
-    std::vector<Statement> second;
+    ListingArrays created;
     pq::ArrayParam price_ids, prices, price_times;
     pq::ArrayParam seqs, change_ids, types, old_prices, new_prices, change_times;
-    pq::ArrayParam notified;
     // A listing written earlier in the batch is, for the next write of it, as that write
-    // left it (step 1 read every row before any write).
+    // left it (step 1 read every row before any write); the last state of each listing
+    // updated is what the UPDATE writes.
     std::unordered_map<int64_t, Listing> written;
+    std::vector<int64_t> updated;  // each id once
     for (size_t i = 0; i < batch.size(); ++i) {
       WriteCommand& c = *batch[i];
       const pq::Rows& row = (*locked)[i + 2];
@@ -342,10 +393,6 @@ class PgStore final : public Store {
       std::optional<Result<ListingWrite>> edited;
       if (!c.id) {
         id = row.int64(0, 0);
-        pq::Params p;
-        add_fields(p, *fields);
-        p.add(now_ms).add(id);
-        second.push_back({k_insert_listing_with_id, std::move(p)});
         c.change = Change::created;
       } else {
         const auto earlier = written.find(*c.id);
@@ -365,31 +412,35 @@ class PgStore final : public Store {
         id = old.id;
         created_ms = old.created_ms;
         now_ms = std::max(c.now_ms, old.updated_ms);  // history stays in write order
-        pq::Params p;
-        add_fields(p, *fields);
-        p.add(now_ms).add(id);
-        second.push_back({k_update_listing, std::move(p)});
         old_price = old.fields.price_cents;
         c.change = fields->price_cents != old.fields.price_cents ? Change::price_changed
                                                                   : Change::updated;
       }
-      if (c.change != Change::updated) {
+      c.result = Listing{id, *fields, created_ms, now_ms};
+      if (c.change == Change::created) created.add(c.result->value());
+      else if (!written.count(id)) updated.push_back(id);
+      written.insert_or_assign(id, c.result->value());
+      const bool priced = c.change != Change::updated;
+      if (priced) {
         price_ids.add(id);
         prices.add(fields->price_cents);
         price_times.add(now_ms);
       }
       last_at_ms_ = std::max(last_at_ms_, now_ms);
-      const bool priced = c.change != Change::updated;
       seqs.add(++last_seq_);
       change_ids.add(id);
-      types.add_word(to_string(c.change));
+      types.add_text(to_string(c.change));
       old_prices.add(priced ? old_price : std::nullopt);
       new_prices.add(priced ? std::optional<int64_t>(fields->price_cents) : std::nullopt);
       change_times.add(last_at_ms_);
-      notified.add(id);
-      c.result = Listing{id, *fields, created_ms, now_ms};
-      written.insert_or_assign(id, c.result->value());
     }
+    ListingArrays last_states;
+    for (int64_t id : updated) last_states.add(written.at(id));
+
+    // Inserted before the updates: a listing created in the batch may be updated in it.
+    std::vector<Statement> second;
+    if (!created.empty()) second.push_back({k_insert_listings, created.params()});
+    if (!last_states.empty()) second.push_back({k_update_listings, last_states.params()});
     if (!price_ids.empty()) {
       second.push_back({k_insert_prices, pq::Params()
                                              .add(price_ids.literal())
@@ -404,7 +455,8 @@ class PgStore final : public Store {
                                               .add(old_prices.literal())
                                               .add(new_prices.literal())
                                               .add(change_times.literal())});
-      second.push_back({k_notify_all, pq::Params().add(k_channel).add(notified.literal())});
+      // Inside the transaction: the other nodes hear of the writes only if it commits.
+      second.push_back({k_notify_all, pq::Params().add(k_channel).add(change_ids.literal())});
     }
     if (last_seq_ != saved_seq_ || last_at_ms_ != saved_at_ms_)
       second.push_back({k_save_change_log, pq::Params().add(last_seq_).add(last_at_ms_)});

@@ -8,10 +8,43 @@
 
 namespace listingd::pq {
 
-Params& Params::add(double v) {
+namespace {
+
+// The shortest text that reads back as the same double.
+std::string exact_text(double v) {
   char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip form
-  return add(std::string_view(buf, ec == std::errc() ? static_cast<size_t>(end - buf) : 0));
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, ec == std::errc() ? static_cast<size_t>(end - buf) : 0);
+}
+
+}  // namespace
+
+Params& Params::add(double v) { return add(exact_text(v)); }
+
+ArrayParam& ArrayParam::add_real(double v) { return add_raw(exact_text(v)); }
+
+ArrayParam& ArrayParam::add_text(const std::optional<std::string>& v) {
+  return v ? add_text(std::string_view(*v)) : add_raw("NULL");
+}
+
+// Quoted, with '"' and '\' escaped by a backslash: commas, braces, spaces and the word NULL
+// are then plain text.
+ArrayParam& ArrayParam::add_text(std::string_view v) {
+  std::string quoted;
+  quoted.reserve(v.size() + 2);
+  quoted.push_back('"');
+  for (char c : v) {
+    if (c == '"' || c == '\\') quoted.push_back('\\');
+    quoted.push_back(c);
+  }
+  quoted.push_back('"');
+  return add_raw(quoted);
+}
+
+ArrayParam& ArrayParam::add_raw(std::string_view v) {
+  text_.push_back(text_.empty() ? '{' : ',');
+  text_.append(v);
+  return *this;
 }
 
 int64_t Rows::int64(int row, int col) const {

@@ -55,21 +55,20 @@ class Params {
   std::vector<bool> nulls_;
 };
 
-// An array parameter ("{1,NULL,3}") of integers or of plain words (letters and '_' only:
-// nothing to quote), which a statement unnests: one statement for the rows of many writes.
+// An array parameter ("{1,NULL,3}", "{\"a b\",NULL}"), which a statement unnests: one
+// statement for the rows of many writes. Texts are quoted and escaped, so any text goes.
 class ArrayParam {
  public:
   ArrayParam& add(std::optional<int64_t> v) { return add_raw(v ? std::to_string(*v) : "NULL"); }
-  ArrayParam& add_word(std::string_view word) { return add_raw(word); }
+  ArrayParam& add_real(double v);  // exact, as Params::add(double)
+  ArrayParam& add_text(const std::optional<std::string>& v);
+  ArrayParam& add_text(std::string_view v);
+  ArrayParam& add_text(const std::string& v) { return add_text(std::string_view(v)); }
   bool empty() const { return text_.empty(); }
   std::string literal() const { return text_.empty() ? "{}" : text_ + "}"; }
 
  private:
-  ArrayParam& add_raw(std::string_view v) {
-    text_.push_back(text_.empty() ? '{' : ',');
-    text_.append(v);
-    return *this;
-  }
+  ArrayParam& add_raw(std::string_view v);
   std::string text_;
 };
 

@@ -188,6 +188,53 @@ TEST_CASE("conformance: awkward texts and numbers read back exactly, alone and i
   }
 }
 
+// A listing may be updated in the very batch that creates it (a client that guesses the
+// next id): the update must hold, as if the two had been committed one after the other.
+TEST_CASE("conformance: an update in the batch that created its listing holds") {
+  TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    auto store = open_store(b.fresh());
+    constexpr int64_t n = 300;
+    std::atomic<bool> failed{false};
+    // Each listing updated once, by a thread that tries from before it exists until the
+    // update succeeds; meanwhile the listings are created, 4 threads at once.
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        for (int64_t id = 1 + t; id <= n; id += 4) {
+          for (int attempt = 0;; ++attempt) {
+            auto updated = store->update(id, fields(id * 100 + 7, "Lyon"), t0 + 1);
+            if (updated.ok()) break;
+            if (updated.status().code() != Code::not_found || attempt > 100000) {
+              failed = true;
+              break;
+            }
+          }
+        }
+      });
+    std::vector<std::thread> creators;
+    for (int t = 0; t < 4; ++t)
+      creators.emplace_back([&] {
+        for (int i = 0; i < n / 4; ++i)
+          if (!store->create(fields(1), t0).ok()) failed = true;
+      });
+    for (auto& t : creators) t.join();
+    for (auto& t : threads) t.join();
+    REQUIRE_FALSE(failed.load());
+    int wrong = 0;
+    for (int64_t id = 1; id <= n; ++id) {
+      auto got = store->get(id);
+      REQUIRE(got.ok());
+      if (got->fields != fields(id * 100 + 7, "Lyon")) ++wrong;
+      auto history = store->price_history(id);
+      REQUIRE(history.ok());
+      CHECK(history->back().price_cents == got->fields.price_cents);
+    }
+    CHECK(wrong == 0);
+  }
+}
+
 TEST_CASE("conformance: pages in every sort order, filtered, through cursors") {
   TempDir dir;
   for (const Backend& b : backends(dir)) {

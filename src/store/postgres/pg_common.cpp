@@ -35,21 +35,6 @@ Listing read_listing(const pq::Rows& rows, int r) {
   return l;
 }
 
-void add_fields(pq::Params& p, const ListingWrite& f) {
-  p.add(f.name)
-      .add(f.postal_address.street_address)
-      .add(f.postal_address.postal_code)
-      .add(f.postal_address.city)
-      .add(f.postal_address.country)
-      .add(f.description)
-      .add(to_string(f.building_type))
-      .add(f.price_cents)
-      .add(f.surface_area_m2)
-      .add(f.rooms_count)
-      .add(f.bedrooms_count)
-      .add(f.contact_phone_number);
-}
-
 namespace {
 
 // The schema version recorded in the database: 0 when it has no listingd schema and no

@@ -26,10 +26,29 @@ inline constexpr const char* k_channel = "listingd_listings";
 // A listing from row `r` of rows whose columns are k_listing_columns, in order.
 Listing read_listing(const pq::Rows& rows, int r);
 
-// The writable fields as $1..$12 (name, street_address, postal_code, city, country,
-// description, building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count,
-// contact_phone_number).
-void add_fields(pq::Params& p, const ListingWrite& f);
+// Calls add(value) for each writable field, in the order every statement that writes them
+// takes them: name, street_address, postal_code, city, country, description, building_type,
+// price_cents, surface_area_m2, rooms_count, bedrooms_count, contact_phone_number.
+template <class Add>
+void for_each_field(const ListingWrite& f, Add&& add) {
+  add(f.name);
+  add(f.postal_address.street_address);
+  add(f.postal_address.postal_code);
+  add(f.postal_address.city);
+  add(f.postal_address.country);
+  add(f.description);
+  add(to_string(f.building_type));
+  add(f.price_cents);
+  add(f.surface_area_m2);
+  add(f.rooms_count);
+  add(f.bedrooms_count);
+  add(f.contact_phone_number);
+}
+
+// The writable fields as the statement's next 12 values (for_each_field's order).
+inline void add_fields(pq::Params& p, const ListingWrite& f) {
+  for_each_field(f, [&p](const auto& value) { p.add(value); });
+}
 
 // Applies schema/postgres/*.sql under an advisory lock (N processes starting at once
 // migrate once); refuses, untouched, a database with other tables and no listingd

@@ -41,7 +41,7 @@ constexpr const char* k_insert_listing =
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id";
 // The pipelined path's: an id drawn for each create first (phase 1); then (phase 2) the
 // batch's new listings inserted, and the last state of each listing it updates written, in
-// one statement each: arrays side by side ($1 ids, $2..$13 the fields as add_fields, $14 the
+// one statement each: arrays side by side ($1 ids, $2..$13 the fields as for_each_field, $14 the
 // write's time), unnested.
 constexpr const char* k_next_listing_id =
     "SELECT nextval(pg_get_serial_sequence('listings', 'id'))";
@@ -124,20 +124,9 @@ Change change_from(const std::string& type) {
 class ListingArrays {
  public:
   void add(const Listing& l) {
-    const ListingWrite& f = l.fields;
     c_[0].add(l.id);
-    c_[1].add_text(f.name);
-    c_[2].add_text(f.postal_address.street_address);
-    c_[3].add_text(f.postal_address.postal_code);
-    c_[4].add_text(f.postal_address.city);
-    c_[5].add_text(f.postal_address.country);
-    c_[6].add_text(f.description);
-    c_[7].add_text(to_string(f.building_type));
-    c_[8].add(f.price_cents);
-    c_[9].add_real(f.surface_area_m2);
-    c_[10].add(f.rooms_count);
-    c_[11].add(f.bedrooms_count);
-    c_[12].add_text(f.contact_phone_number);
+    size_t column = 1;
+    for_each_field(l.fields, [&](const auto& value) { c_[column++].add(value); });
     c_[13].add(l.updated_ms);
   }
   bool empty() const { return c_[0].empty(); }
@@ -431,7 +420,7 @@ class PgStore final : public Store {
       last_at_ms_ = std::max(last_at_ms_, now_ms);
       seqs.add(++last_seq_);
       change_ids.add(id);
-      types.add_text(to_string(c.change));
+      types.add(to_string(c.change));
       old_prices.add(priced ? old_price : std::nullopt);
       new_prices.add(priced ? std::optional<int64_t>(fields->price_cents) : std::nullopt);
       change_times.add(last_at_ms_);

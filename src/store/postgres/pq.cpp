@@ -21,15 +21,11 @@ std::string exact_text(double v) {
 
 Params& Params::add(double v) { return add(exact_text(v)); }
 
-ArrayParam& ArrayParam::add_real(double v) { return add_raw(exact_text(v)); }
-
-ArrayParam& ArrayParam::add_text(const std::optional<std::string>& v) {
-  return v ? add_text(std::string_view(*v)) : add_raw("NULL");
-}
+ArrayParam& ArrayParam::add(double v) { return add_raw(exact_text(v)); }
 
 // Quoted, with '"' and '\' escaped by a backslash: commas, braces, spaces and the word NULL
 // are then plain text.
-ArrayParam& ArrayParam::add_text(std::string_view v) {
+ArrayParam& ArrayParam::add(std::string_view v) {
   std::string quoted;
   quoted.reserve(v.size() + 2);
   quoted.push_back('"');

@@ -55,15 +55,19 @@ class Params {
   std::vector<bool> nulls_;
 };
 
-// An array parameter ("{1,NULL,3}", "{\"a b\",NULL}"), which a statement unnests: one
-// statement for the rows of many writes. Texts are quoted and escaped, so any text goes.
+// An array parameter ("{1,NULL,3}", "{\"a b\",NULL}") whose elements are added as a
+// Params' values are, which a statement unnests: one statement for the rows of many
+// writes. Texts are quoted and escaped, so any text goes; a missing optional is NULL.
 class ArrayParam {
  public:
-  ArrayParam& add(std::optional<int64_t> v) { return add_raw(v ? std::to_string(*v) : "NULL"); }
-  ArrayParam& add_real(double v);  // exact, as Params::add(double)
-  ArrayParam& add_text(const std::optional<std::string>& v);
-  ArrayParam& add_text(std::string_view v);
-  ArrayParam& add_text(const std::string& v) { return add_text(std::string_view(v)); }
+  ArrayParam& add(std::string_view v);
+  ArrayParam& add(const std::string& v) { return add(std::string_view(v)); }
+  ArrayParam& add(int64_t v) { return add_raw(std::to_string(v)); }
+  ArrayParam& add(double v);  // exact, as Params::add(double)
+  template <class T>
+  ArrayParam& add(const std::optional<T>& v) {
+    return v ? add(*v) : add_raw("NULL");
+  }
   bool empty() const { return text_.empty(); }
   std::string literal() const { return text_.empty() ? "{}" : text_ + "}"; }
 

@@ -56,7 +56,8 @@ buildah inspect --type image "$base:bookworm-slim" >/dev/null 2>&1 ||
 
 echo "deploy_image: buildah bud -f deploy/Dockerfile (the build compiles listingd: minutes)"
 started=$(date +%s)
-if ! buildah bud --layers --isolation chroot --pull-never \
+# No --layers: its cached build stage (800 MB) would stay behind after every run.
+if ! buildah bud --isolation chroot --pull-never \
        --ignorefile "$root/deploy/Dockerfile.dockerignore" -f "$root/deploy/Dockerfile" \
        -t "$image" "$root" >"$work/build.log" 2>&1; then
   tail -40 "$work/build.log" >&2

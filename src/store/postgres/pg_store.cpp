@@ -372,8 +372,7 @@ class PgStore final : public Store {
     // left it (step 1 read every row before any write); the last state of each listing
     // updated is what the UPDATE writes.
     std::unordered_map<int64_t, Listing> written;
-    std::vector<int64_t> updated;  // each id once, a listing created in the batch too
-    std::unordered_set<int64_t> updated_ids;
+    std::unordered_set<int64_t> updated;  // a listing created in the batch too
     for (size_t i = 0; i < batch.size(); ++i) {
       WriteCommand& c = *batch[i];
       const pq::Rows& row = (*locked)[i + 2];
@@ -409,7 +408,7 @@ class PgStore final : public Store {
       }
       c.result = Listing{id, *fields, created_ms, now_ms};
       if (c.change == Change::created) created.add(c.result->value());
-      else if (updated_ids.insert(id).second) updated.push_back(id);
+      else updated.insert(id);
       written.insert_or_assign(id, c.result->value());
       const bool priced = c.change != Change::updated;
       if (priced) {

@@ -7,6 +7,7 @@
 // server's worker pool.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -98,8 +99,13 @@ class HttpServer {
   int port() const;
   // Serves until stop(); blocks the calling thread. Requires bind().
   void serve();
-  // Makes serve() return, or return at once if it has not started. Thread-safe; idempotent.
-  void stop();
+  // Makes serve() return, or return at once if it has not started: no new connections,
+  // the requests in flight answered. A keep-alive connection waiting for a request is
+  // closed at once, or, with `drain_idle`, left to its client for up to that long (or its
+  // idle timeout, if sooner): a proxy in front closes its idle connections itself, before
+  // our idle timeout, so no request it sends can cross our close. Thread-safe; a later call
+  // only replaces the drain (e.g. a second stop signal: none).
+  void stop(std::chrono::milliseconds drain_idle = {});
 
  private:
   struct Impl;

@@ -8,12 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <mutex>
 #include <map>
 #include <memory>
 #include <thread>
@@ -178,7 +176,8 @@ void add_serve_flags(CLI::App& serve, ServeFlags& f) {
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   serve.add_option("--keep-alive-timeout", f.server.keep_alive_timeout_s,
-                   "seconds an idle keep-alive connection is kept open")
+                   "seconds an idle keep-alive connection is kept open (also after a stop "
+                   "signal, within half of --shutdown-timeout)")
       ->envname("LISTINGD_KEEP_ALIVE_TIMEOUT")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
@@ -233,45 +232,51 @@ sigset_t stop_signals() {
   return set;
 }
 
-// Stops the server when a stop signal comes. Requires: the signals were blocked before
-// any thread was started (threads inherit the mask; one that did not block them would
-// take the signal and die of it).
+// Stops the server when a stop signal comes: no new connections, the requests in flight
+// answered, and each idle keep-alive connection left to its client for up to `drain_idle`
+// (a proxy in front closes its own first, so none of its requests crosses our close). A
+// second signal closes the idle connections at once. Past `grace`, exits anyway:
+// acknowledged writes are committed already, so nothing acknowledged is lost.
+// Requires: the signals were blocked before any thread was started (threads inherit the
+// mask; one that did not block them would take the signal and die of it).
 class StopOnSignal {
  public:
-  StopOnSignal(HttpServer& server, std::chrono::seconds grace) {
-    waiter_ = std::thread([this, &server, grace] {
+  StopOnSignal(HttpServer& server, std::chrono::seconds grace,
+               std::chrono::milliseconds drain_idle) {
+    waiter_ = std::thread([this, &server, grace, drain_idle] {
       name_this_thread("lsd-signals");
       const sigset_t signals = stop_signals();
       int sig = 0;
       sigwait(&signals, &sig);
       if (done_) return;  // woken by the destructor: serve() already returned
       std::cerr << "listingd: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-                << "): no new connections; finishing requests in flight\n";
-      server.stop();
-      // Requests in flight get `grace` to finish; past that, exit anyway. Acknowledged
-      // writes are committed already, so nothing acknowledged is lost.
-      std::unique_lock lock(mutex_);
-      if (!finished_.wait_for(lock, grace, [this] { return done_.load(); })) {
-        std::cerr << "listingd: requests still running after " << grace.count()
-                  << " s; exiting without them\n";
-        std::_Exit(1);
+                << "): no new connections; finishing requests in flight; idle keep-alive "
+                   "connections closed within "
+                << drain_idle.count() / 1000.0 << " s (a second signal: at once)\n";
+      server.stop(drain_idle);
+      const auto deadline = std::chrono::steady_clock::now() + grace;
+      while (!done_) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+          std::cerr << "listingd: requests still running after " << grace.count()
+                    << " s; exiting without them\n";
+          std::_Exit(1);
+        }
+        const timespec step{0, 100'000'000};
+        if (sigtimedwait(&signals, nullptr, &step) > 0 && !done_) {
+          std::cerr << "listingd: second stop signal: closing idle connections now\n";
+          server.stop();
+        }
       }
     });
   }
   ~StopOnSignal() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    finished_.notify_all();
+    done_ = true;
     pthread_kill(waiter_.native_handle(), SIGTERM);  // wakes the waiter if no signal came
     waiter_.join();
   }
 
  private:
   std::thread waiter_;
-  std::mutex mutex_;
-  std::condition_variable finished_;
   std::atomic<bool> done_{false};
 };
 
@@ -407,7 +412,13 @@ int serve_on(ServeFlags& flags, bool& started) {
     return 1;
   }
   started = true;
-  StopOnSignal stop_on_signal(server, std::chrono::seconds(flags.shutdown_timeout_s));
+  // Idle connections get their keep-alive timeout, within half the grace: the other half is
+  // for the requests they may still carry.
+  const std::chrono::seconds grace(flags.shutdown_timeout_s);
+  StopOnSignal stop_on_signal(
+      server, grace,
+      std::min<std::chrono::milliseconds>(std::chrono::seconds(flags.server.keep_alive_timeout_s),
+                                          grace / 2));
   if (flags.server.allow_anonymous_writes)
     std::cerr << "listingd: warning: --allow-anonymous-writes: until a token exists, anyone "
                  "who can reach this port can create and change listings\n";

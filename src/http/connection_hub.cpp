@@ -294,13 +294,29 @@ void ConnectionHub::stop() {
   if (workers_) workers_->shutdown();  // the answers in progress finish; their connections close
 }
 
+void ConnectionHub::drain_idle_until(Clock::time_point until) {
+  drain_idle_until_ = until.time_since_epoch().count();
+  if (stopping_) {  // the connection thread looks again now
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_, &one, sizeof one);
+  }
+}
+
+bool ConnectionHub::drain_over() const {
+  return Clock::now().time_since_epoch().count() >= drain_idle_until_;
+}
+
 void ConnectionHub::run() {
   std::vector<epoll_event> events(256);
   auto last_sweep = Clock::now();
   while (!stopping_ || !drained()) {
     const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 100);
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.ptr == nullptr) continue;  // woken to stop
+      if (events[i].data.ptr == nullptr) {  // woken to stop, or to end the drain
+        uint64_t count;
+        [[maybe_unused]] ssize_t r = ::read(wake_, &count, sizeof count);
+        continue;
+      }
       on_event(*static_cast<Connection*>(events[i].data.ptr), events[i].events);
     }
     if (Clock::now() - last_sweep >= std::chrono::milliseconds(100)) {
@@ -310,17 +326,19 @@ void ConnectionHub::run() {
   }
 }
 
-// While stopping: closes the connections that wait for a request (or linger after a
-// refusal); a request on its way is still read and answered, and its connection closes
-// after the answer (see serve()), within the request's own deadlines. True once every
-// connection is closed.
+// While stopping: closes the connections that linger after a refusal, and those that wait
+// for a request once the drain is over (until then their clients may close them, or send
+// one more request); a request on its way is still read and answered, and its connection
+// closes after the answer (see serve()), within the request's own deadlines. True once
+// every connection is closed.
 bool ConnectionHub::drained() {
   std::vector<Connection*> idle;
   {
+    const bool drain_over = this->drain_over();
     std::lock_guard lock(mutex_);
     for (Connection* c : connections_)
       if (c->state == Connection::State::lingering ||
-          (c->state == Connection::State::reading && c->reader.idle()))
+          (drain_over && c->state == Connection::State::reading && c->reader.idle()))
         idle.push_back(c);
   }
   for (Connection* c : idle) close(*c);
@@ -418,7 +436,7 @@ bool ConnectionHub::next(Connection& c, bool in_worker) {
 void ConnectionHub::rest(Connection& c) {
   const auto now = Clock::now();
   std::unique_lock lock(mutex_);
-  if (stopping_ && c.reader.idle()) {  // no next request is owed an answer
+  if (stopping_ && c.reader.idle() && drain_over()) {  // no next request is owed an answer
     lock.unlock();
     return close(c);
   }

@@ -80,11 +80,21 @@ class ConnectionHub {
   // Takes a connected socket; with `tls`, the connection speaks TLS with that context.
   // The hub owns the socket from now on (and closes it at once when over a cap).
   void adopt(int fd, SSL_CTX* tls);
-  // Closes every connection that waits for a request; lets the requests on their way
-  // arrive (within their deadlines) and every answer in progress finish, each connection
-  // closing after its answer; then returns. New connections are the caller's to stop
-  // first (cpp-httplib closes its listening socket before it calls this). Idempotent.
+  // Lets the requests on their way arrive (within their deadlines) and every answer in
+  // progress finish, each connection closing after its answer; closes the connections that
+  // wait for a request (see drain_idle_until); then returns. New connections are the
+  // caller's to stop first (cpp-httplib closes its listening socket before it calls this).
+  // Idempotent.
   void stop();
+  // How long stop() leaves open a connection that waits for a request (keep-alive), from
+  // now on. Closing one at once races with its client, which may be sending a request on
+  // it at that very moment: that request is lost, and a proxy does not retry a POST it has
+  // sent. Left open, the connection is closed by its client (a proxy closes its idle
+  // upstream connections before our idle timeout), or carries one more request (answered,
+  // then closed), or reaches its idle deadline or `until`, whichever comes first. Until
+  // this is called: no drain, stop() closes them at once. Thread-safe; a later call
+  // replaces `until` (a second stop signal: now).
+  void drain_idle_until(std::chrono::steady_clock::time_point until);
 
   // Called by a handler while it answers a request on a worker of a hub: whatever
   // cpp-httplib writes as the answer is dropped, and once the answer is done the
@@ -118,6 +128,10 @@ class ConnectionHub {
   int epoll_ = -1, wake_ = -1;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  // drain_idle_until()'s time, in steady-clock ticks; at first the clock's minimum.
+  std::atomic<std::chrono::steady_clock::rep> drain_idle_until_{
+      std::chrono::steady_clock::time_point::min().time_since_epoch().count()};
+  bool drain_over() const;
   std::atomic<size_t> waiting_workers_{0};  // in await_next_request()
   bool started_ = false;
 

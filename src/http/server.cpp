@@ -330,9 +330,10 @@ void HttpServer::serve() {
   impl_->serving = false;
 }
 
-void HttpServer::stop() {
+void HttpServer::stop(std::chrono::milliseconds drain_idle) {
+  impl_->hub.drain_idle_until(std::chrono::steady_clock::now() + drain_idle);
   impl_->ready = false;
-  impl_->stop_requested = true;
+  if (impl_->stop_requested.exchange(true)) return;  // stopping already: a new drain only
   impl_->events.stop();  // streams end now: they are not requests in flight
   // cpp-httplib's stop() does nothing until its loop runs: wait for serve() to reach it.
   while (impl_->serving && !impl_->server.is_running()) std::this_thread::yield();

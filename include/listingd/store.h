@@ -232,7 +232,9 @@ class BulkLoader {
   // the listing's price, and an id not in the database yet and at most limits::max_id
   // (Code::exhausted when an id to assign would pass it); Code::invalid otherwise
   // (nothing added). Any other error rolls back what was added since the last commit and
-  // ends the loader.
+  // ends the loader. A loader may write in batches, so such an error may come from a later
+  // add() or finish(): e.g. Code::conflict when another writer created a listing with an
+  // id given to this loader after it was checked.
   virtual Result<int64_t> add(const Listing& listing, const std::vector<PricePoint>& history) = 0;
 
   // Whether the database holds a listing with this id (committed, or added by this loader).

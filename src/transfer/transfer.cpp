@@ -3,11 +3,11 @@
 #include "listingd/transfer.h"
 
 #include <algorithm>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "listingd/database.h"
+#include "listingd/id_set.h"
 #include "listingd/store.h"
 
 namespace listingd {
@@ -19,25 +19,6 @@ constexpr int64_t k_progress_every = 10'000;
 bool is_blank(const std::string& line) {
   return line.find_first_not_of(" \t\r\n") == std::string::npos;
 }
-
-// The ids seen so far in a file, to find one given twice. Files are usually by id, so
-// ascending ids are kept in a sorted vector (8 bytes each) and only the others in a set.
-class IdSet {
- public:
-  // Adds `id`; false when it was there already.
-  bool insert(int64_t id) {
-    if (ascending_.empty() || id > ascending_.back()) {
-      ascending_.push_back(id);
-      return true;
-    }
-    if (std::binary_search(ascending_.begin(), ascending_.end(), id)) return false;
-    return others_.insert(id).second;
-  }
-
- private:
-  std::vector<int64_t> ascending_;
-  std::set<int64_t> others_;
-};
 
 // Reads the next line of `in` into `line`, without its newline, keeping at most `max`
 // bytes: the rest of a longer line is read past, not kept, and `too_long` set. False at

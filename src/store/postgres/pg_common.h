@@ -2,6 +2,7 @@
 // scan share — the row ⇄ listing mapping, a bounded connection pool, the migrations.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -49,6 +50,49 @@ void for_each_field(const ListingWrite& f, Add&& add) {
 inline void add_fields(pq::Params& p, const ListingWrite& f) {
   for_each_field(f, [&p](const auto& value) { p.add(value); });
 }
+
+// Many listings in one statement: ListingArrays' columns, unnested side by side as rows
+// v(id, name, street, ..., phone, created, updated).
+#define LISTINGD_UNNEST_LISTINGS                                                              \
+  " unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "         \
+  "$7::text[], $8::text[], $9::bigint[], $10::double precision[], $11::bigint[], "             \
+  "$12::bigint[], $13::text[], $14::bigint[], $15::bigint[]) AS v(id, name, street, "          \
+  "postal_code, city, country, description, building_type, price, surface, rooms, bedrooms, "  \
+  "phone, created, updated)"
+inline constexpr const char* k_insert_listings =
+    "INSERT INTO listings (id, name, street_address, postal_code, city, country, description, "
+    "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
+    "contact_phone_number, created_ms, updated_ms) "
+    "SELECT id, name, street, postal_code, city, country, description, building_type, price, "
+    "surface, rooms, bedrooms, phone, created, updated FROM" LISTINGD_UNNEST_LISTINGS;
+// Prices of many listings in one statement ($1 listing ids, $2 prices, $3 times), inserted
+// in the arrays' order: each listing's history in its order.
+inline constexpr const char* k_insert_prices =
+    "INSERT INTO price_history (listing_id, price_cents, created_ms) "
+    "SELECT l, p, t FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) "
+    "WITH ORDINALITY AS h(l, p, t, n) ORDER BY n";
+
+// Listings as the arrays LISTINGD_UNNEST_LISTINGS unnests ($1..$15): the id, the fields,
+// created_ms and updated_ms.
+class ListingArrays {
+ public:
+  void add(const Listing& l) {
+    c_[0].add(l.id);
+    size_t column = 1;
+    for_each_field(l.fields, [&](const auto& value) { c_[column++].add(value); });
+    c_[13].add(l.created_ms);
+    c_[14].add(l.updated_ms);
+  }
+  bool empty() const { return c_[0].empty(); }
+  pq::Params params() const {
+    pq::Params p;
+    for (const pq::ArrayParam& column : c_) p.add(column.literal());
+    return p;
+  }
+
+ private:
+  std::array<pq::ArrayParam, 15> c_;
+};
 
 // Applies schema/postgres/*.sql under an advisory lock (N processes starting at once
 // migrate once); refuses, untouched, a database with other tables and no listingd

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "../history_rules.h"
+#include "listingd/id_set.h"
 #include "../token_reads.h"
 #include "pg_common.h"
 #include "pg_store.h"
@@ -133,6 +134,10 @@ class PgTokenStore final : public TokenStore {
 
 // ----------------------------------------------------------------------- bulk loader
 
+// Writes in batches: the listings of up to k_rows_per_statement adds in one INSERT, their
+// prices in another, sent together (a round trip and two statements per listing cost
+// more than the rows themselves). Ids are checked before a listing is taken: against the
+// ids the table held when the loader first needed them (read once) and those it added.
 class PgBulkLoader final : public BulkLoader {
  public:
   PgBulkLoader(pq::Target target, int64_t listings_per_commit)
@@ -154,65 +159,54 @@ class PgBulkLoader final : public BulkLoader {
     if (listing.id < 0 || listing.id > limits::max_id)
       return Status::Invalid("id " + std::to_string(listing.id) + " is not from 1 to " +
                              std::to_string(limits::max_id));
+    Listing row = listing;
     if (listing.id != 0) {
       Result<bool> taken = contains(listing.id);
       if (!taken.ok()) return fail(taken.status());
       if (*taken)
         return Status::Invalid("a listing with id " + std::to_string(listing.id) +
                                " is already in the database");
-    }
-    if (Status s = begin(); !s.ok()) return fail(s);
-    if (listing.id == 0 && ids_given_) {
-      // An id to draw after ids were given: past every one of them first.
-      if (auto r = conn_.run(k_advance_ids); !r.ok()) return fail(r.status());
-      ids_given_ = false;
-    }
-    pq::Params p;
-    add_fields(p, listing.fields);
-    p.add(listing.created_ms).add(listing.updated_ms);
-    const char* sql =
-        listing.id != 0
-            ? "INSERT INTO listings (name, street_address, postal_code, city, country, "
-              "description, building_type, price_cents, surface_area_m2, rooms_count, "
-              "bedrooms_count, contact_phone_number, created_ms, updated_ms, id) VALUES "
-              "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id"
-            : "INSERT INTO listings (name, street_address, postal_code, city, country, "
-              "description, building_type, price_cents, surface_area_m2, rooms_count, "
-              "bedrooms_count, contact_phone_number, created_ms, updated_ms) VALUES "
-              "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
-    if (listing.id != 0) {
-      p.add(listing.id);
       ids_given_ = true;
+    } else {
+      if (ids_given_) {
+        // An id to draw after ids were given: past every one of them first.
+        if (Status s = flush(); !s.ok()) return fail(s);
+        if (auto r = conn_.run(k_advance_ids); !r.ok()) return fail(r.status());
+        ids_given_ = false;
+      }
+      auto drawn = conn_.run("SELECT nextval(pg_get_serial_sequence('listings', 'id'))");
+      if (!drawn.ok()) return fail(drawn.status());
+      row.id = drawn->int64(0, 0);
     }
-    auto row = conn_.run(sql, p);
-    if (!row.ok()) return fail(row.status());
-    const int64_t id = row->int64(0, 0);
-    // The history in one statement: two arrays unnested side by side, in order.
-    std::string prices = "{", times = "{";
-    for (size_t i = 0; i < history.size(); ++i) {
-      prices += (i ? "," : "") + std::to_string(history[i].price_cents);
-      times += (i ? "," : "") + std::to_string(history[i].created_ms);
+    ids_.insert(row.id);
+    listings_.add(row);
+    for (const PricePoint& p : history) {
+      price_ids_.add(row.id);
+      prices_.add(p.price_cents);
+      price_times_.add(p.created_ms);
     }
-    prices += "}";
-    times += "}";
-    auto r = conn_.run(
-        "INSERT INTO price_history (listing_id, price_cents, created_ms) "
-        "SELECT $1, p, t FROM unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS h(p, t, n) "
-        "ORDER BY n",
-        pq::Params().add(id).add(prices).add(times));
-    if (!r.ok()) return fail(r.status());
+    ++unsent_;
+    unsent_prices_ += static_cast<int64_t>(history.size());
+    ++pending_;
     pending_prices_ += static_cast<int64_t>(history.size());
-    if (++pending_ >= listings_per_commit_ || pending_prices_ >= 1'000'000) {
+    if (unsent_ >= k_rows_per_statement || unsent_prices_ >= k_prices_per_statement) {
+      if (Status s = flush(); !s.ok()) return fail(s);
+    }
+    if (pending_ >= listings_per_commit_ || pending_prices_ >= 1'000'000) {
       if (Status s = commit(); !s.ok()) return fail(s);
     }
-    return id;
+    return row.id;
   }
 
   Result<bool> contains(int64_t id) override {
     if (!error_.ok()) return error_;
-    auto r = conn_.run("SELECT 1 FROM listings WHERE id = $1", pq::Params().add(id));
-    if (!r.ok()) return r.status();
-    return r->size() > 0;
+    if (!ids_read_) {  // the table's, once (then the loader's own are added as it goes)
+      auto r = conn_.run("SELECT id FROM listings ORDER BY id");
+      if (!r.ok()) return r.status();
+      for (int i = 0; i < r->size(); ++i) ids_.insert(r->int64(i, 0));
+      ids_read_ = true;
+    }
+    return ids_.contains(id);
   }
 
   Status finish() override {
@@ -222,6 +216,9 @@ class PgBulkLoader final : public BulkLoader {
   }
 
  private:
+  static constexpr int64_t k_rows_per_statement = 500;
+  static constexpr int64_t k_prices_per_statement = 50'000;
+
   Status begin() {
     if (in_tx_) return Status::Ok();
     if (Status s = conn_.exec("BEGIN"); !s.ok()) return s;
@@ -229,10 +226,28 @@ class PgBulkLoader final : public BulkLoader {
     return Status::Ok();
   }
 
+  // Sends the listings and prices added since the last flush, in one round trip.
+  Status flush() {
+    if (unsent_ == 0) return Status::Ok();
+    if (Status s = begin(); !s.ok()) return s;
+    auto r = conn_.run_pipelined(
+        {{k_insert_listings, listings_.params()},
+         {k_insert_prices,
+          pq::Params().add(price_ids_.literal()).add(prices_.literal()).add(price_times_.literal())}});
+    listings_ = {};
+    price_ids_ = prices_ = price_times_ = {};
+    unsent_ = unsent_prices_ = 0;
+    if (!r.ok() && r.status().code() == Code::invalid)  // not a record's fault: a race
+      return Status(Code::conflict, "another writer created a listing with an id being loaded (" +
+                                        r.status().message() + "); nothing since the last "
+                                        "commit was loaded");
+    return r.status();
+  }
+
   Status commit() {
-    if (!in_tx_) return Status::Ok();
-    Status s = Status::Ok();
-    if (ids_given_) s = conn_.run(k_advance_ids).status();  // sequences past imported ids
+    Status s = flush();
+    if (!in_tx_) return s;
+    if (s.ok() && ids_given_) s = conn_.run(k_advance_ids).status();  // sequences past imported ids
     ids_given_ = false;
     if (s.ok()) s = conn_.exec("COMMIT");
     else conn_.exec("ROLLBACK");
@@ -253,7 +268,15 @@ class PgBulkLoader final : public BulkLoader {
   pq::Connection conn_;
   bool in_tx_ = false;
   bool ids_given_ = false;  // since the sequence was last advanced
+  // Added, not yet sent (flush) ...
+  ListingArrays listings_;
+  pq::ArrayParam price_ids_, prices_, price_times_;
+  int64_t unsent_ = 0, unsent_prices_ = 0;
+  // ... and not yet committed.
   int64_t pending_ = 0, pending_prices_ = 0;
+  // The ids this loader added, and the table's once contains() first needed them.
+  bool ids_read_ = false;
+  IdSet ids_;
   Status error_;
 };
 

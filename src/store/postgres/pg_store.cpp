@@ -45,25 +45,13 @@ constexpr const char* k_insert_listing =
 // write's time), unnested.
 constexpr const char* k_next_listing_id =
     "SELECT nextval(pg_get_serial_sequence('listings', 'id'))";
-#define LISTINGD_UNNEST_LISTINGS                                                              \
-  " unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "         \
-  "$7::text[], $8::text[], $9::bigint[], $10::double precision[], $11::bigint[], "             \
-  "$12::bigint[], $13::text[], $14::bigint[]) AS v(id, name, street, postal_code, city, "      \
-  "country, description, building_type, price, surface, rooms, bedrooms, phone, at)"
-constexpr const char* k_insert_listings =
-    "INSERT INTO listings (id, name, street_address, postal_code, city, country, description, "
-    "building_type, price_cents, surface_area_m2, rooms_count, bedrooms_count, "
-    "contact_phone_number, created_ms, updated_ms) "
-    "SELECT id, name, street, postal_code, city, country, description, building_type, price, "
-    "surface, rooms, bedrooms, phone, at, at FROM" LISTINGD_UNNEST_LISTINGS;
 constexpr const char* k_update_listings =
     "UPDATE listings AS l SET name = v.name, street_address = v.street, "
     "postal_code = v.postal_code, city = v.city, country = v.country, "
     "description = v.description, building_type = v.building_type, price_cents = v.price, "
     "surface_area_m2 = v.surface, rooms_count = v.rooms, bedrooms_count = v.bedrooms, "
-    "contact_phone_number = v.phone, updated_ms = v.at FROM" LISTINGD_UNNEST_LISTINGS
+    "contact_phone_number = v.phone, updated_ms = v.updated FROM" LISTINGD_UNNEST_LISTINGS
     " WHERE l.id = v.id";
-#undef LISTINGD_UNNEST_LISTINGS
 constexpr const char* k_update_listing =
     "UPDATE listings SET name = $1, street_address = $2, postal_code = $3, city = $4, "
     "country = $5, description = $6, building_type = $7, price_cents = $8, "
@@ -73,10 +61,6 @@ constexpr const char* k_insert_price =
     "INSERT INTO price_history (listing_id, price_cents, created_ms) VALUES ($1, $2, $3)";
 // The pipelined path's: the rows of a whole batch in one statement each (arrays side by
 // side); prices inserted in the arrays' order, so that their ids follow write order.
-constexpr const char* k_insert_prices =
-    "INSERT INTO price_history (listing_id, price_cents, created_ms) "
-    "SELECT l, p, t FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) "
-    "WITH ORDINALITY AS h(l, p, t, n) ORDER BY n";
 constexpr const char* k_insert_changes =
     "INSERT INTO changes (seq, listing_id, type, old_price_cents, new_price_cents, at_ms) "
     "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], "
@@ -118,27 +102,6 @@ Change change_from(const std::string& type) {
   if (type == "deleted") return Change::deleted;
   return Change::updated;
 }
-
-// Listings as the arrays k_insert_listings and k_update_listings unnest ($1..$14): the id,
-// the fields, and the time written (a new listing's created_ms, an update's updated_ms).
-class ListingArrays {
- public:
-  void add(const Listing& l) {
-    c_[0].add(l.id);
-    size_t column = 1;
-    for_each_field(l.fields, [&](const auto& value) { c_[column++].add(value); });
-    c_[13].add(l.updated_ms);
-  }
-  bool empty() const { return c_[0].empty(); }
-  pq::Params params() const {
-    pq::Params p;
-    for (const pq::ArrayParam& column : c_) p.add(column.literal());
-    return p;
-  }
-
- private:
-  std::array<pq::ArrayParam, 14> c_;
-};
 
 class PgStore final : public Store {
  public:

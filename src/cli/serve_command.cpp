@@ -418,7 +418,7 @@ int serve_on(ServeFlags& flags, bool& started) {
   StopOnSignal stop_on_signal(
       server, grace,
       std::min<std::chrono::milliseconds>(std::chrono::seconds(flags.server.keep_alive_timeout_s),
-                                          grace / 2));
+                                          std::chrono::milliseconds(grace) / 2));
   if (flags.server.allow_anonymous_writes)
     std::cerr << "listingd: warning: --allow-anonymous-writes: until a token exists, anyone "
                  "who can reach this port can create and change listings\n";

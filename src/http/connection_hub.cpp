@@ -326,19 +326,20 @@ void ConnectionHub::run() {
   }
 }
 
-// While stopping: closes the connections that linger after a refusal, and those that wait
-// for a request once the drain is over (until then their clients may close them, or send
-// one more request); a request on its way is still read and answered, and its connection
-// closes after the answer (see serve()), within the request's own deadlines. True once
-// every connection is closed.
+// While stopping: once the drain is over, closes the connections that wait for a request
+// (until then their clients may close them, or send one more request) and those that linger
+// after a refusal (until then, or their own deadline, the client may read the refusal); a
+// request on its way is still read and answered, and its connection closes after the
+// answer (see serve()), within the request's own deadlines. True once every connection is
+// closed.
 bool ConnectionHub::drained() {
   std::vector<Connection*> idle;
   {
     const bool drain_over = this->drain_over();
     std::lock_guard lock(mutex_);
     for (Connection* c : connections_)
-      if (c->state == Connection::State::lingering ||
-          (drain_over && c->state == Connection::State::reading && c->reader.idle()))
+      if (drain_over && (c->state == Connection::State::lingering ||
+                         (c->state == Connection::State::reading && c->reader.idle())))
         idle.push_back(c);
   }
   for (Connection* c : idle) close(*c);

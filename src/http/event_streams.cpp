@@ -96,6 +96,11 @@ void EventStreams::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool EventStreams::stopping() {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
 void EventStreams::add(std::unique_ptr<DetachedConnection> connection, std::string head,
                        Subscription subscription) {
   auto s = std::make_unique<Stream>();

@@ -50,6 +50,8 @@ class EventStreams {
   void start();
   // Closes every stream at once and refuses new ones. Idempotent.
   void stop();
+  // Whether stop() was called: a new stream would be closed at once.
+  bool stopping();
 
   struct Subscription {
     std::optional<int64_t> listing_id;  // only this listing's changes

@@ -72,6 +72,10 @@ void HttpServer::Impl::open_events(std::optional<int64_t> id, const httplib::Req
     auto page = service.changes(probe);
     if (failed(page, res)) return;
   }
+  if (events.stopping()) {  // a stream would end at once, without an answer
+    send_error(res, 503, "the server is stopping; reconnect (with Last-Event-ID) shortly");
+    return;
+  }
   res.status = 200;
   res.set_header("Content-Type", "text/event-stream; charset=utf-8");
   res.set_header("Cache-Control", "no-cache");

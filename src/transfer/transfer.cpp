@@ -147,7 +147,8 @@ Result<ImportSummary> import_ndjson(const DatabaseOptions& db, std::istream& in,
     if (options.renumber) record.value().listing.id = 0;  // the loader gives the next free id
     Result<int64_t> id = (*loader)->add(record->listing, record->history);
     if (!id.ok()) {
-      // An id a server took since the check: a record like the invalid ones.
+      // An id a server took since the check: a record like the invalid ones. (PostgreSQL's
+      // loader, which writes in batches, finds it later: the import stops, Code::conflict.)
       if (id.status().code() != Code::invalid || !options.skip_invalid) return stopped(id.status());
       report(line_number, id.status().message());
       continue;

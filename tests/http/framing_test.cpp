@@ -369,8 +369,8 @@ TEST_CASE("2 000 slow or idle connections, from one or many addresses, hold no w
 TEST_CASE("a stop with a drain answers a request sent on an idle keep-alive connection") {
   Api api;
   const std::string keep_alive = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  Raw busy(api), idle(api);
-  for (Raw* raw : {&busy, &idle}) {
+  Raw busy(api), idle(api), streamer(api);
+  for (Raw* raw : {&busy, &idle, &streamer}) {
     raw->send(keep_alive);
     REQUIRE(statuses(raw->read(milliseconds(300))) == std::vector<int>{200});
   }
@@ -383,6 +383,11 @@ TEST_CASE("a stop with a drain answers a request sent on an idle keep-alive conn
   CHECK(statuses(answer) == std::vector<int>{201});
   CHECK(answer.find("Connection: close") != std::string::npos);
   CHECK(busy.closed());  // after its answer
+  // An event stream would end at once: a JSON 503 says so (not a connection closed bare).
+  streamer.send("GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  const std::string refused = streamer.read();
+  CHECK(statuses(refused) == std::vector<int>{503});
+  CHECK(refused.find("\"message\":\"the server is stopping") != std::string::npos);
 
   SUBCASE("one left idle closes when the drain ends, not before") {
     CHECK(idle.read(milliseconds(3000), milliseconds(3000)).empty());

@@ -616,7 +616,8 @@ TEST_CASE("conformance: an id another writer takes while a load runs ends it wit
     REQUIRE((*loader)->add(Listing{20, fields(3), t0, t0}, {{3, t0}}).ok());  // not seen yet
     const Status finished = (*loader)->finish();
     CHECK(finished.code() == Code::conflict);
-    CHECK(finished.message().find("another writer") != std::string::npos);
+    CHECK(finished.message().find("another writer created listings with ids being loaded "
+                                  "(20)") != std::string::npos);
     CHECK((*loader)->add(Listing{30, fields(4), t0, t0}, {{4, t0}}).status().code() ==
           Code::conflict);  // the loader has ended
     auto store = open_store(db);

@@ -137,7 +137,8 @@ class PgTokenStore final : public TokenStore {
 // Writes in batches: the listings of up to k_rows_per_statement adds in one INSERT, their
 // prices in another, sent together (a round trip and two statements per listing cost
 // more than the rows themselves). Ids are checked before a listing is taken: against the
-// ids the table held when the loader first needed them (read once) and those it added.
+// ids the table held when the loader first needed them (read once) and those it added; an
+// id another writer takes afterwards fails its batch (Code::conflict, naming it).
 class PgBulkLoader final : public BulkLoader {
  public:
   PgBulkLoader(pq::Target target, int64_t listings_per_commit)
@@ -167,6 +168,7 @@ class PgBulkLoader final : public BulkLoader {
         return Status::Invalid("a listing with id " + std::to_string(listing.id) +
                                " is already in the database");
       ids_given_ = true;
+      ids_.insert(row.id);
     } else {
       if (ids_given_) {
         // An id to draw after ids were given: past every one of them first.
@@ -177,8 +179,10 @@ class PgBulkLoader final : public BulkLoader {
       auto drawn = conn_.run("SELECT nextval(pg_get_serial_sequence('listings', 'id'))");
       if (!drawn.ok()) return fail(drawn.status());
       row.id = drawn->int64(0, 0);
+      if (!drawn_.empty() && drawn_.back().second + 1 == row.id) ++drawn_.back().second;
+      else drawn_.emplace_back(row.id, row.id);
     }
-    ids_.insert(row.id);
+    unsent_ids_.add(row.id);
     listings_.add(row);
     for (const PricePoint& p : history) {
       price_ids_.add(row.id);
@@ -200,13 +204,20 @@ class PgBulkLoader final : public BulkLoader {
 
   Result<bool> contains(int64_t id) override {
     if (!error_.ok()) return error_;
-    if (!ids_read_) {  // the table's, once (then the loader's own are added as it goes)
-      auto r = conn_.run("SELECT id FROM listings ORDER BY id");
-      if (!r.ok()) return r.status();
-      for (int i = 0; i < r->size(); ++i) ids_.insert(r->int64(i, 0));
+    if (!ids_read_) {  // the table's, once, in pieces (then the given ones as they come)
+      for (int64_t after = 0;;) {
+        auto r = conn_.run("SELECT id FROM listings WHERE id > $1 ORDER BY id LIMIT 100000",
+                           pq::Params().add(after));
+        if (!r.ok()) return r.status();
+        for (int i = 0; i < r->size(); ++i) ids_.insert(after = r->int64(i, 0));
+        if (r->size() < 100000) break;
+      }
       ids_read_ = true;
     }
-    return ids_.contains(id);
+    // Drawn ids ascend (the sequence only goes up): runs of them, by their first id.
+    auto run = std::upper_bound(drawn_.begin(), drawn_.end(), std::pair(id, limits::max_id));
+    const bool drawn = run != drawn_.begin() && std::prev(run)->second >= id;
+    return drawn || ids_.contains(id);
   }
 
   Status finish() override {
@@ -234,14 +245,24 @@ class PgBulkLoader final : public BulkLoader {
         {{k_insert_listings, listings_.params()},
          {k_insert_prices,
           pq::Params().add(price_ids_.literal()).add(prices_.literal()).add(price_times_.literal())}});
+    const std::string ids = unsent_ids_.literal();
     listings_ = {};
-    price_ids_ = prices_ = price_times_ = {};
+    unsent_ids_ = price_ids_ = prices_ = price_times_ = {};
     unsent_ = unsent_prices_ = 0;
-    if (!r.ok() && r.status().code() == Code::invalid)  // not a record's fault: a race
-      return Status(Code::conflict, "another writer created a listing with an id being loaded (" +
-                                        r.status().message() + "); nothing since the last "
-                                        "commit was loaded");
-    return r.status();
+    if (r.ok() || r.status().code() != Code::invalid) return r.status();
+    // A constraint failed. The records were checked, their ids too: did another writer
+    // create listings with some of these ids since?
+    conn_.exec("ROLLBACK");
+    in_tx_ = false;
+    auto taken = conn_.run("SELECT id FROM listings WHERE id = ANY($1::bigint[]) ORDER BY id",
+                           pq::Params().add(ids));
+    if (!taken.ok() || taken->size() == 0) return r.status();
+    std::string names;
+    for (int i = 0; i < taken->size() && i < 5; ++i)
+      names += (i ? ", " : "") + std::to_string(taken->int64(i, 0));
+    if (taken->size() > 5) names += ", ...";
+    return Status(Code::conflict, "another writer created listings with ids being loaded (" +
+                                      names + "); nothing since the last commit was loaded");
   }
 
   Status commit() {
@@ -270,13 +291,15 @@ class PgBulkLoader final : public BulkLoader {
   bool ids_given_ = false;  // since the sequence was last advanced
   // Added, not yet sent (flush) ...
   ListingArrays listings_;
-  pq::ArrayParam price_ids_, prices_, price_times_;
+  pq::ArrayParam unsent_ids_, price_ids_, prices_, price_times_;
   int64_t unsent_ = 0, unsent_prices_ = 0;
   // ... and not yet committed.
   int64_t pending_ = 0, pending_prices_ = 0;
-  // The ids this loader added, and the table's once contains() first needed them.
+  // The table's ids once contains() first needed them, and the ids given since; the ids
+  // drawn from the sequence, as runs [first, last].
   bool ids_read_ = false;
   IdSet ids_;
+  std::vector<std::pair<int64_t, int64_t>> drawn_;
   Status error_;
 };
 

@@ -84,6 +84,7 @@ class ListingArrays {
     c_[14].add(l.updated_ms);
   }
   bool empty() const { return c_[0].empty(); }
+  const pq::ArrayParam& ids() const { return c_[0]; }
   pq::Params params() const {
     pq::Params p;
     for (const pq::ArrayParam& column : c_) p.add(column.literal());

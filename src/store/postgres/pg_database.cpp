@@ -182,7 +182,6 @@ class PgBulkLoader final : public BulkLoader {
       if (!drawn_.empty() && drawn_.back().second + 1 == row.id) ++drawn_.back().second;
       else drawn_.emplace_back(row.id, row.id);
     }
-    unsent_ids_.add(row.id);
     listings_.add(row);
     for (const PricePoint& p : history) {
       price_ids_.add(row.id);
@@ -245,9 +244,9 @@ class PgBulkLoader final : public BulkLoader {
         {{k_insert_listings, listings_.params()},
          {k_insert_prices,
           pq::Params().add(price_ids_.literal()).add(prices_.literal()).add(price_times_.literal())}});
-    const std::string ids = unsent_ids_.literal();
+    const std::string ids = listings_.ids().literal();
     listings_ = {};
-    unsent_ids_ = price_ids_ = prices_ = price_times_ = {};
+    price_ids_ = prices_ = price_times_ = {};
     unsent_ = unsent_prices_ = 0;
     if (r.ok() || r.status().code() != Code::invalid) return r.status();
     // A constraint failed. The records were checked, their ids too: did another writer
@@ -291,7 +290,7 @@ class PgBulkLoader final : public BulkLoader {
   bool ids_given_ = false;  // since the sequence was last advanced
   // Added, not yet sent (flush) ...
   ListingArrays listings_;
-  pq::ArrayParam unsent_ids_, price_ids_, prices_, price_times_;
+  pq::ArrayParam price_ids_, prices_, price_times_;
   int64_t unsent_ = 0, unsent_prices_ = 0;
   // ... and not yet committed.
   int64_t pending_ = 0, pending_prices_ = 0;

@@ -72,6 +72,23 @@ inline constexpr const char* k_insert_prices =
     "SELECT l, p, t FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) "
     "WITH ORDINALITY AS h(l, p, t, n) ORDER BY n";
 
+// Prices as the arrays k_insert_prices unnests: listing id, price, time.
+class PriceArrays {
+ public:
+  void add(int64_t listing_id, int64_t price_cents, int64_t created_ms) {
+    ids_.add(listing_id);
+    prices_.add(price_cents);
+    times_.add(created_ms);
+  }
+  bool empty() const { return ids_.empty(); }
+  pq::Params params() const {
+    return pq::Params().add(ids_.literal()).add(prices_.literal()).add(times_.literal());
+  }
+
+ private:
+  pq::ArrayParam ids_, prices_, times_;
+};
+
 // Listings as the arrays LISTINGD_UNNEST_LISTINGS unnests ($1..$15): the id, the fields,
 // created_ms and updated_ms.
 class ListingArrays {

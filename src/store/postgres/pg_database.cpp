@@ -183,11 +183,7 @@ class PgBulkLoader final : public BulkLoader {
       else drawn_.emplace_back(row.id, row.id);
     }
     listings_.add(row);
-    for (const PricePoint& p : history) {
-      price_ids_.add(row.id);
-      prices_.add(p.price_cents);
-      price_times_.add(p.created_ms);
-    }
+    for (const PricePoint& p : history) prices_.add(row.id, p.price_cents, p.created_ms);
     ++unsent_;
     unsent_prices_ += static_cast<int64_t>(history.size());
     ++pending_;
@@ -242,11 +238,10 @@ class PgBulkLoader final : public BulkLoader {
     if (Status s = begin(); !s.ok()) return s;
     auto r = conn_.run_pipelined(
         {{k_insert_listings, listings_.params()},
-         {k_insert_prices,
-          pq::Params().add(price_ids_.literal()).add(prices_.literal()).add(price_times_.literal())}});
+         {k_insert_prices, prices_.params()}});
     const std::string ids = listings_.ids().literal();
     listings_ = {};
-    price_ids_ = prices_ = price_times_ = {};
+    prices_ = {};
     unsent_ = unsent_prices_ = 0;
     if (r.ok() || r.status().code() != Code::invalid) return r.status();
     // A constraint failed. The records were checked, their ids too: did another writer
@@ -290,7 +285,7 @@ class PgBulkLoader final : public BulkLoader {
   bool ids_given_ = false;  // since the sequence was last advanced
   // Added, not yet sent (flush) ...
   ListingArrays listings_;
-  pq::ArrayParam price_ids_, prices_, price_times_;
+  PriceArrays prices_;
   int64_t unsent_ = 0, unsent_prices_ = 0;
   // ... and not yet committed.
   int64_t pending_ = 0, pending_prices_ = 0;

@@ -329,7 +329,7 @@ class PgStore final : public Store {
     last_at_ms_ = saved_at_ms_ = (*locked)[1].int64(0, 1);
 
     ListingArrays created;
-    pq::ArrayParam price_ids, prices, price_times;
+    PriceArrays prices;
     pq::ArrayParam seqs, change_ids, types, old_prices, new_prices, change_times;
     // A listing written earlier in the batch is, for the next write of it, as that write
     // left it (step 1 read every row before any write); the last state of each listing
@@ -375,9 +375,7 @@ class PgStore final : public Store {
       written.insert_or_assign(id, c.result->value());
       const bool priced = c.change != Change::updated;
       if (priced) {
-        price_ids.add(id);
-        prices.add(fields->price_cents);
-        price_times.add(now_ms);
+        prices.add(id, fields->price_cents, now_ms);
       }
       last_at_ms_ = std::max(last_at_ms_, now_ms);
       seqs.add(++last_seq_);
@@ -394,12 +392,7 @@ class PgStore final : public Store {
     std::vector<Statement> second;
     if (!created.empty()) second.push_back({k_insert_listings, created.params()});
     if (!last_states.empty()) second.push_back({k_update_listings, last_states.params()});
-    if (!price_ids.empty()) {
-      second.push_back({k_insert_prices, pq::Params()
-                                             .add(price_ids.literal())
-                                             .add(prices.literal())
-                                             .add(price_times.literal())});
-    }
+    if (!prices.empty()) second.push_back({k_insert_prices, prices.params()});
     if (!seqs.empty()) {
       second.push_back({k_insert_changes, pq::Params()
                                               .add(seqs.literal())
